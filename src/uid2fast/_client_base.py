@@ -1,0 +1,48 @@
+"""What the key-holding clients share: credentials, key swap, HTTP options, auto-refresh."""
+import base64
+import datetime as dt
+from typing import Any, Optional
+
+from .refresh_response import RefreshResponse
+
+
+class _KeyHolder:
+    """Holds the current key set; a refresh swaps it with one assignment (atomic for readers)."""
+
+    def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None):
+        self._keys: Any = None
+        self._base_url = base_url
+        self._auth_key = auth_key
+        self._secret_key = base64.b64decode(secret_key)
+        self._http = http
+
+    def __repr__(self) -> str:
+        # Never the API key or the secret.
+        return f"{type(self).__name__}(base_url={self._base_url!r}, keys={self._keys!r})"
+
+    @property
+    def keys(self) -> Any:
+        """The current EncryptionKeysCollection, or None before the first successful refresh."""
+        return self._keys
+
+    def _apply(self, refresh_response: RefreshResponse) -> RefreshResponse:
+        if refresh_response.success:
+            self._keys = refresh_response.keys
+        return refresh_response
+
+    def _http_kwargs(self) -> dict:
+        # Only passed when set, so code that patches the refresh functions sees the official call.
+        return {} if self._http is None else {"http": self._http}
+
+    def start_auto_refresh(self, interval: dt.timedelta = dt.timedelta(hours=1),
+                           retry_interval: dt.timedelta = dt.timedelta(seconds=30)) -> Any:
+        """Start a background :class:`~uid2fast.refresher.KeyRefresher` for this client and return it.
+
+        It refreshes now, then every ``interval`` (``retry_interval`` after a failure), keeping the
+        last good key set when a refresh fails. Stop it with ``.stop()`` or use it as a context manager.
+        """
+        from .refresher import KeyRefresher
+
+        refresher = KeyRefresher(self, interval, retry_interval)
+        refresher.start()
+        return refresher

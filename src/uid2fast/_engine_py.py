@@ -1,0 +1,496 @@
+"""The pure-Python engine: the semantic reference that the C engine (``_engine_c``) mirrors exactly.
+
+Both engines expose the same names. Everything is in integer microseconds (times) and integer codes
+(statuses); the public layer turns codes into enums and milliseconds into datetimes.
+
+Reads follow Python slice semantics on purpose: the official SDK reads every field with
+``int.from_bytes(buf[a:b], 'big')``, which yields 0 (or a short value) past the end of a buffer rather
+than failing, and token handling must give the official answer for every input.
+
+Decrypt result: ``(status, uid, established_ms, site_id, site_key_site_id, identity_type, version,
+is_client_side_generated, expiry_ms)``; fields not populated for a status are None.
+"""
+import base64
+import binascii
+import os
+import sys
+from bisect import bisect_right
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ._time import ms_to_us
+
+NAME = "python"
+
+# --- decryption status codes (UID2_STATUS_* in csrc/uid2_engine.h) ---------------------------
+SUCCESS = 0
+NOT_AUTHORIZED_FOR_MASTER_KEY = 1
+NOT_AUTHORIZED_FOR_KEY = 2
+NOT_INITIALIZED = 3
+INVALID_PAYLOAD = 4
+EXPIRED_TOKEN = 5
+KEYS_NOT_SYNCED = 6
+VERSION_NOT_SUPPORTED = 7
+INVALID_PAYLOAD_TYPE = 8  # reserved (encrypted data); never returned for tokens
+INVALID_IDENTITY_SCOPE = 9
+USER_OPTED_OUT = 10
+DOMAIN_NAME_CHECK_FAILED = 11
+INVALID_TOKEN_LIFETIME = 12
+# Where the official SDK raised: INVALID_PAYLOAD for the clients, EncryptionError('invalid payload')
+# for the legacy functions. Batch results store it as INVALID_PAYLOAD.
+MALFORMED = 13
+
+# --- encryption status codes (UID2_ENC_* in csrc/uid2_engine.h) -------------------------------
+ENC_SUCCESS = 0
+ENC_NOT_AUTHORIZED_FOR_MASTER_KEY = 1
+ENC_NOT_AUTHORIZED_FOR_KEY = 2
+ENC_NOT_INITIALIZED = 3
+ENC_KEYS_NOT_SYNCED = 4
+ENC_ENCRYPTION_FAILURE = 5
+
+# --- client types ---------------------------------------------------------------------------
+CLIENT_SHARING = 1
+CLIENT_BIDSTREAM = 2
+CLIENT_LEGACY = 3
+
+PRIVACY_CLIENT_SIDE_GENERATED = 0x2
+PRIVACY_OPTED_OUT = 0x4
+
+_VERSION_V2 = 2
+_VERSION_V3 = 112
+_VERSION_V4 = 128
+_U32 = 1 << 32
+_GCM_NONCE = 12
+_GCM_TAG = 16
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(s: str) -> str:
+    """Lower-case ASCII letters only: the domain check compares names this way in both engines."""
+    return s.translate(_ASCII_LOWER)
+
+
+def _be(buf: bytes, start: int, end: int) -> int:
+    # int.from_bytes of a clipped slice: the official SDK's read, 0 past the end.
+    return int.from_bytes(buf[start:end], "big")
+
+
+class _Key:
+    __slots__ = ("key_id", "site_id", "keyset_id", "activates_us", "expires_us", "secret", "gcm")
+
+    def __init__(self, key_id: int, site_id: int, keyset_id: Optional[int], activates_us: int, expires_us: int,
+                 secret: bytes):
+        self.key_id = key_id
+        self.site_id = site_id
+        self.keyset_id = keyset_id
+        self.activates_us = activates_us
+        self.expires_us = expires_us
+        self.secret = secret
+        # One GCM object per key, built once; None where the secret is not an AES key length.
+        self.gcm = AESGCM(secret) if len(secret) in (16, 24, 32) else None
+
+
+class KeyTable:
+    """An immutable snapshot of a key set, ready for decryption (see ``keys._table_args``)."""
+
+    __slots__ = ("_by_id", "_by_keyset", "_keyset_activates", "identity_scope", "caller_site_id",
+                 "master_keyset_id", "default_keyset_id", "token_expiry_seconds", "max_sharing_lifetime_seconds",
+                 "max_bidstream_lifetime_seconds", "allow_clock_skew_seconds", "site_domains", "latest_expires_us")
+
+    def __init__(self, keys: Sequence[Tuple[int, int, Optional[int], int, int, bytes]], *, identity_scope: int,
+                 caller_site_id: Optional[int], master_keyset_id: Optional[int], default_keyset_id: Optional[int],
+                 token_expiry_seconds: int, max_sharing_lifetime_seconds: int, max_bidstream_lifetime_seconds: int,
+                 allow_clock_skew_seconds: int, site_domains: Dict[int, List[str]],
+                 latest_expires_us: Optional[int]):
+        self._by_id: Dict[int, _Key] = {}
+        by_keyset: Dict[int, List[_Key]] = {}
+        for key_id, site_id, keyset_id, activates_us, expires_us, secret in keys:
+            k = _Key(key_id, site_id, keyset_id, activates_us, expires_us, bytes(secret))
+            self._by_id[key_id] = k
+        for k in self._by_id.values():
+            if k.keyset_id is not None:
+                by_keyset.setdefault(k.keyset_id, []).append(k)
+        for lst in by_keyset.values():
+            lst.sort(key=lambda k: k.activates_us)  # stable: ties keep key order
+        self._by_keyset = by_keyset
+        self._keyset_activates = {ks: [k.activates_us for k in lst] for ks, lst in by_keyset.items()}
+        self.identity_scope = identity_scope
+        self.caller_site_id = caller_site_id
+        self.master_keyset_id = master_keyset_id
+        self.default_keyset_id = default_keyset_id
+        self.token_expiry_seconds = token_expiry_seconds
+        self.max_sharing_lifetime_seconds = max_sharing_lifetime_seconds
+        self.max_bidstream_lifetime_seconds = max_bidstream_lifetime_seconds
+        self.allow_clock_skew_seconds = allow_clock_skew_seconds
+        self.site_domains = {int(s): frozenset(names) for s, names in site_domains.items()}
+        self.latest_expires_us = latest_expires_us
+
+    def __repr__(self) -> str:
+        return f"<KeyTable (python engine): {len(self._by_id)} keys>"
+
+    def key(self, key_id: int) -> Optional[_Key]:
+        return self._by_id.get(key_id)
+
+    def active_keyset_key(self, keyset_id: Optional[int], now_us: int) -> Optional[_Key]:
+        keys = self._by_keyset.get(keyset_id)  # type: ignore[arg-type]
+        if not keys:
+            return None
+        i = bisect_right(self._keyset_activates[keyset_id], now_us)  # type: ignore[index]
+        while i > 0:
+            i -= 1
+            k = keys[i]
+            if k.activates_us <= now_us < k.expires_us:
+                return k
+        return None
+
+    def valid(self, now_us: int) -> bool:
+        return self.latest_expires_us is not None and self.latest_expires_us > now_us
+
+
+class _Malformed(Exception):
+    """Internal: the token cannot be parsed (the official SDK raised here)."""
+
+
+def _cbc_decrypt(key: _Key, iv: bytes, data: bytes) -> bytes:
+    if len(iv) != 16 or not data or len(data) % 16 or len(key.secret) not in (16, 24, 32):
+        raise _Malformed
+    dec = Cipher(algorithms.AES(key.secret), modes.CBC(iv)).decryptor()
+    out = dec.update(data) + dec.finalize()
+    pad = out[-1]
+    # Strict PKCS7 (SPEC §2.8): the official SDK strips data[-1] bytes without checking.
+    if pad < 1 or pad > 16 or out[-pad:] != bytes([pad]) * pad:
+        raise _Malformed
+    return out[:-pad]
+
+
+def _gcm_decrypt(key: _Key, blob: bytes) -> bytes:
+    if key.gcm is None or len(blob) < _GCM_NONCE + _GCM_TAG:
+        raise _Malformed
+    try:
+        return key.gcm.decrypt(blob[:_GCM_NONCE], blob[_GCM_NONCE:], None)
+    except InvalidTag:
+        raise _Malformed from None
+
+
+def _ts_us(ms: int) -> int:
+    us = ms_to_us(ms)
+    if us is None:
+        raise _Malformed
+    return us
+
+
+def _lifetime_ok(table: KeyTable, client: int, generated_us: int, expires_us: int, now_us: int) -> bool:
+    if client == CLIENT_BIDSTREAM:
+        max_lifetime = table.max_bidstream_lifetime_seconds
+    elif client == CLIENT_SHARING:
+        max_lifetime = table.max_sharing_lifetime_seconds
+    else:
+        return True
+    # Float seconds compared with the int limit, as timedelta.total_seconds() does in the SDK.
+    if (expires_us - generated_us) / 1_000_000 > max_lifetime:
+        return False
+    if generated_us > now_us:
+        return (generated_us - now_us) / 1_000_000 <= table.allow_clock_skew_seconds
+    return True
+
+
+def _b64decode_header(header: Any) -> bytes:
+    # Iterating (not ``in``) so a bytes token behaves as in the official SDK.
+    if any(ch == "-" or ch == "_" for ch in header):
+        pad = -len(header) % 4
+        return base64.urlsafe_b64decode(header + "=" * pad)
+    return base64.b64decode(header)
+
+
+def _b64url_to_std(token: str) -> str:
+    value = token.replace("-", "+").replace("_", "/")
+    rem = len(value) % 4
+    if rem == 1:
+        raise _Malformed
+    return value + "=" * (-rem % 4)
+
+
+_E = None
+
+
+def _error(status: int) -> tuple:
+    return (status, _E, _E, _E, _E, _E, _E, _E, _E)
+
+
+def decrypt_token(table: Optional[KeyTable], token: Any, now_us: int, client: int, domain: Optional[str]) -> tuple:
+    """Decrypt one token; see the module docstring for the result tuple."""
+    if table is None:
+        return _error(NOT_INITIALIZED)
+    if not table.valid(now_us):
+        return _error(KEYS_NOT_SYNCED)
+    try:
+        if len(token) < 4:
+            return _error(INVALID_PAYLOAD)
+        header = _b64decode_header(token[0:4])
+        if header[0] == 2:
+            return _decrypt_v2(table, base64.b64decode(token), now_us, client)
+        if header[1] == _VERSION_V3:
+            return _decrypt_v3(table, base64.b64decode(token), now_us, client, domain, _VERSION_V3)
+        if header[1] == _VERSION_V4:
+            return _decrypt_v3(table, base64.b64decode(_b64url_to_std(token)), now_us, client, domain, _VERSION_V4)
+        return _error(VERSION_NOT_SUPPORTED)
+    except (_Malformed, binascii.Error, ValueError, TypeError, IndexError, AttributeError, UnicodeError):
+        return _error(MALFORMED)
+
+
+def _decrypt_v2(table: KeyTable, tb: bytes, now_us: int, client: int) -> tuple:
+    # v2: 0x02 | master key id (4) | master IV (16) | CBC(master payload)
+    master = table.key(_be(tb, 1, 5))
+    if master is None:
+        return _error(NOT_AUTHORIZED_FOR_MASTER_KEY)
+    payload = _cbc_decrypt(master, tb[5:21], tb[21:])
+    # master payload: expires (8) | site key id (4) | identity IV (16) | CBC(identity)
+    expires_ms = _be(payload, 0, 8)
+    expires_us = _ts_us(expires_ms)
+    if expires_us < now_us:
+        return (EXPIRED_TOKEN, _E, _E, _E, _E, _E, _VERSION_V2, False, expires_ms)
+    site_key = table.key(_be(payload, 8, 12))
+    if site_key is None:
+        return (NOT_AUTHORIZED_FOR_KEY, _E, _E, _E, _E, _E, _VERSION_V2, False, expires_ms)
+    identity = _cbc_decrypt(site_key, payload[12:28], payload[28:])
+    # identity: site id (4) | id length L (4) | id (L, UTF-8) | privacy bits (4) | established (8)
+    site_id = _be(identity, 0, 4)
+    id_len = _be(identity, 4, 8)
+    uid = identity[8:8 + id_len].decode("utf-8")
+    idx = 8 + id_len + 4
+    established_ms = _be(identity, idx, idx + 8)
+    _ts_us(established_ms)
+    # v2 has no "generated" field: the remaining lifetime (from now) is checked.
+    if not _lifetime_ok(table, client, now_us, expires_us, now_us):
+        # SPEC §2.8: no uid with INVALID_TOKEN_LIFETIME.
+        return (INVALID_TOKEN_LIFETIME, _E, established_ms, site_id, site_key.site_id, _E, _VERSION_V2, False,
+                expires_ms)
+    return (SUCCESS, uid, established_ms, site_id, site_key.site_id, _E, _VERSION_V2, False, expires_ms)
+
+
+def _decrypt_v3(table: KeyTable, tb: bytes, now_us: int, client: int, domain: Optional[str], version: int) -> tuple:
+    # v3/v4: prefix (1) | version (1) | master key id (4) | GCM(master payload)
+    identity_type = 0 if ((tb[0] & 0x0F) >> 2) == 0 else 1
+    if (tb[0] >> 4) & 1 != table.identity_scope:  # SPEC §2.4
+        return _error(INVALID_IDENTITY_SCOPE)
+    master = table.key(_be(tb, 2, 6))
+    if master is None:
+        return _error(NOT_AUTHORIZED_FOR_MASTER_KEY)
+    payload = _gcm_decrypt(master, tb[6:])
+    # master payload: expires (8) | generated (8) | operator site (4) | type (1) | version (4) |
+    # operator key id (4) | site key id (4) @29 | GCM(site payload) @33
+    expires_ms = _be(payload, 0, 8)
+    expires_us = _ts_us(expires_ms)
+    if expires_us < now_us:
+        return (EXPIRED_TOKEN, _E, _E, _E, _E, identity_type, version, _E, expires_ms)
+    generated_ms = _be(payload, 8, 16)
+    site_key = table.key(_be(payload, 29, 33))
+    if site_key is None:
+        return (NOT_AUTHORIZED_FOR_KEY, _E, _E, _E, _E, identity_type, version, _E, expires_ms)
+    site = _gcm_decrypt(site_key, payload[33:])
+    # site payload: site id (4) | publisher id (8) | client key id (4) | privacy bits (4) @16 |
+    # established (8) @20 | refreshed (8) @28 | raw UID @36
+    site_id = _be(site, 0, 4)
+    privacy = _be(site, 16, 20)
+    established_ms = _be(site, 20, 28)
+    _ts_us(established_ms)
+    generated_us = _ts_us(generated_ms)
+    is_csg = bool(privacy & PRIVACY_CLIENT_SIDE_GENERATED)  # SPEC §2.1: bit 1, as Java/.NET
+    partial = (_E, established_ms, site_id, site_key.site_id, identity_type, version, is_csg, expires_ms)
+    if client == CLIENT_BIDSTREAM:
+        if privacy & PRIVACY_OPTED_OUT:  # SPEC §2.5
+            return (USER_OPTED_OUT,) + partial
+        if is_csg and not _domain_allowed(table, site_id, domain):  # SPEC §2.2
+            return (DOMAIN_NAME_CHECK_FAILED,) + partial
+    if not _lifetime_ok(table, client, generated_us, expires_us, now_us):
+        return (INVALID_TOKEN_LIFETIME,) + partial
+    uid = base64.b64encode(site[36:]).decode("ascii")
+    return (SUCCESS, uid) + partial[1:]
+
+
+def _domain_allowed(table: KeyTable, site_id: int, domain: Optional[str]) -> bool:
+    if not isinstance(domain, str):
+        return False
+    names = table.site_domains.get(site_id)
+    return names is not None and ascii_lower(domain) in names
+
+
+def _u32(value: Any) -> bytes:
+    if not isinstance(value, int) or not 0 <= value < _U32:
+        raise _Malformed
+    return value.to_bytes(4, "big")
+
+
+def _gcm_encrypt(key: _Key, plaintext: bytes) -> bytes:
+    if key.gcm is None:
+        raise _Malformed
+    nonce = os.urandom(_GCM_NONCE)  # a fresh CSPRNG nonce per GCM operation
+    return nonce + key.gcm.encrypt(nonce, plaintext, None)
+
+
+def encrypt_token(table: Optional[KeyTable], uid: Any, now_us: int, keyset_id: Optional[int],
+                  identity_scope: Optional[int], established_ms: int) -> Tuple[int, Optional[str]]:
+    """Encrypt a raw UID into a v4 sharing token: ``(status, token or None)``."""
+    if table is None:
+        return ENC_NOT_INITIALIZED, None
+    if not table.valid(now_us):
+        return ENC_KEYS_NOT_SYNCED, None
+    key = table.active_keyset_key(table.default_keyset_id if keyset_id is None else keyset_id, now_us)
+    master = table.active_keyset_key(table.master_keyset_id, now_us)
+    if master is None:
+        return ENC_NOT_AUTHORIZED_FOR_MASTER_KEY, None
+    if table.caller_site_id is None:  # SPEC §2.9: a status, not a print and None
+        return ENC_ENCRYPTION_FAILURE, None
+    if key is None:
+        return ENC_NOT_AUTHORIZED_FOR_KEY, None
+    scope = table.identity_scope if identity_scope is None else int(identity_scope)
+    try:
+        raw = base64.b64decode(uid)
+        identity_type = 1 if uid[0] in ("F", "B") else 0
+        generated_ms = now_us // 1000
+        expiry_ms = (now_us + table.token_expiry_seconds * 1_000_000) // 1000
+        site_payload = b"".join((
+            _u32(table.caller_site_id), bytes(8), bytes(4), bytes(4),  # site, publisher, client key, privacy
+            established_ms.to_bytes(8, "big"), generated_ms.to_bytes(8, "big"), raw,
+        ))
+        master_payload = b"".join((
+            expiry_ms.to_bytes(8, "big"), generated_ms.to_bytes(8, "big"),
+            bytes(4), b"\x01", bytes(4), bytes(4),  # operator site, type, version, key id
+            _u32(key.key_id), _gcm_encrypt(key, site_payload),
+        ))
+        token = b"".join((
+            bytes([(scope << 4) | (identity_type << 2) | 3, _VERSION_V4]),
+            _u32(master.key_id), _gcm_encrypt(master, master_payload),
+        ))
+    except (_Malformed, binascii.Error, ValueError, TypeError, IndexError, OverflowError):
+        return ENC_ENCRYPTION_FAILURE, None
+    return ENC_SUCCESS, base64.urlsafe_b64encode(token).decode("ascii").rstrip("=")
+
+
+# --- batches ----------------------------------------------------------------------------------
+UID_WIDTH = 44
+NONE_I64 = -(1 << 63)
+
+
+def _as_token(item: Any) -> Optional[str]:
+    # Batch items: ASCII str, or ASCII bytes; anything else is INVALID_PAYLOAD (never an exception).
+    if isinstance(item, str):
+        return item if item.isascii() else None
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        b = bytes(item)
+        return b.decode("ascii") if b.isascii() else None
+    return None
+
+
+def _iter_items(tokens: Any) -> List[Any]:
+    if isinstance(tokens, list):
+        return tokens
+    mod = type(tokens).__module__
+    if mod.startswith("pyarrow"):
+        return tokens.to_pylist()
+    try:
+        import numpy as np
+        if isinstance(tokens, np.ndarray):
+            return tokens.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return list(tokens)
+
+
+def _domains_list(domains: Any, n: int) -> List[Any]:
+    if domains is None or isinstance(domains, str):
+        return [domains] * n
+    items = _iter_items(domains)
+    if len(items) != n:
+        raise ValueError(f"domain_names has {len(items)} items for {n} tokens")
+    return [d.decode("utf-8", "replace") if isinstance(d, (bytes, bytearray)) else d for d in items]
+
+
+def decrypt_tokens(table: Optional[KeyTable], tokens: Any, now_us: int, client: int, domains: Any,
+                   threads: Optional[int]) -> Dict[str, Any]:
+    """Decrypt a batch into columns (``threads`` is accepted for interface parity and ignored)."""
+    import numpy as np
+
+    items = _iter_items(tokens)
+    n = len(items)
+    doms = _domains_list(domains, n)
+    status = np.empty(n, dtype=np.uint8)
+    uid = np.zeros(n, dtype=f"S{UID_WIDTH}")
+    established = np.full(n, NONE_I64, dtype=np.int64)
+    expiry = np.full(n, NONE_I64, dtype=np.int64)
+    site_id = np.full(n, NONE_I64, dtype=np.int64)
+    sksi = np.full(n, NONE_I64, dtype=np.int64)
+    itype = np.full(n, -1, dtype=np.int8)
+    version = np.full(n, -1, dtype=np.int16)
+    csg = np.full(n, -1, dtype=np.int8)
+    overflow: Dict[int, str] = {}
+    for i, item in enumerate(items):
+        if table is None:
+            r = _error(NOT_INITIALIZED)
+        elif not table.valid(now_us):
+            r = _error(KEYS_NOT_SYNCED)
+        else:
+            tok = _as_token(item)
+            r = _error(INVALID_PAYLOAD) if tok is None else decrypt_token(table, tok, now_us, client, doms[i])
+        st = r[0]
+        status[i] = INVALID_PAYLOAD if st == MALFORMED else st
+        if r[1] is not None:
+            u = r[1]
+            if len(u) == UID_WIDTH and u.isascii():
+                uid[i] = u.encode("ascii")
+            else:
+                overflow[i] = u
+        if r[2] is not None:
+            established[i] = r[2]
+        if r[3] is not None:
+            site_id[i] = r[3]
+        if r[4] is not None:
+            sksi[i] = r[4]
+        if r[5] is not None:
+            itype[i] = r[5]
+        if r[6] is not None:
+            version[i] = r[6]
+        if r[7] is not None:
+            csg[i] = 1 if r[7] else 0
+        if r[8] is not None:
+            expiry[i] = r[8]
+    return {
+        "status": status, "uid": uid, "established_ms": established, "expiry_ms": expiry, "site_id": site_id,
+        "site_key_site_id": sksi, "identity_type": itype, "version": version, "is_client_side_generated": csg,
+        "uid_overflow": overflow,
+    }
+
+
+def encrypt_tokens(table: Optional[KeyTable], uids: Any, now_us: int, keyset_id: Optional[int],
+                   identity_scope: Optional[int], established_ms: int,
+                   threads: Optional[int]) -> Tuple[Any, List[Optional[str]]]:
+    """Encrypt a batch of raw UIDs: ``(status uint8 array, tokens)``; bad items get ENCRYPTION_FAILURE."""
+    import numpy as np
+
+    items = _iter_items(uids)
+    status = np.empty(len(items), dtype=np.uint8)
+    out: List[Optional[str]] = []
+    for i, item in enumerate(items):
+        u = _as_token(item)
+        if u is None:
+            st, tok = encrypt_token(table, "", now_us, keyset_id, identity_scope, established_ms)
+            if st == ENC_SUCCESS:  # pragma: no cover - "" always fails
+                st, tok = ENC_ENCRYPTION_FAILURE, None
+        else:
+            st, tok = encrypt_token(table, u, now_us, keyset_id, identity_scope, established_ms)
+        status[i] = st
+        out.append(tok)
+    return status, out
+
+
+def max_threads() -> int:
+    return 1
+
+
+__all__ = [name for name in dir(sys.modules[__name__]) if name.isupper() and not name.startswith("_")] + [
+    "KeyTable", "decrypt_token", "encrypt_token", "decrypt_tokens", "encrypt_tokens", "ascii_lower", "NAME",
+]

@@ -1,0 +1,315 @@
+"""Batch decryption and encryption: columnar results over numpy arrays (an addition, SPEC §3).
+
+A batch call releases the GIL and, on the C engine, splits the work across cores. Per-item problems
+(None, a non-string, non-ASCII text, a malformed token) are statuses, never exceptions; argument errors
+(a wrong ``client``, misaligned ``domain_names``) raise ``TypeError``/``ValueError``.
+"""
+import datetime as dt
+from typing import Any, Dict, Iterator, List, Optional, Union, overload
+
+import numpy as np
+
+from . import _engine
+from . import _engine_py as _codes
+from ._time import now_us as _wall_us
+from ._time import to_us
+from .client_type import ClientType
+from .decryption_status import DecryptionStatus
+from .encryption import _ENC_STATUS, STATUS_CODES, DecryptedToken, _make_token
+from .encryption_data_response import EncryptionDataResponse
+from .encryption_status import EncryptionStatus
+
+__all__ = ["DecryptedTokens", "EncryptedTokens", "decrypt_tokens", "encrypt_tokens"]
+
+NONE_I64 = _codes.NONE_I64
+_CLIENTS = {
+    "bidstream": _codes.CLIENT_BIDSTREAM,
+    "sharing": _codes.CLIENT_SHARING,
+    "legacy": _codes.CLIENT_LEGACY,
+    ClientType.BIDSTREAM: _codes.CLIENT_BIDSTREAM,
+    ClientType.SHARING: _codes.CLIENT_SHARING,
+    ClientType.LEGACY_WITHOUT_DOMAIN_CHECK: _codes.CLIENT_LEGACY,
+}
+_COLUMNS = ("status", "uid", "established_ms", "expiry_ms", "site_id", "site_key_site_id", "identity_type",
+            "version", "is_client_side_generated")
+_STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
+
+
+def _client_code(client: Any) -> int:
+    try:
+        return _CLIENTS[client.lower() if isinstance(client, str) else client]
+    except (KeyError, TypeError):
+        raise ValueError(f"client must be 'bidstream', 'sharing' or 'legacy', not {client!r}") from None
+
+
+def _now(now: Optional[dt.datetime]) -> int:
+    if now is None:
+        return _wall_us()
+    if not isinstance(now, dt.datetime):
+        raise TypeError(f"now must be a timezone-aware datetime or None, not {type(now).__name__}")
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (e.g. datetime.now(timezone.utc))")
+    return to_us(now)
+
+
+def _check_threads(threads: Optional[int]) -> Optional[int]:
+    if threads is None:
+        return None
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a positive int or None, not {threads!r}")
+    return threads
+
+
+def _check_tokens(tokens: Any, name: str) -> Any:
+    if isinstance(tokens, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of strings (list, numpy or Arrow array), not a single "
+                        f"{type(tokens).__name__}")
+    if not hasattr(tokens, "__len__") and not hasattr(tokens, "__iter__"):
+        raise TypeError(f"{name} must be a list, a numpy array or an Arrow array, not {type(tokens).__name__}")
+    if not hasattr(tokens, "__len__"):
+        tokens = list(tokens)
+    return tokens
+
+
+class DecryptedTokens:
+    """The columnar result of :func:`decrypt_tokens`.
+
+    Columns (numpy arrays, one row per input token):
+
+    - ``status`` (uint8): the :class:`DecryptionStatus` code; ``status_enum(i)`` gives the enum.
+    - ``uid`` (``S44``): the raw UID2 as ASCII bytes, ``b''`` where there is none.
+    - ``established_ms``, ``expiry_ms`` (int64): Unix milliseconds, ``NONE_I64`` where absent.
+    - ``site_id``, ``site_key_site_id`` (int64), ``NONE_I64`` where absent.
+    - ``identity_type`` (int8: 0 email, 1 phone, -1 absent), ``identity_scope`` (int8, -1 absent),
+      ``version`` (int16: 2, 112, 128; -1 absent), ``is_client_side_generated`` (int8: 0, 1, -1 absent).
+
+    ``result[i]`` is the :class:`DecryptedToken` the scalar API returns for the same token.
+    """
+
+    NONE_I64 = NONE_I64
+
+    def __init__(self, columns: Dict[str, Any], identity_scope: Any, keys: Any = None):
+        self._overflow: Dict[int, str] = dict(columns.get("uid_overflow") or {})
+        for name in _COLUMNS:
+            setattr(self, name, columns[name])
+        self._scope = identity_scope
+        self._keys = keys
+        bare = np.isin(self.status, list(_BARE_CODES)) if identity_scope is not None else None
+        scope = np.full(len(self.status), -1 if identity_scope is None else int(identity_scope), dtype=np.int8)
+        if bare is not None:
+            scope[bare] = -1
+        self.identity_scope = scope
+
+    status: np.ndarray
+    uid: np.ndarray
+    established_ms: np.ndarray
+    expiry_ms: np.ndarray
+    site_id: np.ndarray
+    site_key_site_id: np.ndarray
+    identity_type: np.ndarray
+    version: np.ndarray
+    is_client_side_generated: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{s.name}={n}" for s, n in self.status_counts().items())
+        return f"<DecryptedTokens {len(self)} tokens: {counts}>"
+
+    def uid_at(self, i: int) -> Optional[str]:
+        """The raw UID of row ``i`` as str, or None."""
+        if i in self._overflow:
+            return self._overflow[i]
+        raw = self.uid[i]
+        return raw.decode("ascii") if raw else None
+
+    def uids(self) -> List[Optional[str]]:
+        """The raw UIDs as a list of str (None where a row has none)."""
+        out: List[Optional[str]] = [u.decode("ascii") or None for u in self.uid.tolist()]
+        for i, u in self._overflow.items():
+            out[i] = u
+        return out
+
+    def status_enum(self, i: int) -> DecryptionStatus:
+        return _STATUS_BY_CODE[int(self.status[i])]
+
+    @property
+    def success(self) -> np.ndarray:
+        """Boolean mask of the rows that decrypted successfully."""
+        return self.status == _codes.SUCCESS
+
+    def status_counts(self) -> Dict[DecryptionStatus, int]:
+        """How many rows have each status (only statuses that occur)."""
+        codes, counts = np.unique(self.status, return_counts=True)
+        return {_STATUS_BY_CODE[int(c)]: int(n) for c, n in zip(codes, counts)}
+
+    def _row(self, i: int) -> tuple:
+        def opt(v: Any) -> Optional[int]:
+            v = int(v)
+            return None if v == NONE_I64 else v
+
+        csg = int(self.is_client_side_generated[i])
+        itype = int(self.identity_type[i])
+        version = int(self.version[i])
+        return (int(self.status[i]), self.uid_at(i), opt(self.established_ms[i]), opt(self.site_id[i]),
+                opt(self.site_key_site_id[i]), None if itype < 0 else itype, None if version < 0 else version,
+                None if csg < 0 else bool(csg), opt(self.expiry_ms[i]))
+
+    @overload
+    def __getitem__(self, i: int) -> DecryptedToken: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> List[DecryptedToken]: ...
+
+    def __getitem__(self, i: Union[int, slice]) -> Union[DecryptedToken, List[DecryptedToken]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"index must be an int or a slice, not {type(i).__name__}")
+        i = int(i)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"index {i} out of range for {n} tokens")
+        return _make_token(self._row(i), _ScopeOnly(self._scope))
+
+    def __iter__(self) -> Iterator[DecryptedToken]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def to_arrow(self) -> Any:
+        """A ``pyarrow.Table`` with nullable columns (needs pyarrow)."""
+        import pyarrow as pa
+
+        status_names = np.array([_STATUS_BY_CODE[c].name if c in _STATUS_BY_CODE else "" for c in range(256)],
+                                dtype=object)
+
+        def ts(col: np.ndarray) -> Any:
+            mask = col == NONE_I64
+            return pa.array(np.where(mask, 0, col).astype("datetime64[ms]"), mask=mask, type=pa.timestamp("ms", tz="UTC"))
+
+        def i64(col: np.ndarray) -> Any:
+            return pa.array(col, mask=col == NONE_I64, type=pa.int64())
+
+        def small(col: np.ndarray, typ: Any) -> Any:
+            return pa.array(col, mask=col < 0, type=typ)
+
+        csg = self.is_client_side_generated
+        return pa.table({
+            "status": pa.array(status_names[self.status], type=pa.string()),
+            "uid": pa.array(self.uids(), type=pa.string()),
+            "established": ts(self.established_ms),
+            "expiry": ts(self.expiry_ms),
+            "site_id": i64(self.site_id),
+            "site_key_site_id": i64(self.site_key_site_id),
+            "identity_type": small(self.identity_type, pa.int8()),
+            "identity_scope": small(self.identity_scope, pa.int8()),
+            "version": small(self.version, pa.int16()),
+            "is_client_side_generated": pa.array(csg == 1, mask=csg < 0, type=pa.bool_()),
+        })
+
+    def to_pandas(self) -> Any:
+        """A ``pandas.DataFrame`` (via Arrow; needs pandas and pyarrow)."""
+        return self.to_arrow().to_pandas()
+
+
+class _ScopeOnly:
+    """Stands in for a key collection when rebuilding a row: only the scope is needed."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: Any):
+        self._scope = scope
+
+    def get_identity_scope(self) -> Any:
+        return self._scope
+
+
+_BARE_CODES = frozenset((_codes.NOT_AUTHORIZED_FOR_MASTER_KEY, _codes.NOT_INITIALIZED, _codes.INVALID_PAYLOAD,
+                         _codes.KEYS_NOT_SYNCED, _codes.VERSION_NOT_SUPPORTED, _codes.INVALID_IDENTITY_SCOPE))
+
+
+class EncryptedTokens:
+    """The result of :func:`encrypt_tokens`: a ``status`` column (uint8 EncryptionStatus codes) and ``tokens``."""
+
+    def __init__(self, status: np.ndarray, tokens: List[Optional[str]]):
+        self.status = status
+        self.tokens = tokens
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __getitem__(self, i: int) -> EncryptionDataResponse:
+        code = int(self.status[i])
+        return EncryptionDataResponse(_ENC_STATUS[code], self.tokens[i])
+
+    def __iter__(self) -> Iterator[EncryptionDataResponse]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{s.name}={n}" for s, n in self.status_counts().items())
+        return f"<EncryptedTokens {len(self)} tokens: {counts}>"
+
+    @property
+    def success(self) -> np.ndarray:
+        return self.status == _codes.ENC_SUCCESS
+
+    def status_counts(self) -> Dict[EncryptionStatus, int]:
+        codes, counts = np.unique(self.status, return_counts=True)
+        return {_ENC_STATUS[int(c)]: int(n) for c, n in zip(codes, counts)}
+
+    def to_arrow(self) -> Any:
+        import pyarrow as pa
+
+        names = np.array([s.name for s in _ENC_STATUS], dtype=object)
+        return pa.table({"status": pa.array(names[self.status], type=pa.string()),
+                         "token": pa.array(self.tokens, type=pa.string())})
+
+    def to_pandas(self) -> Any:
+        return self.to_arrow().to_pandas()
+
+
+def decrypt_tokens(tokens: Any, keys: Any, *, now: Optional[dt.datetime] = None, client: Any = "bidstream",
+                   domain_names: Any = None, threads: Optional[int] = None) -> DecryptedTokens:
+    """Decrypt many tokens at once.
+
+    Parameters
+    ----------
+    tokens : list of str, numpy array (``U``, ``S`` or object) or pyarrow string array / chunked array
+    keys : EncryptionKeysCollection or None
+    now : datetime.datetime, optional
+        Timezone-aware; the current time by default.
+    client : {"bidstream", "sharing", "legacy"} or ClientType
+        Which checks apply (lifetime and, for bidstream, the CSTG domain check).
+    domain_names : str, sequence of str, or None
+        One name for all tokens or one per token (bidstream CSTG check).
+    threads : int, optional
+        Worker threads; all cores by default.
+
+    Returns
+    -------
+    DecryptedTokens
+    """
+    code = _client_code(client)
+    tokens = _check_tokens(tokens, "tokens")
+    if domain_names is not None and not isinstance(domain_names, str):
+        domain_names = _check_tokens(domain_names, "domain_names")
+        if len(domain_names) != len(tokens):
+            raise ValueError(f"domain_names has {len(domain_names)} items for {len(tokens)} tokens")
+    columns = _engine.decrypt_tokens(keys, tokens, _now(now), code, domain_names, _check_threads(threads))
+    return DecryptedTokens(columns, None if keys is None else keys.get_identity_scope())
+
+
+def encrypt_tokens(uids: Any, keys: Any, *, keyset_id: Optional[int] = None, now: Optional[dt.datetime] = None,
+                   identity_scope: Any = None, threads: Optional[int] = None) -> EncryptedTokens:
+    """Encrypt many raw UID2s into v4 sharing tokens, a fresh random nonce per GCM operation."""
+    uids = _check_tokens(uids, "uids")
+    if keyset_id is not None and (not isinstance(keyset_id, int) or isinstance(keyset_id, bool)):
+        raise TypeError(f"keyset_id must be an int or None, not {type(keyset_id).__name__}")
+    scope = None if identity_scope is None else int(identity_scope)
+    status, out = _engine.encrypt_tokens(keys, uids, _now(now), keyset_id, scope, _wall_us() // 1000,
+                                         _check_threads(threads))
+    return EncryptedTokens(status, out)

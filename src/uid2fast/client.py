@@ -1,0 +1,74 @@
+"""The legacy ``Uid2Client`` (create it with Uid2ClientFactory or EuidClientFactory).
+
+Do not use this module directly, import from uid2fast instead. Its ``encrypt`` and ``decrypt`` raise
+:class:`EncryptionError` for any failure, as documented upstream.
+"""
+import json
+from typing import Any, Optional
+
+from ._client_base import _KeyHolder
+from .encryption import DecryptedToken, EncryptionError, decrypt, encrypt
+from .encryption_status import EncryptionStatus
+from .identity_scope import IdentityScope
+from .refresh_keys_util import parse_keys_json, refresh_sharing_keys
+
+__all__ = ["Uid2Client", "Uid2ClientError"]
+
+
+# DO NOT INSTANTIATE THIS CLASS DIRECTLY, USE Uid2ClientFactory OR EuidClientFactory
+class Uid2Client(_KeyHolder):
+    """The legacy client: ``refresh_keys()``, ``encrypt()`` and ``decrypt()``, raising on failure."""
+
+    def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None):
+        super().__init__(base_url, auth_key, secret_key, http=http)
+        self._identity_scope: Optional[IdentityScope] = None
+
+    @classmethod
+    def create_uid2(cls, base_url: str, auth_key: str, secret_key: str) -> "Uid2Client":
+        client = cls(base_url, auth_key, secret_key)
+        client._identity_scope = IdentityScope.UID2
+        return client
+
+    @classmethod
+    def create_euid(cls, base_url: str, auth_key: str, secret_key: str) -> "Uid2Client":
+        client = cls(base_url, auth_key, secret_key)
+        client._identity_scope = IdentityScope.EUID
+        return client
+
+    def refresh_keys(self) -> Any:
+        """Fetch the latest keys (``/v2/key/sharing``) and return them; raises on failure."""
+        refresh_response = refresh_sharing_keys(self._base_url, self._auth_key, self._secret_key,
+                                                **self._http_kwargs())
+        if refresh_response.success:
+            self._keys = refresh_response.keys
+            return self._keys
+        raise Exception(refresh_response.reason)
+
+    def refresh(self) -> Any:
+        """Like ``refresh_keys`` but returns a RefreshResponse (so every client refreshes the same way)."""
+        response = refresh_sharing_keys(self._base_url, self._auth_key, self._secret_key, **self._http_kwargs())
+        return self._apply(response)
+
+    def refresh_json(self, json_str: str) -> Any:
+        """Load keys from a keys response JSON string and return them; raises on failure."""
+        body = json.loads(json_str)
+        refresh_response = parse_keys_json(body["body"])
+        if refresh_response.success:
+            self._keys = refresh_response.keys
+            return refresh_response.keys
+        raise Exception(refresh_response.reason)
+
+    def encrypt(self, uid2: str, keyset_id: Optional[int] = None) -> str:
+        """Encrypt a raw UID2 into a sharing token; raises EncryptionError(status value) on failure."""
+        result = encrypt(uid2, self._identity_scope, self._keys, keyset_id)
+        if result.status == EncryptionStatus.SUCCESS:
+            return result.encrypted_data  # type: ignore[return-value]
+        raise EncryptionError(result.status.value)
+
+    def decrypt(self, token: str) -> DecryptedToken:
+        """Decrypt a token (no lifetime checks); raises EncryptionError for any failure."""
+        return decrypt(token, self._keys)
+
+
+class Uid2ClientError(Exception):
+    """Raised for problems encountered while interacting with UID2 services."""

@@ -1,0 +1,327 @@
+"""Encryption keys and key collections (the official ``uid2_client.keys`` API).
+
+An :class:`EncryptionKeysCollection` is what a key refresh returns. Besides the official accessors it
+lazily builds an immutable engine key table (per-key ciphers initialised once), so decrypting many
+tokens with one collection never re-derives anything per token. A refresh creates a new collection
+and the clients swap it in with one attribute assignment, so readers never see a half-built set.
+"""
+import datetime as dt
+import sys
+import threading
+from bisect import bisect_right
+from typing import Any, Dict, Iterable, KeysView, List, Mapping, Optional, ValuesView
+
+from ._time import to_us
+from .identity_scope import IdentityScope
+
+__all__ = ["EncryptionKey", "EncryptionKeysCollection"]
+
+DEFAULT_TOKEN_EXPIRY_SECONDS = 30 * 24 * 60 * 60
+DEFAULT_CLOCK_SKEW_SECONDS = 30 * 60
+
+
+class EncryptionKey:
+    """One key of a key set.
+
+    Attributes
+    ----------
+    key_id : int
+    site_id : int
+        The site the key belongs to; -1 for keys from the sharing and bidstream endpoints.
+    created, activates, expires : datetime.datetime
+        UTC times.
+    secret : bytes
+        The key material. Never shown by ``repr``.
+    keyset_id : int or None
+    """
+
+    __slots__ = ("_id", "_site_id", "_created", "_activates", "_expires", "_secret", "_keyset_id")
+
+    def __init__(self, key_id, site_id, created, activates, expires, secret, keyset_id=None):  # type: ignore[no-untyped-def]
+        self._id = key_id
+        self._site_id = site_id
+        self._created = created
+        self._activates = activates
+        self._expires = expires
+        self._secret = secret
+        self._keyset_id = keyset_id
+
+    @property
+    def key_id(self) -> int:
+        return self._id
+
+    @property
+    def site_id(self) -> int:
+        return self._site_id
+
+    @property
+    def keyset_id(self) -> Optional[int]:
+        return self._keyset_id
+
+    @property
+    def created(self) -> dt.datetime:
+        return self._created
+
+    @property
+    def activates(self) -> dt.datetime:
+        return self._activates
+
+    @property
+    def expires(self) -> dt.datetime:
+        return self._expires
+
+    @property
+    def secret(self) -> bytes:
+        return self._secret
+
+    def is_active(self, now: dt.datetime) -> bool:
+        """Whether the key is active at ``now`` (``activates <= now < expires``)."""
+        return self._activates <= now < self._expires
+
+    def __repr__(self) -> str:
+        return (
+            f"EncryptionKey(key_id={self._id!r}, site_id={self._site_id!r}, keyset_id={self._keyset_id!r}, "
+            f"activates={self._activates!r}, expires={self._expires!r}, secret=<redacted>)"
+        )
+
+
+class _ActivatesView:
+    """Lets bisect search a key list by activation time."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: List[EncryptionKey]):
+        self._keys = keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, i: int) -> dt.datetime:
+        return self._keys[i].activates
+
+
+def _latest_active(keys: Optional[List[EncryptionKey]], now: dt.datetime) -> Optional[EncryptionKey]:
+    # The latest-activated key that is active now: walk back from the first key activating after now.
+    if not keys:
+        return None
+    i = bisect_right(_ActivatesView(keys), now)
+    while i > 0:
+        i -= 1
+        if keys[i].is_active(now):
+            return keys[i]
+    return None
+
+
+def normalize_site_data(site_data: Any) -> Dict[int, List[str]]:
+    """``site_data`` as ``{site_id: [ascii-lowercased names]}``.
+
+    Accepts the operator's list form (``[{"id": 1, "domain_names": [...]}]``, app names merged in, an
+    ``app_names`` list honoured too) or an already built mapping. Sites with id 0 are skipped (Java).
+    """
+    from ._engine_py import ascii_lower
+
+    out: Dict[int, List[str]] = {}
+    if not site_data:
+        return out
+    items: Iterable[Any]
+    if isinstance(site_data, Mapping):
+        items = ({"id": k, "domain_names": v} for k, v in site_data.items())
+    else:
+        items = site_data
+    for site in items:
+        site_id = int(site["id"])
+        if site_id == 0:
+            continue
+        names = list(site.get("domain_names") or []) + list(site.get("app_names") or [])
+        bucket = out.setdefault(site_id, [])
+        for name in names:
+            if isinstance(name, str):
+                lowered = ascii_lower(name)
+                if lowered not in bucket:
+                    bucket.append(lowered)
+    return out
+
+
+class EncryptionKeysCollection:
+    """A dictionary-like collection of :class:`EncryptionKey` objects and the key set's settings.
+
+    The constructor and accessors are the official SDK's; ``site_data`` (the CSTG domain and app names
+    per site, SPEC §2.2) is an addition.
+    """
+
+    def __init__(
+        self,
+        keys,  # type: ignore[no-untyped-def]
+        identity_scope=IdentityScope.UID2,
+        caller_site_id=None,
+        master_keyset_id=None,
+        default_keyset_id=None,
+        token_expiry_seconds=None,
+        max_sharing_lifetime_seconds=None,
+        max_bidstream_lifetime_seconds=None,
+        allow_clock_skew_seconds=None,
+        site_data=None,
+    ):
+        self._latest_expires: Optional[dt.datetime] = None
+        self._keys: Dict[int, EncryptionKey] = {}
+        self._identity_scope = identity_scope
+        self._keys_by_site: Dict[int, List[EncryptionKey]] = {}
+        self._keys_by_keyset: Dict[int, List[EncryptionKey]] = {}
+        self._table: Any = None
+        self._py_table: Any = None
+        self._table_lock = threading.Lock()
+        self._caller_site_id = caller_site_id
+        self._master_keyset_id = master_keyset_id
+        self._default_keyset_id = default_keyset_id
+        self._token_expiry_seconds = token_expiry_seconds
+        self._max_sharing_lifetime_seconds = (
+            sys.maxsize if max_sharing_lifetime_seconds is None else max_sharing_lifetime_seconds
+        )
+        self._max_bidstream_lifetime_seconds = (
+            sys.maxsize if max_bidstream_lifetime_seconds is None else max_bidstream_lifetime_seconds
+        )
+        self._allow_clock_skew_seconds = (
+            DEFAULT_CLOCK_SKEW_SECONDS if allow_clock_skew_seconds is None else allow_clock_skew_seconds
+        )
+        self._site_data = normalize_site_data(site_data)
+        self.set_keys(keys)
+
+    def set_keys(self, keys: Iterable[EncryptionKey]) -> None:
+        """Add keys to the collection (the official method; it invalidates the engine table)."""
+        for key in keys:
+            self._keys[key.key_id] = key
+            if key.site_id > 0:
+                self._keys_by_site.setdefault(key.site_id, []).append(key)
+            if key.keyset_id is not None:
+                self._keys_by_keyset.setdefault(key.keyset_id, []).append(key)
+            if self._latest_expires is None or key.expires > self._latest_expires:
+                self._latest_expires = key.expires
+        # Sorted by activation, so the chosen key never depends on JSON order (SPEC §2.6).
+        for site_keys in self._keys_by_site.values():
+            site_keys.sort(key=lambda k: k.activates)
+        for keyset_keys in self._keys_by_keyset.values():
+            keyset_keys.sort(key=lambda k: k.activates)
+        self._table = None
+        self._py_table = None
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key_id: object) -> bool:
+        return key_id in self._keys
+
+    def __getitem__(self, key_id: int) -> EncryptionKey:
+        return self._keys[key_id]
+
+    def __repr__(self) -> str:
+        return (
+            f"EncryptionKeysCollection({len(self._keys)} keys, identity_scope={IdentityScope(self._identity_scope).name}, "
+            f"caller_site_id={self._caller_site_id!r}, latest_expires={self._latest_expires!r})"
+        )
+
+    def get_identity_scope(self):  # type: ignore[no-untyped-def]
+        return self._identity_scope
+
+    def get_caller_site_id(self) -> Optional[int]:
+        return self._caller_site_id
+
+    def get_master_keyset_id(self) -> Optional[int]:
+        return self._master_keyset_id
+
+    def get_default_keyset_id(self) -> Optional[int]:
+        return self._default_keyset_id
+
+    def get_token_expiry_seconds(self):  # type: ignore[no-untyped-def]
+        return self._token_expiry_seconds
+
+    def get_max_bidstream_lifetime_seconds(self) -> int:
+        return self._max_bidstream_lifetime_seconds
+
+    def get_max_sharing_lifetime_seconds(self) -> int:
+        return self._max_sharing_lifetime_seconds
+
+    def get_allow_clock_skew_seconds(self) -> int:
+        return self._allow_clock_skew_seconds
+
+    def get_site_data(self) -> Dict[int, List[str]]:
+        """The CSTG domain and app names per site id (ASCII-lowercased)."""
+        return {k: list(v) for k, v in self._site_data.items()}
+
+    def get(self, key_id: int, default: Optional[EncryptionKey] = None) -> Optional[EncryptionKey]:
+        return self._keys.get(key_id, default)
+
+    def key_ids(self) -> KeysView[int]:
+        return self._keys.keys()
+
+    def values(self) -> ValuesView[EncryptionKey]:
+        return self._keys.values()
+
+    def get_default_keyset_key(self, now: dt.datetime) -> Optional[EncryptionKey]:
+        return self.get_by_keyset_key(self._default_keyset_id, now)
+
+    def get_master_key(self, now: dt.datetime) -> Optional[EncryptionKey]:
+        return self.get_by_keyset_key(self._master_keyset_id, now)
+
+    def get_by_keyset_key(self, keyset_id: Optional[int], now: dt.datetime) -> Optional[EncryptionKey]:
+        """The latest-activated active key of a keyset, or None."""
+        return _latest_active(self._keys_by_keyset.get(keyset_id), now)  # type: ignore[arg-type]
+
+    def get_active_site_key(self, site_id: int, now: dt.datetime) -> Optional[EncryptionKey]:
+        """The latest-activated active key of a site, or None."""
+        return _latest_active(self._keys_by_site.get(site_id), now)
+
+    def valid(self, now: dt.datetime) -> bool:
+        """True while at least one key expires after ``now``."""
+        return self._latest_expires is not None and self._latest_expires > now
+
+    # -- engine table -------------------------------------------------------------------------
+    def _engine_table(self) -> Any:
+        """The engine's immutable key table for this collection, built once (thread-safe)."""
+        table = self._table
+        if table is None:
+            with self._table_lock:
+                table = self._table
+                if table is None:
+                    from . import _engine
+
+                    table = self._table = _engine.build_table(self._table_args())
+        return table
+
+    def _py_engine_table(self) -> Any:
+        """The pure-Python engine's table (the C dispatcher's fallback for unusual inputs)."""
+        table = self._py_table
+        if table is None:
+            with self._table_lock:
+                table = self._py_table
+                if table is None:
+                    from . import _engine
+
+                    table = self._py_table = _engine.build_py_table(self._table_args())
+        return table
+
+    def _table_args(self) -> Dict[str, Any]:
+        """What a KeyTable is built from; times as integer microseconds."""
+        tes = self._token_expiry_seconds
+        try:
+            tes_int = int(tes) if tes is not None else 0
+        except (TypeError, ValueError):
+            tes_int = 0
+        if tes_int <= 0:  # SPEC §2.9: missing or 0 means 30 days.
+            tes_int = DEFAULT_TOKEN_EXPIRY_SECONDS
+        keys = [
+            (k.key_id, k.site_id, k.keyset_id, to_us(k.activates), to_us(k.expires), bytes(k.secret))
+            for k in self._keys.values()
+        ]
+        return dict(
+            keys=keys,
+            identity_scope=int(self._identity_scope),
+            caller_site_id=self._caller_site_id,
+            master_keyset_id=self._master_keyset_id,
+            default_keyset_id=self._default_keyset_id,
+            token_expiry_seconds=tes_int,
+            max_sharing_lifetime_seconds=int(self._max_sharing_lifetime_seconds),
+            max_bidstream_lifetime_seconds=int(self._max_bidstream_lifetime_seconds),
+            allow_clock_skew_seconds=int(self._allow_clock_skew_seconds),
+            site_domains={k: list(v) for k, v in self._site_data.items()},
+            latest_expires_us=None if self._latest_expires is None else to_us(self._latest_expires),
+        )

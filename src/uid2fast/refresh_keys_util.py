@@ -1,0 +1,86 @@
+"""Key refresh: fetching and parsing the keys JSON (the official ``uid2_client.refresh_keys_util`` API).
+
+Parsing follows REFERENCE §3: unknown fields are ignored, ``token_expiry_seconds`` may be a string,
+``site_data`` is read (SPEC §2.2) and the legacy ``/key/latest`` array body is accepted (SPEC §2.10).
+"""
+import base64
+import datetime as dt
+import json
+from typing import Any, Optional
+
+from .identity_scope import IdentityScope
+from .keys import EncryptionKey, EncryptionKeysCollection
+from .refresh_response import RefreshResponse
+
+__all__ = ["parse_keys_json", "refresh_sharing_keys", "refresh_bidstream_keys"]
+
+
+def _make_dt(timestamp: Any) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
+
+
+def _parse_key(key: Any) -> EncryptionKey:
+    return EncryptionKey(
+        key["id"],
+        key.get("site_id", -1),
+        _make_dt(key["created"]),
+        _make_dt(key["activates"]),
+        _make_dt(key["expires"]),
+        base64.b64decode(key["secret"]),
+        key.get("keyset_id"),
+    )
+
+
+def _parse_keys_json(resp_body: Any) -> EncryptionKeysCollection:
+    if isinstance(resp_body, list):  # legacy /key/latest body: a bare array of keys
+        return EncryptionKeysCollection([_parse_key(k) for k in resp_body])
+    if not isinstance(resp_body, dict):
+        raise ValueError(f"keys body must be an object or an array, not {type(resp_body).__name__}")
+    identity_scope = IdentityScope.EUID if resp_body.get("identity_scope") == "EUID" else IdentityScope.UID2
+    raw_keys = resp_body["keys"]
+    if raw_keys is None:
+        raw_keys = []
+    keys = [_parse_key(k) for k in raw_keys]
+    return EncryptionKeysCollection(
+        keys, identity_scope, resp_body.get("caller_site_id"), resp_body.get("master_keyset_id"),
+        resp_body.get("default_keyset_id"), resp_body.get("token_expiry_seconds"),
+        resp_body.get("max_sharing_lifetime_seconds"), resp_body.get("max_bidstream_lifetime_seconds"),
+        resp_body.get("allow_clock_skew_seconds"), site_data=resp_body.get("site_data"),
+    )
+
+
+def _error_reason(exc: BaseException) -> str:
+    # A readable string (SPEC §2.10: the official reason is a tuple of exc.args).
+    text = str(exc)
+    if isinstance(exc, KeyError):
+        return f"missing field {text} in keys response"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def parse_keys_json(resp_body: Any) -> RefreshResponse:
+    """Parse the ``body`` of a keys response into a RefreshResponse (never raises)."""
+    try:
+        return RefreshResponse.make_success(_parse_keys_json(resp_body))
+    except Exception as exc:  # noqa: BLE001 - any malformed body is a failed refresh, as upstream
+        return RefreshResponse.make_error(_error_reason(exc))
+
+
+def _fetch_keys(base_url: str, path: str, auth_key: str, secret_key: bytes, http: Optional[Any] = None) -> RefreshResponse:
+    from . import _http
+
+    try:
+        payload = _http.post_enveloped(base_url, path, auth_key, secret_key, None, config=http)
+        resp_body = json.loads(payload).get("body")
+        return RefreshResponse.make_success(_parse_keys_json(resp_body))
+    except Exception as exc:  # noqa: BLE001 - a refresh reports failure, it does not raise
+        return RefreshResponse.make_error(_error_reason(exc))
+
+
+def refresh_sharing_keys(base_url: str, auth_key: str, secret_key: bytes, http: Optional[Any] = None) -> RefreshResponse:
+    """Fetch the sharing key set (``/v2/key/sharing``)."""
+    return _fetch_keys(base_url, "/v2/key/sharing", auth_key, secret_key, http)
+
+
+def refresh_bidstream_keys(base_url: str, auth_key: str, secret_key: bytes, http: Optional[Any] = None) -> RefreshResponse:
+    """Fetch the bidstream key set (``/v2/key/bidstream``)."""
+    return _fetch_keys(base_url, "/v2/key/bidstream", auth_key, secret_key, http)

@@ -1,0 +1,68 @@
+"""Client for sharers: encrypt raw UID2s into sharing tokens and decrypt them (the official ``SharingClient``)."""
+import datetime as dt
+from typing import Any, Optional
+
+from . import _engine
+from . import _engine_py as _codes
+from ._client_base import _KeyHolder
+from ._time import now_us as _now_us
+from .batch import DecryptedTokens, EncryptedTokens, decrypt_tokens, encrypt_tokens
+from .client_type import ClientType
+from .encryption import DecryptedToken, EncryptionError, _make_token, decrypt_token, encrypt
+from .encryption_data_response import EncryptionDataResponse
+from .refresh_keys_util import parse_keys_json, refresh_sharing_keys
+from .refresh_response import RefreshResponse
+
+__all__ = ["SharingClient"]
+
+_SHARING = _codes.CLIENT_SHARING
+
+
+class SharingClient(_KeyHolder):
+    """Client for UID2/EUID sharing: ``encrypt_raw_uid_into_token`` and ``decrypt_token_into_raw_uid``.
+
+    Parameters are those of :class:`~uid2fast.BidstreamClient`.
+    """
+
+    def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None):
+        super().__init__(base_url, auth_key, secret_key, http=http)
+
+    def _encrypt_raw_uid_into_token(self, uid2: Any, keyset_id: Optional[int] = None,
+                                    now: Optional[dt.datetime] = None) -> EncryptionDataResponse:
+        return encrypt(uid2, None, self._keys, keyset_id, now=now)
+
+    def _decrypt_token_into_raw_uid(self, token: Any, now: Optional[dt.datetime] = None) -> DecryptedToken:
+        return decrypt_token(token, self._keys, None, ClientType.SHARING, now)
+
+    def encrypt_raw_uid_into_token(self, uid2: str, keyset_id: Optional[int] = None) -> EncryptionDataResponse:
+        """Encrypt a raw UID2 into a v4 sharing token (the default keyset unless ``keyset_id``)."""
+        return encrypt(uid2, None, self._keys, keyset_id)
+
+    def decrypt_token_into_raw_uid(self, token: str) -> DecryptedToken:
+        """Decrypt a sharing token; every outcome is a status, a malformed token included."""
+        keys = self._keys
+        try:
+            r = _engine.decrypt_token(keys, token, _now_us(), _SHARING, None)
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise EncryptionError("invalid payload") from exc
+        return _make_token(r, keys)
+
+    def decrypt_tokens_into_raw_uids(self, tokens: Any, *, now: Optional[dt.datetime] = None,
+                                     threads: Optional[int] = None) -> DecryptedTokens:
+        """Decrypt many sharing tokens at once (see :func:`uid2fast.decrypt_tokens`)."""
+        return decrypt_tokens(tokens, self._keys, now=now, client="sharing", threads=threads)
+
+    def encrypt_raw_uids_into_tokens(self, uids: Any, keyset_id: Optional[int] = None, *,
+                                     now: Optional[dt.datetime] = None, threads: Optional[int] = None) -> EncryptedTokens:
+        """Encrypt many raw UID2s; a per-item EncryptionStatus column and the tokens."""
+        return encrypt_tokens(uids, self._keys, keyset_id=keyset_id, now=now, threads=threads)
+
+    def refresh(self) -> RefreshResponse:
+        """Fetch the latest sharing keys (``/v2/key/sharing``); the current keys stay on failure."""
+        return self._apply(refresh_sharing_keys(self._base_url, self._auth_key, self._secret_key,
+                                                **self._http_kwargs()))
+
+    def _refresh_json(self, json_str: str) -> RefreshResponse:
+        import json
+
+        return self._apply(parse_keys_json(json.loads(json_str)["body"]))
