@@ -11,6 +11,7 @@ import threading
 from bisect import bisect_right
 from typing import Any, Dict, Iterable, KeysView, List, Mapping, Optional, ValuesView
 
+from . import _engine
 from ._time import to_us
 from .identity_scope import IdentityScope
 
@@ -277,15 +278,13 @@ class EncryptionKeysCollection:
     # -- engine table -------------------------------------------------------------------------
     def _engine_table(self) -> Any:
         """The engine's immutable key table for this collection, built once (thread-safe)."""
-        table = self._table
-        if table is None:
+        cached = self._table
+        if cached is None or cached[0] is not _engine.impl:
             with self._table_lock:
-                table = self._table
-                if table is None:
-                    from . import _engine
-
-                    table = self._table = _engine.build_table(self._table_args())
-        return table
+                cached = self._table
+                if cached is None or cached[0] is not _engine.impl:
+                    cached = self._table = (_engine.impl, _engine.build_table(self._table_args()))
+        return cached[1]
 
     def _py_engine_table(self) -> Any:
         """The pure-Python engine's table (the C dispatcher's fallback for unusual inputs)."""
@@ -294,8 +293,6 @@ class EncryptionKeysCollection:
             with self._table_lock:
                 table = self._py_table
                 if table is None:
-                    from . import _engine
-
                     table = self._py_table = _engine.build_py_table(self._table_args())
         return table
 

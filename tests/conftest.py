@@ -1,0 +1,26 @@
+"""Shared fixtures: the ``engine`` fixture runs a test once per engine (C, when built, and Python)."""
+import json
+import pathlib
+
+import pytest
+
+from uid2fast import _engine
+
+VECTORS = pathlib.Path(__file__).parent / "vectors"
+
+ENGINES = ["c", "py"]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    """The name of the engine the test runs on; the package's dispatcher is switched to it."""
+    name = request.param
+    if name == "c" and _engine.c_engine is None:
+        pytest.skip(f"C engine not built ({_engine.import_error})")
+    with _engine.use(name):
+        yield name
+
+
+@pytest.fixture(scope="session")
+def decrypt_vectors():
+    return json.loads((VECTORS / "decrypt.json").read_text())
