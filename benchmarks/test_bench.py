@@ -1,0 +1,59 @@
+"""pytest-benchmark suite: ``python -m pytest benchmarks --benchmark-only``.
+
+Every benchmark first checks the answer, then times. Compare runs with ``--benchmark-compare``.
+The table with ratios measured side by side is ``python benchmarks/bench_decrypt.py``.
+"""
+import pytest
+
+import uid2fast
+from uid2fast import _engine
+
+from .conftest import RAW_UID
+
+N_BATCH = 20_000
+
+
+def _bidstream(keys, cls):
+    client = cls("http://127.0.0.1:1", "key", "AAAA")
+    client._keys = keys
+    return client
+
+
+def test_official_decrypt(benchmark, token, official_keys):
+    import uid2_client
+
+    version, tok = token
+    client = _bidstream(official_keys, uid2_client.BidstreamClient)
+    assert client.decrypt_token_into_raw_uid(tok, None).uid == RAW_UID
+    benchmark.extra_info["version"] = version
+    benchmark(client.decrypt_token_into_raw_uid, tok, None)
+
+
+@pytest.mark.parametrize("engine_name", ["c", "py"])
+def test_uid2fast_decrypt_scalar(benchmark, token, ours_keys, engine_name):
+    if engine_name == "c" and _engine.c_engine is None:
+        pytest.skip("C engine not built")
+    version, tok = token
+    with _engine.use(engine_name):
+        client = _bidstream(ours_keys, uid2fast.BidstreamClient)
+        assert client.decrypt_token_into_raw_uid(tok, None).uid == RAW_UID
+        benchmark.extra_info["version"] = version
+        benchmark(client.decrypt_token_into_raw_uid, tok, None)
+
+
+@pytest.mark.parametrize("threads", [1, None])
+def test_uid2fast_decrypt_batch(benchmark, token, ours_keys, threads):
+    version, tok = token
+    tokens = [tok] * N_BATCH
+    out = uid2fast.decrypt_tokens(tokens, ours_keys, threads=threads)
+    assert out.status_counts() == {uid2fast.DecryptionStatus.SUCCESS: N_BATCH}
+    benchmark.extra_info.update(version=version, tokens=N_BATCH, threads=threads or "all")
+    benchmark(uid2fast.decrypt_tokens, tokens, ours_keys, threads=threads)
+
+
+def test_uid2fast_encrypt_batch(benchmark, ours_keys):
+    uids = [RAW_UID] * N_BATCH
+    out = uid2fast.encrypt_tokens(uids, ours_keys, threads=1)
+    assert int(out.success.sum()) == N_BATCH
+    benchmark.extra_info["tokens"] = N_BATCH
+    benchmark(uid2fast.encrypt_tokens, uids, ours_keys, threads=1)
