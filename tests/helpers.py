@@ -1,0 +1,55 @@
+"""Small builders shared by the tests: key sets and tokens made with uid2fast's own generator."""
+import base64
+import datetime as dt
+import os
+
+import uid2fast as U
+
+RAW_UID = "ywsvDNINiZOVSsfkHpLpSJzXzhr6Jx9Z/4Q0+lsEUvM="
+MASTER_ID, SITE_KEY_ID, SITE_ID = 164, 165, 9000
+
+
+def _epoch(d):
+    return int(d.timestamp())
+
+
+def keys_body(now, *, scope="UID2", site_data=None, token_expiry_seconds="2592000", max_bidstream=259200,
+              max_sharing=2592000, secrets=None):
+    secrets = secrets or {MASTER_ID: os.urandom(32), SITE_KEY_ID: os.urandom(32)}
+    created = _epoch(now - dt.timedelta(days=10))
+    expires = _epoch(now + dt.timedelta(days=10))
+    body = {
+        "caller_site_id": SITE_ID, "master_keyset_id": 1, "default_keyset_id": 99999,
+        "token_expiry_seconds": token_expiry_seconds, "max_bidstream_lifetime_seconds": max_bidstream,
+        "max_sharing_lifetime_seconds": max_sharing, "allow_clock_skew_seconds": 1800, "identity_scope": scope,
+        "keys": [
+            {"id": MASTER_ID, "created": created, "activates": created, "expires": expires,
+             "secret": base64.b64encode(secrets[MASTER_ID]).decode(), "keyset_id": 1},
+            {"id": SITE_KEY_ID, "created": created, "activates": created, "expires": expires,
+             "secret": base64.b64encode(secrets[SITE_KEY_ID]).decode(), "keyset_id": 99999},
+        ],
+    }
+    if site_data is not None:
+        body["site_data"] = site_data
+    return body
+
+
+def make_keys(now, **kw):
+    r = U.parse_keys_json(keys_body(now, **kw))
+    assert r.success, r.reason
+    return r.keys
+
+
+def make_token(keys, now, *, version=4, uid=RAW_UID, expires=None, generated=None, established=None,
+               privacy_bits=0, scope=None):
+    expires = expires or now + dt.timedelta(hours=1)
+    generated = generated or now - dt.timedelta(minutes=1)
+    established = established or now - dt.timedelta(days=1)
+    params = U.Params(expiry=expires, identity_scope=int(keys.get_identity_scope() if scope is None else scope),
+                      token_generated=generated, identity_established=established)
+    master, site = keys.get(MASTER_ID), keys.get(SITE_KEY_ID)
+    if version == 2:
+        return U.UID2TokenGenerator.generate_uid2_token_v2(uid, master, SITE_ID, site, params)
+    v = 112 if version == 3 else 128
+    return U.UID2TokenGenerator.generate_uid2_token_with_debug_info(uid, master, SITE_ID, site, params, v,
+                                                                     privacy_bits=privacy_bits)

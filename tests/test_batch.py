@@ -1,0 +1,161 @@
+"""The batch API (SPEC §3): every input kind, per-item statuses, columns equal to the scalar answers."""
+import datetime as dt
+
+import numpy as np
+import pytest
+
+import uid2fast as U
+from uid2fast import DecryptionStatus as S
+
+from .helpers import RAW_UID, make_keys, make_token
+
+NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def keys():
+    return make_keys(NOW)
+
+
+@pytest.fixture
+def mixed(keys):
+    good4 = make_token(keys, NOW, version=4)
+    good3 = make_token(keys, NOW, version=3)
+    good2 = make_token(keys, NOW, version=2)
+    phone = make_token(keys, NOW, version=4, uid="BEOGxroPLdcY7LrSiwjY52+X05V0ryELpJmoWAyXiwbZ")
+    expired = make_token(keys, NOW, version=4, expires=NOW - dt.timedelta(seconds=1),
+                         generated=NOW - dt.timedelta(hours=1))
+    return [good4, good3, good2, phone, expired, good4[:-5], "E" + good4[1:], "", "AIA", "????" + good4[4:],
+            good4.replace("-", "+").replace("_", "/")]
+
+
+def _scalar(keys, token, client="bidstream", domain=None):
+    if client == "bidstream":
+        c = U.BidstreamClient("http://127.0.0.1:1", "k", "AAAA")
+        c._keys = keys
+        return c._decrypt_token_into_raw_uid(token, domain, NOW)
+    c = U.SharingClient("http://127.0.0.1:1", "k", "AAAA")
+    c._keys = keys
+    return c._decrypt_token_into_raw_uid(token, NOW)
+
+
+@pytest.mark.parametrize("client", ["bidstream", "sharing"])
+def test_batch_equals_scalar(engine, keys, mixed, client):
+    out = U.decrypt_tokens(mixed, keys, now=NOW, client=client)
+    assert len(out) == len(mixed)
+    for i, token in enumerate(mixed):
+        assert out[i] == _scalar(keys, token, client), (i, token)
+    assert out[0].uid == RAW_UID and out[0].success
+    assert out[-1].success  # v4 given in standard base64 is accepted
+
+
+def test_input_kinds(engine, keys, mixed):
+    pa = pytest.importorskip("pyarrow")
+    expected = U.decrypt_tokens(mixed, keys, now=NOW)
+    kinds = [
+        np.array(mixed),  # U
+        np.array([t.encode() for t in mixed], dtype="S"),  # S
+        np.array(mixed, dtype=object),
+        pa.array(mixed, type=pa.string()),
+        pa.array(mixed, type=pa.large_string()),
+        pa.chunked_array([mixed[:3], mixed[3:]], type=pa.string()),
+        tuple(mixed),
+    ]
+    if hasattr(pa, "string_view"):
+        kinds.append(pa.array(mixed, type=pa.string_view()))
+    for kind in kinds:
+        got = U.decrypt_tokens(kind, keys, now=NOW)
+        assert got.status.tolist() == expected.status.tolist(), type(kind)
+        assert got.uids() == expected.uids(), type(kind)
+        assert got.established_ms.tolist() == expected.established_ms.tolist()
+
+
+def test_bad_items_are_statuses_not_exceptions(engine, keys, mixed):
+    pa = pytest.importorskip("pyarrow")
+    good = mixed[0]
+    items = [good, None, 42, 3.5, b"\xff\xfe", "t\u00e9st" * 60, object(), good.encode(), ["x"], good]
+    out = U.decrypt_tokens(items, keys, now=NOW)
+    assert out.status.tolist() == [0, 4, 4, 4, 4, 4, 4, 0, 4, 0]
+    arrow = pa.array([good, None, "", good], type=pa.string())
+    assert U.decrypt_tokens(arrow, keys, now=NOW).status.tolist() == [0, 4, 4, 0]
+
+
+def test_keys_missing_or_expired(engine, keys, mixed):
+    assert set(U.decrypt_tokens(mixed, None, now=NOW).status.tolist()) == {3}
+    later = NOW + dt.timedelta(days=3650)
+    assert set(U.decrypt_tokens(mixed, keys, now=later).status.tolist()) == {6}
+
+
+def test_empty_batch(engine, keys):
+    out = U.decrypt_tokens([], keys, now=NOW)
+    assert len(out) == 0 and out.status_counts() == {} and list(out) == []
+    assert len(U.encrypt_tokens([], keys, now=NOW)) == 0
+
+
+def test_threads_give_same_answer(engine, keys, mixed):
+    tokens = mixed * 300
+    one = U.decrypt_tokens(tokens, keys, now=NOW, threads=1)
+    many = U.decrypt_tokens(tokens, keys, now=NOW, threads=4)
+    for name in ("status", "uid", "established_ms", "expiry_ms", "site_id", "version", "identity_type"):
+        assert np.array_equal(getattr(one, name), getattr(many, name)), name
+
+
+def test_argument_errors(keys, mixed):
+    with pytest.raises(ValueError, match="client"):
+        U.decrypt_tokens(mixed, keys, client="dsp")
+    with pytest.raises(TypeError, match="tokens"):
+        U.decrypt_tokens("AIAAAA", keys)
+    with pytest.raises(TypeError, match="tokens"):
+        U.decrypt_tokens(12, keys)
+    with pytest.raises(ValueError, match="domain_names"):
+        U.decrypt_tokens(mixed, keys, domain_names=["a.com"])
+    with pytest.raises(ValueError, match="threads"):
+        U.decrypt_tokens(mixed, keys, threads=0)
+    with pytest.raises(ValueError, match="timezone"):
+        U.decrypt_tokens(mixed, keys, now=dt.datetime(2026, 1, 1))
+
+
+def test_columns_and_exports(engine, keys, mixed):
+    pytest.importorskip("pandas")
+    out = U.decrypt_tokens(mixed, keys, now=NOW)
+    assert out.status.dtype == np.uint8 and out.uid.dtype == np.dtype("S44")
+    assert out.established_ms.dtype == np.int64 and out.expiry_ms.dtype == np.int64
+    assert out.uid[0] == RAW_UID.encode()
+    assert out.uid[5] == b"" and out.established_ms[5] == U.DecryptedTokens.NONE_I64
+    counts = out.status_counts()
+    assert sum(counts.values()) == len(mixed) and counts[S.SUCCESS] == 5
+    table = out.to_arrow()
+    assert table.num_rows == len(mixed)
+    assert table.column("uid").to_pylist() == out.uids()
+    assert table.column("status").to_pylist()[0] == "SUCCESS"
+    df = out.to_pandas()
+    assert list(df["uid"][:1]) == [RAW_UID]
+    assert out[-1] == out[len(mixed) - 1]
+    assert out[1:3] == [out[1], out[2]]
+    with pytest.raises(IndexError):
+        out[len(mixed)]
+    assert "SUCCESS=5" in repr(out)
+
+
+def test_domain_names_per_item(engine):
+    keys = make_keys(NOW, site_data=[{"id": 9000, "domain_names": ["pub.example"]}])
+    csg = make_token(keys, NOW, version=4, privacy_bits=0x2)
+    tokens = [csg, csg, csg, csg]
+    out = U.decrypt_tokens(tokens, keys, now=NOW, domain_names=["pub.example", "PUB.EXAMPLE", "other.example", None])
+    assert out.status.tolist() == [0, 0, 11, 11]
+    out = U.decrypt_tokens(tokens, keys, now=NOW, domain_names="pub.example")
+    assert out.status.tolist() == [0, 0, 0, 0]
+    sharing = U.decrypt_tokens(tokens, keys, now=NOW, client="sharing")
+    assert sharing.status.tolist() == [0, 0, 0, 0] and sharing.is_client_side_generated.tolist() == [1] * 4
+
+
+def test_encrypt_batch_round_trip(engine, keys):
+    uids = [RAW_UID, "BEOGxroPLdcY7LrSiwjY52+X05V0ryELpJmoWAyXiwbZ", None, 7, "", RAW_UID]
+    out = U.encrypt_tokens(uids, keys, now=NOW)
+    assert out.status.tolist() == [0, 0, 5, 5, 5, 0]
+    assert out.tokens[2] is None and out[2].status == U.EncryptionStatus.ENCRYPTION_FAILURE
+    assert out.tokens[0] != out.tokens[5]  # fresh nonces
+    back = U.decrypt_tokens([t for t in out.tokens if t], keys, now=NOW, client="sharing")
+    assert back.uids() == [RAW_UID, "BEOGxroPLdcY7LrSiwjY52+X05V0ryELpJmoWAyXiwbZ", RAW_UID]
+    assert back.identity_type.tolist() == [0, 1, 0]
+    assert U.encrypt_tokens(uids, None, now=NOW).status.tolist() == [3] * len(uids)
