@@ -59,7 +59,8 @@ def test_opt_out_bit_spec_2_5(engine):
 
 def test_csg_flag_bit_spec_2_1(engine):
     keys = make_keys(NOW)
-    assert share(keys)._decrypt_token_into_raw_uid(make_token(keys, NOW, privacy_bits=0x2), NOW).is_client_side_generated
+    csg = make_token(keys, NOW, privacy_bits=0x2)
+    assert share(keys)._decrypt_token_into_raw_uid(csg, NOW).is_client_side_generated
     assert not share(keys)._decrypt_token_into_raw_uid(make_token(keys, NOW, privacy_bits=0x40000000),
                                                         NOW).is_client_side_generated
 
@@ -132,7 +133,8 @@ def test_encrypt_statuses_and_expiry_spec_2_9(engine, caplog):
     assert share(no_site)._encrypt_raw_uid_into_token(RAW_UID, None, NOW).status == E.ENCRYPTION_FAILURE
     assert "caller_site_id" in caplog.text
     assert share(None).encrypt_raw_uid_into_token(RAW_UID).status == E.NOT_INITIALIZED
-    assert share(keys)._encrypt_raw_uid_into_token(RAW_UID, None, NOW + dt.timedelta(days=3650)).status == E.KEYS_NOT_SYNCED
+    later = NOW + dt.timedelta(days=3650)
+    assert share(keys)._encrypt_raw_uid_into_token(RAW_UID, None, later).status == E.KEYS_NOT_SYNCED
     assert share(keys)._encrypt_raw_uid_into_token(RAW_UID, 12345, NOW).status == E.NOT_AUTHORIZED_FOR_KEY
     assert share(keys)._encrypt_raw_uid_into_token("", None, NOW).status == E.ENCRYPTION_FAILURE
     body = keys_body(NOW)

@@ -188,7 +188,8 @@ class DecryptedTokens:
 
         def ts(col: np.ndarray) -> Any:
             mask = col == NONE_I64
-            return pa.array(np.where(mask, 0, col).astype("datetime64[ms]"), mask=mask, type=pa.timestamp("ms", tz="UTC"))
+            values = np.where(mask, 0, col).astype("datetime64[ms]")
+            return pa.array(values, mask=mask, type=pa.timestamp("ms", tz="UTC"))
 
         def i64(col: np.ndarray) -> Any:
             return pa.array(col, mask=col == NONE_I64, type=pa.int64())

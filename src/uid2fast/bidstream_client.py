@@ -35,7 +35,8 @@ class BidstreamClient(_KeyHolder):
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None):
         super().__init__(base_url, auth_key, secret_key, http=http)
 
-    def _decrypt_token_into_raw_uid(self, token: Any, domain_name: Optional[str], now: Optional[dt.datetime] = None) -> DecryptedToken:
+    def _decrypt_token_into_raw_uid(self, token: Any, domain_name: Optional[str],
+                                    now: Optional[dt.datetime] = None) -> DecryptedToken:
         return decrypt_token(token, self._keys, domain_name, ClientType.BIDSTREAM, now)
 
     def decrypt_token_into_raw_uid(self, token: str, domain_name: Optional[str] = None) -> DecryptedToken:

@@ -73,6 +73,9 @@ class DecryptedToken:
                  "advertising_token_version", "is_client_side_generated", "_established", "_expiry",
                  "_established_ms", "_expiry_ms", "__dict__")
 
+    _established_ms: Optional[int]
+    _expiry_ms: Optional[int]
+
     def __init__(self, status, uid, established, site_id, site_key_site_id, identity_scope, identity_type,  # type: ignore[no-untyped-def]
                  advertising_token_version, is_client_side_generated, expiry):
         self.status = status

@@ -216,7 +216,8 @@ class EncryptionKeysCollection:
 
     def __repr__(self) -> str:
         return (
-            f"EncryptionKeysCollection({len(self._keys)} keys, identity_scope={IdentityScope(self._identity_scope).name}, "
+            f"EncryptionKeysCollection({len(self._keys)} keys, "
+            f"identity_scope={IdentityScope(self._identity_scope).name}, "
             f"caller_site_id={self._caller_site_id!r}, latest_expires={self._latest_expires!r})"
         )
 

@@ -65,7 +65,8 @@ def parse_keys_json(resp_body: Any) -> RefreshResponse:
         return RefreshResponse.make_error(_error_reason(exc))
 
 
-def _fetch_keys(base_url: str, path: str, auth_key: str, secret_key: bytes, http: Optional[Any] = None) -> RefreshResponse:
+def _fetch_keys(base_url: str, path: str, auth_key: str, secret_key: bytes,
+                http: Optional[Any] = None) -> RefreshResponse:
     from . import _http
 
     try:
@@ -76,11 +77,13 @@ def _fetch_keys(base_url: str, path: str, auth_key: str, secret_key: bytes, http
         return RefreshResponse.make_error(_error_reason(exc))
 
 
-def refresh_sharing_keys(base_url: str, auth_key: str, secret_key: bytes, http: Optional[Any] = None) -> RefreshResponse:
+def refresh_sharing_keys(base_url: str, auth_key: str, secret_key: bytes,
+                         http: Optional[Any] = None) -> RefreshResponse:
     """Fetch the sharing key set (``/v2/key/sharing``)."""
     return _fetch_keys(base_url, "/v2/key/sharing", auth_key, secret_key, http)
 
 
-def refresh_bidstream_keys(base_url: str, auth_key: str, secret_key: bytes, http: Optional[Any] = None) -> RefreshResponse:
+def refresh_bidstream_keys(base_url: str, auth_key: str, secret_key: bytes,
+                           http: Optional[Any] = None) -> RefreshResponse:
     """Fetch the bidstream key set (``/v2/key/bidstream``)."""
     return _fetch_keys(base_url, "/v2/key/bidstream", auth_key, secret_key, http)

@@ -53,7 +53,8 @@ class SharingClient(_KeyHolder):
         return decrypt_tokens(tokens, self._keys, now=now, client="sharing", threads=threads)
 
     def encrypt_raw_uids_into_tokens(self, uids: Any, keyset_id: Optional[int] = None, *,
-                                     now: Optional[dt.datetime] = None, threads: Optional[int] = None) -> EncryptedTokens:
+                                     now: Optional[dt.datetime] = None,
+                                     threads: Optional[int] = None) -> EncryptedTokens:
         """Encrypt many raw UID2s; a per-item EncryptionStatus column and the tokens."""
         return encrypt_tokens(uids, self._keys, keyset_id=keyset_id, now=now, threads=threads)
 
