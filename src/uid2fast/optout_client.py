@@ -1,0 +1,118 @@
+"""Opt-out status client: ``/v2/optout/status`` (no official SDK has it).
+
+Request ``{"advertising_ids": [raw UIDs]}`` (at most 5,000 per request; this client splits larger
+inputs); response body ``{"opted_out": [{"advertising_id": ..., "opted_out_since": epoch ms}]}`` listing
+only the raw UIDs that opted out. Needs an API key with the MAPPER role (advertisers, data providers).
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from datetime import timezone
+from typing import Dict, Iterable, List, Optional
+
+import requests
+
+from ._batching import DEFAULT_MAX_IN_FLIGHT, MAX_IDENTITIES_PER_REQUEST, run_chunks
+from ._http import HttpConfig, HttpTransport
+from .request_response_util import auth_headers, create_envelope, make_request, parse_response
+
+__all__ = ["OptOutClient"]
+
+
+class OptOutClient:
+    """Ask the operator whether raw UIDs have opted out.
+
+    Parameters
+    ----------
+    base_url : str
+        Base URL of the operator.
+    api_key : str
+        The API key.
+    secret : str
+        The base64 client secret.
+    http : HttpConfig, optional
+        Timeouts and retries.
+    session : requests.Session, optional
+        A session to share connections with.
+    max_batch_size : int
+        Raw UIDs per request (at most 5,000).
+    max_in_flight : int
+        Requests in flight at once for a split input.
+
+    Examples
+    --------
+    >>> client = OptOutClient(base_url, api_key, secret)  # doctest: +SKIP
+    >>> status = client.get_optout_status(["MiRG9zUyRU2GYF1kR0FFJ/3RNGWmXUAuqmtTtWdKn0E="])  # doctest: +SKIP
+    >>> status["MiRG9zUyRU2GYF1kR0FFJ/3RNGWmXUAuqmtTtWdKn0E="] is None  # not opted out  # doctest: +SKIP
+    """
+
+    def __init__(self, base_url: str, api_key: str, secret: str, *,
+                 http: Optional[HttpConfig] = None, session: Optional[requests.Session] = None,
+                 max_batch_size: int = MAX_IDENTITIES_PER_REQUEST,
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
+        if not 1 <= max_batch_size <= MAX_IDENTITIES_PER_REQUEST:
+            raise ValueError(f"max_batch_size must be in 1..{MAX_IDENTITIES_PER_REQUEST}, got {max_batch_size!r}")
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
+        self._base_url = base_url
+        self._api_key = api_key
+        self._secret = base64.b64decode(secret)
+        self._http = HttpTransport(http, session)
+        self._max_batch_size = max_batch_size
+        self._max_in_flight = max_in_flight
+
+    def __repr__(self) -> str:
+        return f"OptOutClient(base_url={self._base_url!r})"
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._http.close()
+
+    def _request(self, raw_uids: List[str]) -> Dict[str, int]:
+        path = "/v2/optout/status"
+        data = json.dumps({"advertising_ids": raw_uids}).encode()
+
+        def attempt() -> bytes:
+            envelope = create_envelope(self._secret, dt.datetime.now(tz=timezone.utc), data)
+            resp = make_request(self._base_url, path, headers=auth_headers(self._api_key), envelope=envelope)
+            return parse_response(self._secret, resp, envelope.nonce)
+
+        response = json.loads(self._http.call(attempt, endpoint=path))
+        if response.get("status") != "success":
+            raise ValueError("Got unexpected optout status response status: " + str(response.get("status")))
+        out: Dict[str, int] = {}
+        for item in (response.get("body") or {}).get("opted_out", []):
+            out[item["advertising_id"]] = int(item["opted_out_since"])
+        return out
+
+    def get_optout_status(self, raw_uids: Iterable[str]) -> Dict[str, Optional[dt.datetime]]:
+        """When each raw UID opted out.
+
+        Parameters
+        ----------
+        raw_uids : iterable of str
+            Base64 raw UIDs (e.g. from identity map or token decryption).
+
+        Returns
+        -------
+        dict
+            Every input raw UID -> the aware UTC datetime it opted out, or None if it has not.
+
+        Raises
+        ------
+        Uid2HttpError
+            HTTP failure after retries.
+        ValueError
+            A non-success status or an undecryptable response.
+        """
+        uids = list(dict.fromkeys(raw_uids))
+        if any(not isinstance(u, str) for u in uids):
+            raise TypeError("raw_uids must be strings")
+        chunks = [uids[i:i + self._max_batch_size] for i in range(0, len(uids), self._max_batch_size)]
+        opted: Dict[str, int] = {}
+        for part in run_chunks(self._request, chunks, self._max_in_flight):
+            opted.update(part)
+        return {u: (dt.datetime.fromtimestamp(opted[u] / 1000.0, tz=timezone.utc) if u in opted else None)
+                for u in uids}

@@ -1,0 +1,154 @@
+"""Publisher client: ``/v2/token/generate``, ``/v2/token/refresh`` and ``/v2/token/validate``.
+
+Usage
+>>> from uid2fast import Uid2PublisherClient, TokenGenerateInput
+>>> client = Uid2PublisherClient("https://prod.uidapi.com", "my-api-key", "my-secret-key")  # doctest: +SKIP
+>>> identity = client.generate_token(TokenGenerateInput.from_email("user@example.com")).get_identity()  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from datetime import timezone
+from typing import Any, Optional
+
+import requests
+
+from . import _envelope
+from ._http import HttpConfig, HttpTransport
+from .identity_tokens import IdentityTokens
+from .envelope import Envelope
+from .request_response_util import (  # the official module star-imports these; users import them from here
+    BINARY,
+    auth_headers,
+    create_envelope,
+    make_binary_request,
+    make_request,
+    parse_response,
+    post,
+)
+from .uid2_response import Uid2Response
+from .input_util import base64_to_byte_array
+from .token_generate_input import TokenGenerateInput
+from .token_generate_response import TokenGenerateResponse
+from .token_refresh_response import TokenRefreshResponse
+
+# Besides the client, the names the official module has (it star-imports request_response_util).
+__all__ = ["Uid2PublisherClient", "base64_to_byte_array",
+           "BINARY", "Envelope", "Uid2Response", "auth_headers", "create_envelope", "make_binary_request",
+           "make_request", "parse_response", "post"]
+
+# create_envelope, make_request, parse_response, post and auth_headers are looked up in this module's
+# namespace at call time, so patching ``uid2fast.publisher_client.<name>`` works as with the official.
+
+
+class Uid2PublisherClient:
+    """Client for the UID2/EUID publisher endpoints.
+
+    Parameters
+    ----------
+    base_url : str
+        Base URL of the operator, e.g. ``"https://prod.uidapi.com"``.
+    auth_key : str
+        The API key (needs the GENERATOR role).
+    secret_key : str
+        The base64 client secret.
+    http : HttpConfig, optional
+        Timeouts and retries (uid2fast addition).
+    session : requests.Session, optional
+        A session to share connections with (uid2fast addition).
+
+    Examples
+    --------
+    >>> client = Uid2PublisherClient(base_url, api_key, secret)  # doctest: +SKIP
+    >>> response = client.generate_token(TokenGenerateInput.from_email("test@email.com"))  # doctest: +SKIP
+    >>> refreshed = client.refresh_token(response.get_identity())  # doctest: +SKIP
+    """
+
+    def __init__(self, base_url: str, auth_key: str, secret_key: str, *,
+                 http: Optional[HttpConfig] = None, session: Optional[requests.Session] = None) -> None:
+        self._base_url = base_url
+        self._auth_key = auth_key
+        self._secret_key = base64.b64decode(secret_key)
+        self._http = HttpTransport(http, session)
+
+    def __repr__(self) -> str:
+        return f"Uid2PublisherClient(base_url={self._base_url!r})"
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._http.close()
+
+    def _enveloped(self, path: str, data: bytes) -> bytes:
+        def attempt() -> bytes:
+            envelope = create_envelope(self._secret_key, dt.datetime.now(tz=timezone.utc), data)
+            uid2_response = make_request(self._base_url, path, headers=auth_headers(self._auth_key),
+                                         envelope=envelope)
+            return parse_response(self._secret_key, uid2_response, envelope.nonce)
+
+        return self._http.call(attempt, endpoint=path)
+
+    def generate_token(self, token_generate_input: TokenGenerateInput) -> TokenGenerateResponse:
+        """Generate an identity (advertising + refresh token) for an email, phone or hash.
+
+        Returns
+        -------
+        TokenGenerateResponse
+            ``is_optout()`` when the user opted out.
+
+        Raises
+        ------
+        Uid2HttpError
+            HTTP failure (an ``urllib.error.HTTPError``), after retries for 5xx/429/no response.
+        ValueError
+            Invalid input, or an undecryptable response.
+        """
+        data = token_generate_input.get_as_json_string().encode()
+        return TokenGenerateResponse(self._enveloped("/v2/token/generate", data))
+
+    def refresh_token(self, current_identity: IdentityTokens) -> TokenRefreshResponse:
+        """Refresh an identity with its refresh token.
+
+        The response is decrypted with the identity's ``refresh_response_key``; an identity without one
+        (v1 session) gets a plain JSON response (SPEC §2.10).
+        """
+        body = current_identity.get_refresh_token().encode()  # type: ignore[union-attr]
+        key = current_identity.get_refresh_response_key()
+
+        def attempt() -> bytes:
+            resp = post(self._base_url, "/v2/token/refresh", headers=auth_headers(self._auth_key), data=body)
+            return resp.read()
+
+        raw = self._http.call(attempt, endpoint="/v2/token/refresh")
+        decrypted = _envelope.decrypt_refresh_response(raw, key)
+        return TokenRefreshResponse(decrypted.decode(), dt.datetime.now(tz=timezone.utc))
+
+    def validate_token(self, advertising_token: str, identity: TokenGenerateInput) -> bool:
+        """Check that an advertising token belongs to an identity (``/v2/token/validate``).
+
+        Parameters
+        ----------
+        advertising_token : str
+            The token to check.
+        identity : TokenGenerateInput
+            The identity it should encode (email, phone or a hash; hashed unless ``do_not_hash()``).
+
+        Returns
+        -------
+        bool
+            The operator's answer. (The production operator only validates its test identities, e.g.
+            ``validate@example.com``; the local operator validates any identity.)
+
+        Raises
+        ------
+        ValueError
+            A non-success status.
+        """
+        request: Any = json.loads(identity.get_as_json_string())
+        request.pop("tcf_consent_string", None)
+        payload = json.dumps({"token": advertising_token, **request}).encode()
+        response = json.loads(self._enveloped("/v2/token/validate", payload))
+        if response.get("status") != "success":
+            raise ValueError("Got unexpected token validate status: " + str(response.get("status")))
+        return bool(response.get("body"))
