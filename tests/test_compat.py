@@ -128,7 +128,7 @@ def incompatibilities(official: inspect.Signature, ours: inspect.Signature) -> l
         if op.kind is _P.VAR_KEYWORD and not u_var_kw:
             problems.append("official takes **kwargs, ours does not")
     # Whatever ours adds must be optional.
-    for i, up in enumerate(u_positional[len(o_positional):], start=len(o_positional)):
+    for up in u_positional[len(o_positional):]:
         if up.default is _P.empty and not any(p.name == up.name for p in o_params):
             problems.append(f"added positional parameter {up.name!r} is required")
     for up in u_params:

@@ -58,6 +58,8 @@ from .keys import EncryptionKey, EncryptionKeysCollection
 from .publisher_client import Uid2PublisherClient
 from .refresh_keys_util import parse_keys_json, refresh_bidstream_keys, refresh_sharing_keys
 from .refresh_response import RefreshResponse
+from ._http import HttpConfig, Uid2HttpError
+from .optout_client import OptOutClient
 from .refresher import KeyRefresher
 from .request_response_util import (
     BINARY,
@@ -77,6 +79,15 @@ from .uid2_client_factory import Uid2ClientFactory
 from .uid2_response import Uid2Response
 from .uid2_token_generator import Params, UID2TokenGenerator, encryption_block_size
 from .unmapped_identity_reason import UnmappedIdentityReason
+from . import (  # noqa: E402 - the submodules, bound by name as upstream's star-import does
+    advertising_token_version, auto_refresh, bidstream_client, client, client_type, decryption_status, encryption,
+    encryption_data_response, encryption_status, envelope, euid_client_factory, identity_buckets_response,
+    identity_map_client, identity_map_input, identity_map_response, identity_map_v3_client, identity_map_v3_input,
+    identity_map_v3_response, identity_scope, identity_tokens, identity_type, input_util, keys, publisher_client,
+    refresh_keys_util, refresh_response, request_response_util, sharing_client, token_generate_input,
+    token_generate_response, token_refresh_response, uid2_base64_url_coder, uid2_client_factory, uid2_response,
+    uid2_token_generator, unmapped_identity_reason,
+)
 
 __version__ = "0.1.0"
 
@@ -99,6 +110,7 @@ __all__ = [
     "EncryptionKeysAutoRefresher", "EncryptionKeysCollection", "EncryptionStatus", "Envelope", "EuidClientFactory",
     "IdentityBucketsResponse", "IdentityMapClient", "IdentityMapInput", "IdentityMapResponse", "IdentityMapV3Client",
     "IdentityMapV3Input", "IdentityMapV3Response", "IdentityScope", "IdentityTokens", "IdentityType", "KeyRefresher",
+    "HttpConfig", "Uid2HttpError", "OptOutClient",
     "MappedIdentity", "Params", "RefreshResponse", "SharingClient", "TokenGenerateInput", "TokenGenerateResponse",
     "TokenRefreshResponse", "UID2TokenGenerator", "Uid2Base64UrlCoder", "Uid2Client", "Uid2ClientError",
     "Uid2ClientFactory", "Uid2PublisherClient", "Uid2Response", "UnmappedIdentity", "UnmappedIdentityReason",
@@ -109,4 +121,13 @@ __all__ = [
     "make_binary_request", "make_request", "normalize_and_hash_email", "normalize_and_hash_phone",
     "normalize_email_string", "parse_keys_json", "parse_response", "post", "refresh_bidstream_keys",
     "refresh_sharing_keys",
+    # The official package has no __all__, so ``from uid2_client import *`` also binds its submodules.
+    "advertising_token_version", "auto_refresh", "bidstream_client", "client", "client_type", "decryption_status",
+    "encryption", "encryption_data_response", "encryption_status", "envelope", "euid_client_factory",
+    "identity_buckets_response", "identity_map_client", "identity_map_input", "identity_map_response",
+    "identity_map_v3_client", "identity_map_v3_input", "identity_map_v3_response", "identity_scope",
+    "identity_tokens", "identity_type", "input_util", "keys", "publisher_client", "refresh_keys_util",
+    "refresh_response", "request_response_util", "sharing_client", "token_generate_input", "token_generate_response",
+    "token_refresh_response", "uid2_base64_url_coder", "uid2_client_factory", "uid2_response", "uid2_token_generator",
+    "unmapped_identity_reason",
 ]

@@ -9,12 +9,19 @@ from .refresh_response import RefreshResponse
 class _KeyHolder:
     """Holds the current key set; a refresh swaps it with one assignment (atomic for readers)."""
 
-    def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None):
+    def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
+                 session: Optional[Any] = None):
         self._keys: Any = None
         self._base_url = base_url
         self._auth_key = auth_key
         self._secret_key = base64.b64decode(secret_key)
-        self._http = http
+        # Without options, requests go through the shared default transport (one pooled session);
+        # with them, this client gets its own transport (timeouts, retries, session).
+        self._http: Any = None
+        if http is not None or session is not None:
+            from ._http import HttpTransport
+
+            self._http = HttpTransport(http, session)
 
     def __repr__(self) -> str:
         # Never the API key or the secret.

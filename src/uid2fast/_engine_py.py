@@ -106,14 +106,14 @@ class KeyTable:
                  token_expiry_seconds: int, max_sharing_lifetime_seconds: int, max_bidstream_lifetime_seconds: int,
                  allow_clock_skew_seconds: int, site_domains: Dict[int, List[str]],
                  latest_expires_us: Optional[int]):
+        # ``keys`` may repeat an id: lookups by id see the last entry, keyset lists see every entry.
         self._by_id: Dict[int, _Key] = {}
         by_keyset: Dict[int, List[_Key]] = {}
         for key_id, site_id, keyset_id, activates_us, expires_us, secret in keys:
             k = _Key(key_id, site_id, keyset_id, activates_us, expires_us, bytes(secret))
             self._by_id[key_id] = k
-        for k in self._by_id.values():
-            if k.keyset_id is not None:
-                by_keyset.setdefault(k.keyset_id, []).append(k)
+            if keyset_id is not None:
+                by_keyset.setdefault(keyset_id, []).append(k)
         for lst in by_keyset.values():
             lst.sort(key=lambda k: k.activates_us)  # stable: ties keep key order
         self._by_keyset = by_keyset

@@ -30,10 +30,13 @@ class BidstreamClient(_KeyHolder):
         The client secret (base64).
     http : uid2fast._http.HttpConfig, optional
         Timeouts and retries for ``refresh()`` (keyword only, an addition).
+    session : requests.Session, optional
+        A session of your own for ``refresh()`` (keyword only, an addition).
     """
 
-    def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None):
-        super().__init__(base_url, auth_key, secret_key, http=http)
+    def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
+                 session: Optional[Any] = None):
+        super().__init__(base_url, auth_key, secret_key, http=http, session=session)
 
     def _decrypt_token_into_raw_uid(self, token: Any, domain_name: Optional[str],
                                     now: Optional[dt.datetime] = None) -> DecryptedToken:

@@ -12,6 +12,23 @@ from .encryption_status import EncryptionStatus
 from .identity_scope import IdentityScope
 from .refresh_keys_util import parse_keys_json, refresh_sharing_keys
 
+# Names the official ``uid2_client.client`` gets from its star-imports, importable from here too.
+from .advertising_token_version import AdvertisingTokenVersion  # noqa: E402,F401
+from .client_type import ClientType  # noqa: E402,F401
+from .decryption_status import DecryptionStatus  # noqa: E402,F401
+from .encryption import (  # noqa: E402,F401
+    DecryptedData, base64_url_special_chars, decrypt_data, decrypt_token, encrypt_data,
+)
+from .encryption_data_response import EncryptionDataResponse  # noqa: E402,F401
+from .envelope import Envelope  # noqa: E402,F401
+from .identity_type import IdentityType  # noqa: E402,F401
+from .request_response_util import (  # noqa: E402,F401
+    BINARY, auth_headers, create_envelope, make_binary_request, make_request, parse_response, post,
+)
+from .uid2_base64_url_coder import Uid2Base64UrlCoder  # noqa: E402,F401
+from .uid2_response import Uid2Response  # noqa: E402,F401
+from .uid2_token_generator import Params, UID2TokenGenerator  # noqa: E402,F401
+
 __all__ = ["Uid2Client", "Uid2ClientError"]
 
 
@@ -19,8 +36,9 @@ __all__ = ["Uid2Client", "Uid2ClientError"]
 class Uid2Client(_KeyHolder):
     """The legacy client: ``refresh_keys()``, ``encrypt()`` and ``decrypt()``, raising on failure."""
 
-    def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None):
-        super().__init__(base_url, auth_key, secret_key, http=http)
+    def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
+                 session: Optional[Any] = None):
+        super().__init__(base_url, auth_key, secret_key, http=http, session=session)
         self._identity_scope: Optional[IdentityScope] = None
 
     @classmethod

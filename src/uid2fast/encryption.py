@@ -24,7 +24,8 @@ from .encryption_data_response import EncryptionDataResponse
 from .encryption_status import EncryptionStatus
 from .identity_scope import IdentityScope
 from .identity_type import IdentityType
-from .uid2_token_generator import _PayloadType, _decrypt_gcm, _encrypt_gcm
+from .uid2_base64_url_coder import Uid2Base64UrlCoder  # noqa: F401 - importable from here, as upstream
+from .uid2_token_generator import Params, UID2TokenGenerator, _PayloadType, _decrypt_gcm, _encrypt_gcm  # noqa: F401
 
 __all__ = [
     "decrypt", "decrypt_token", "encrypt", "encrypt_data", "decrypt_data", "EncryptionError", "DecryptedToken",

@@ -165,6 +165,9 @@ class EncryptionKeysCollection:
     ):
         self._latest_expires: Optional[dt.datetime] = None
         self._keys: Dict[int, EncryptionKey] = {}
+        # Every key in the order given, duplicates of an id included: keyset lookups see them all
+        # (as the official lists do), lookups by id see the last one.
+        self._all_keys: List[EncryptionKey] = []
         self._identity_scope = identity_scope
         self._keys_by_site: Dict[int, List[EncryptionKey]] = {}
         self._keys_by_keyset: Dict[int, List[EncryptionKey]] = {}
@@ -191,6 +194,7 @@ class EncryptionKeysCollection:
         """Add keys to the collection (the official method; it invalidates the engine table)."""
         for key in keys:
             self._keys[key.key_id] = key
+            self._all_keys.append(key)
             if key.site_id > 0:
                 self._keys_by_site.setdefault(key.site_id, []).append(key)
             if key.keyset_id is not None:
@@ -308,7 +312,7 @@ class EncryptionKeysCollection:
             tes_int = DEFAULT_TOKEN_EXPIRY_SECONDS
         keys = [
             (k.key_id, k.site_id, k.keyset_id, to_us(k.activates), to_us(k.expires), bytes(k.secret))
-            for k in self._keys.values()
+            for k in self._all_keys
         ]
         return dict(
             keys=keys,

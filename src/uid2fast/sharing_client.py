@@ -24,8 +24,9 @@ class SharingClient(_KeyHolder):
     Parameters are those of :class:`~uid2fast.BidstreamClient`.
     """
 
-    def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None):
-        super().__init__(base_url, auth_key, secret_key, http=http)
+    def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
+                 session: Optional[Any] = None):
+        super().__init__(base_url, auth_key, secret_key, http=http, session=session)
 
     def _encrypt_raw_uid_into_token(self, uid2: Any, keyset_id: Optional[int] = None,
                                     now: Optional[dt.datetime] = None) -> EncryptionDataResponse:
