@@ -1,0 +1,239 @@
+/* Batches: a simple pthread fan-out. Each thread gets a contiguous slice of rows, its own worker (scratch
+ * memory and keyed contexts) and writes only its slice of the output columns. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uid2_internal.h"
+
+#define MIN_ROWS_PER_THREAD 512u
+
+static int all_ascii(const uint8_t *p, size_t n)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        acc |= v;
+    }
+    for (; i < n; i++)
+        acc |= p[i];
+    return (acc & UINT64_C(0x8080808080808080)) == 0;
+}
+
+typedef struct {
+    const uid2_table_t *t;
+    const uid2_bytes_t *tokens;
+    const uid2_bytes_t *domains;
+    const uid2_bytes_t *single_domain;
+    int64_t now_us;
+    int client;
+    const uid2_columns_t *cols;
+    size_t lo, hi;
+    ptrdiff_t overflow; /* -1: out of memory */
+} decrypt_job_t;
+
+static void put_row(const uid2_columns_t *c, size_t i, const uid2_result_t *r, ptrdiff_t *overflow)
+{
+    int st = r->status == UID2_STATUS_MALFORMED ? UID2_STATUS_INVALID_PAYLOAD : r->status;
+    unsigned h = r->have;
+    c->status[i] = (uint8_t)st;
+    char *u = c->uid + i * UID2_UID_WIDTH;
+    if ((h & UID2_HAVE_UID) && r->uid_len == UID2_UID_WIDTH && all_ascii((const uint8_t *)r->uid, r->uid_len)) {
+        memcpy(u, r->uid, UID2_UID_WIDTH);
+    } else {
+        memset(u, 0, UID2_UID_WIDTH);
+        if (h & UID2_HAVE_UID) {
+            c->uid_overflow[i] = 1;
+            (*overflow)++;
+        }
+    }
+    c->established_ms[i] = (h & UID2_HAVE_ESTABLISHED) ? (int64_t)r->established_ms : INT64_MIN;
+    c->expiry_ms[i] = (h & UID2_HAVE_EXPIRY) ? (int64_t)r->expiry_ms : INT64_MIN;
+    c->site_id[i] = (h & UID2_HAVE_SITE_ID) ? (int64_t)r->site_id : INT64_MIN;
+    c->site_key_site_id[i] = (h & UID2_HAVE_SITE_KEY) ? r->site_key_site_id : INT64_MIN;
+    c->identity_type[i] = (h & UID2_HAVE_IDENTITY_TYPE) ? (int8_t)r->identity_type : -1;
+    c->version[i] = (h & UID2_HAVE_VERSION) ? (int16_t)r->version : -1;
+    c->is_client_side_generated[i] = (h & UID2_HAVE_CSG) ? (int8_t)(r->is_client_side_generated != 0) : -1;
+}
+
+static void *decrypt_job(void *arg)
+{
+    decrypt_job_t *j = arg;
+    uid2_worker_t *w = NULL;
+    if (j->t != NULL && (w = uid2_worker_new(j->t)) == NULL) {
+        j->overflow = -1;
+        return NULL;
+    }
+    ptrdiff_t overflow = 0;
+    for (size_t i = j->lo; i < j->hi; i++) {
+        const uid2_bytes_t *tok = &j->tokens[i];
+        const uid2_bytes_t *dom = j->domains ? &j->domains[i] : j->single_domain;
+        const uint8_t *dptr = dom ? dom->ptr : NULL;
+        size_t dlen = dom ? dom->len : 0;
+        j->cols->uid_overflow[i] = 0;
+        uid2_result_t r;
+        r.uid = NULL;
+        r.uid_len = 0;
+        if (j->t == NULL) {
+            r.status = UID2_STATUS_NOT_INITIALIZED;
+            r.have = 0;
+        } else if (tok->ptr == NULL || !all_ascii(tok->ptr, tok->len)) {
+            /* pre-checks first, as the Python twin: NOT_INITIALIZED / KEYS_NOT_SYNCED win */
+            uid2_decrypt_token(j->t, w, "", 0, 0, j->now_us, j->client, NULL, 0, NULL, &r);
+        } else {
+            char *ub = uid2_worker_uid_buf(w, UID2_UID_BUF_LEN(tok->len));
+            if (ub == NULL) {
+                j->overflow = -1;
+                uid2_worker_free(w);
+                return NULL;
+            }
+            uid2_decrypt_token(j->t, w, (const char *)tok->ptr, tok->len, 0, j->now_us, j->client, dptr, dlen, ub,
+                               &r);
+        }
+        put_row(j->cols, i, &r, &overflow);
+    }
+    uid2_worker_free(w);
+    j->overflow = overflow;
+    return NULL;
+}
+
+static size_t plan_threads(size_t n, int threads)
+{
+    size_t nt = threads > 0 ? (size_t)threads : 1;
+    size_t most = (n + MIN_ROWS_PER_THREAD - 1) / MIN_ROWS_PER_THREAD;
+    if (nt > most)
+        nt = most;
+    if (nt < 1)
+        nt = 1;
+    if (nt > 1024)
+        nt = 1024;
+    return nt;
+}
+
+typedef void *(*job_fn)(void *);
+
+/* Run jobs[0..nt) (each `size` bytes) on nt threads: nt - 1 new ones and the caller's. A thread that
+ * cannot be created has its job run by the caller afterwards. */
+static void fan_out(void *jobs, size_t size, size_t nt, job_fn fn)
+{
+    pthread_t *tids = calloc(nt, sizeof *tids);
+    unsigned char *started = calloc(nt, 1);
+    char *base = jobs;
+    if (tids == NULL || started == NULL) {
+        for (size_t k = 0; k < nt; k++)
+            fn(base + k * size);
+    } else {
+        for (size_t k = 1; k < nt; k++)
+            started[k] = pthread_create(&tids[k], NULL, fn, base + k * size) == 0;
+        fn(base);
+        for (size_t k = 1; k < nt; k++) {
+            if (started[k])
+                pthread_join(tids[k], NULL);
+            else
+                fn(base + k * size);
+        }
+    }
+    free(tids);
+    free(started);
+}
+
+ptrdiff_t uid2_decrypt_many(const uid2_table_t *t, const uid2_bytes_t *tokens, size_t n,
+                            const uid2_bytes_t *domains, const uid2_bytes_t *single_domain, int64_t now_us,
+                            int client, const uid2_columns_t *cols, int threads)
+{
+    if (n == 0)
+        return 0;
+    size_t nt = plan_threads(n, threads);
+    decrypt_job_t *jobs = calloc(nt, sizeof *jobs);
+    if (jobs == NULL)
+        return -1;
+    for (size_t k = 0; k < nt; k++) {
+        decrypt_job_t *j = &jobs[k];
+        j->t = t;
+        j->tokens = tokens;
+        j->domains = domains;
+        j->single_domain = single_domain;
+        j->now_us = now_us;
+        j->client = client;
+        j->cols = cols;
+        j->lo = n * k / nt;
+        j->hi = n * (k + 1) / nt;
+    }
+    fan_out(jobs, sizeof *jobs, nt, decrypt_job);
+    ptrdiff_t total = 0;
+    for (size_t k = 0; k < nt; k++) {
+        if (jobs[k].overflow < 0) {
+            total = -1;
+            break;
+        }
+        total += jobs[k].overflow;
+    }
+    free(jobs);
+    return total;
+}
+
+typedef struct {
+    const uid2_table_t *t;
+    const uid2_bytes_t *uids;
+    int64_t now_us;
+    const uid2_encrypt_args_t *a;
+    uint8_t *status;
+    char *out;
+    const size_t *offsets;
+    size_t *lens;
+    size_t lo, hi;
+    int oom;
+} encrypt_job_t;
+
+static void *encrypt_job(void *arg)
+{
+    encrypt_job_t *j = arg;
+    uid2_worker_t *w = NULL;
+    if (j->t != NULL && (w = uid2_worker_new(j->t)) == NULL) {
+        j->oom = 1;
+        return NULL;
+    }
+    for (size_t i = j->lo; i < j->hi; i++) {
+        const uid2_bytes_t *u = &j->uids[i];
+        unsigned flags = (u->ptr == NULL || !all_ascii(u->ptr, u->len)) ? UID2_TOKEN_UNDECODABLE : 0;
+        const char *p = u->ptr ? (const char *)u->ptr : "";
+        size_t len = u->ptr ? u->len : 0;
+        j->status[i] = (uint8_t)uid2_encrypt_token(j->t, w, p, len, flags, j->now_us, j->a, j->out + j->offsets[i],
+                                                   &j->lens[i]);
+    }
+    uid2_worker_free(w);
+    return NULL;
+}
+
+int uid2_encrypt_many(const uid2_table_t *t, const uid2_bytes_t *uids, size_t n, int64_t now_us,
+                      const uid2_encrypt_args_t *a, uint8_t *status, char *out, const size_t *out_offsets,
+                      size_t *out_lens, int threads)
+{
+    if (n == 0)
+        return 0;
+    size_t nt = plan_threads(n, threads);
+    encrypt_job_t *jobs = calloc(nt, sizeof *jobs);
+    if (jobs == NULL)
+        return -1;
+    for (size_t k = 0; k < nt; k++) {
+        encrypt_job_t *j = &jobs[k];
+        j->t = t;
+        j->uids = uids;
+        j->now_us = now_us;
+        j->a = a;
+        j->status = status;
+        j->out = out;
+        j->offsets = out_offsets;
+        j->lens = out_lens;
+        j->lo = n * k / nt;
+        j->hi = n * (k + 1) / nt;
+    }
+    fan_out(jobs, sizeof *jobs, nt, encrypt_job);
+    int rc = 0;
+    for (size_t k = 0; k < nt; k++)
+        rc |= jobs[k].oom ? -1 : 0;
+    free(jobs);
+    return rc;
+}

@@ -1,0 +1,67 @@
+/* Shared between the engine's .c files; not part of the C API. */
+#ifndef UID2_INTERNAL_H
+#define UID2_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "uid2_aead.h"
+#include "uid2_engine.h"
+
+#define UID2_MAX_SECRET 32u
+
+typedef struct {
+    uint32_t id;
+    int id_is_u32;
+    int secret_ok; /* a 16/24/32-byte AES key */
+    int64_t site_id;
+    int64_t activates_us;
+    int64_t expires_us;
+    size_t secret_len;
+    uint8_t secret[UID2_MAX_SECRET];
+} uid2_key_t;
+
+struct uid2_table {
+    size_t n_keys;
+    uid2_key_t *keys;
+    /* open addressing on the u32 key id: slot -> key index + 1 (0 = empty) */
+    uint32_t hmask;
+    uint32_t *hid;
+    uint32_t *hidx;
+    /* keyset groups: keys of group g are group_keys[group_start[g] .. group_start[g+1]), sorted by
+     * activates (stable); group_act mirrors their activates for the binary search */
+    size_t n_groups;
+    size_t *group_start;
+    uint32_t *group_keys;
+    int64_t *group_act;
+    /* site domains, sorted by site id */
+    size_t n_sites;
+    uid2_site_spec_t *sites;
+    uid2_bytes_t *names;
+    uint8_t *names_blob;
+    uid2_table_params_t p;
+    /* Lock-free single-slot pool of keyed contexts per (key, kind) for calls without a worker: a caller
+     * takes the context out (exchange with NULL) and puts it back, so no context is ever shared. */
+    _Atomic(EVP_CIPHER_CTX *) *pool;
+};
+
+struct uid2_worker {
+    const uid2_table_t *t;
+    EVP_CIPHER_CTX **ctx; /* n_keys * UID2_AEAD_KINDS, created on first use */
+    uint8_t *buf;         /* scratch for decoded tokens and payloads */
+    size_t cap;
+    char *ubuf;           /* uid text for batch rows */
+    size_t ucap;
+    uint8_t rnd[24 * 64]; /* CSPRNG output for GCM nonces, drawn in bulk and used once */
+    size_t rnd_pos;
+};
+
+/* A keyed context for key index `key` of the given kind: from the worker's cache, or (w == NULL) taken
+ * from the table's pool. NULL if the key is unusable or memory ran out. */
+EVP_CIPHER_CTX *uid2_ctx_acquire(const uid2_table_t *t, uid2_worker_t *w, size_t key, int kind);
+void uid2_ctx_release(const uid2_table_t *t, uid2_worker_t *w, size_t key, int kind, EVP_CIPHER_CTX *ctx);
+
+/* Grow-only scratch of the worker; NULL if memory ran out. */
+uint8_t *uid2_worker_scratch(uid2_worker_t *w, size_t need);
+char *uid2_worker_uid_buf(uid2_worker_t *w, size_t need);
+
+#endif

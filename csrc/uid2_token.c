@@ -1,0 +1,629 @@
+/* Token layouts v2 / v3 / v4, the order of checks, lifetime, scope and domain checks, and v4 encryption.
+ * Mirrors src/uid2fast/_engine_py.py; byte offsets are zero-based [start:end). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uid2_base64.h"
+#include "uid2_internal.h"
+
+/* ---- reads with Python slice semantics ------------------------------------------------------------ */
+
+/* int.from_bytes(buf[start:end], 'big') with the slice clipped to the buffer (empty -> 0); end - start <= 8 */
+static inline uint64_t be(const uint8_t *buf, size_t n, size_t start, size_t end)
+{
+    if (end > n)
+        end = n;
+    uint64_t v = 0;
+    for (size_t i = start; i < end; i++)
+        v = (v << 8) | buf[i];
+    return v;
+}
+
+/* buf[start:] clipped */
+static inline size_t tail_len(size_t n, size_t start)
+{
+    return start < n ? n - start : 0;
+}
+
+/* ---- time -------------------------------------------------------------------------------------------- */
+
+/* Microseconds of datetime.fromtimestamp(ms / 1000.0, tz=utc), replaying CPython's float path
+ * (_PyTime_DoubleToDenominator with ROUND_HALF_EVEN); -1 where that raises (beyond datetime.max). */
+static int ms_to_us(uint64_t ms, int64_t *us)
+{
+    if (ms < UINT64_C(4294967296000)) { /* below 2**32 s the float is within 0.5 us of exact */
+        *us = (int64_t)ms * 1000;
+        return 0;
+    }
+    double x = (double)ms / 1000.0; /* int / float: the int is rounded to double first */
+    double ip;
+    double fp = modf(x, &ip);
+    fp = nearbyint(fp * 1e6); /* round half to even in the default rounding mode */
+    if (fp >= 1e6) {
+        fp -= 1e6;
+        ip += 1.0;
+    }
+    if (!(ip <= 253402300799.0)) /* 9999-12-31T23:59:59: year 10000 raises; also catches NaN */
+        return -1;
+    *us = (int64_t)ip * 1000000 + (int64_t)fp;
+    return 0;
+}
+
+/* a / 1_000_000 with Python int semantics: the correctly rounded double of the exact quotient. */
+static double div_1e6(int64_t a)
+{
+    if (a >= -(INT64_C(1) << 53) && a <= (INT64_C(1) << 53))
+        return (double)a / 1e6; /* exact operands: one IEEE rounding */
+    int neg = a < 0;
+    uint64_t m = neg ? (uint64_t)0 - (uint64_t)a : (uint64_t)a;
+    unsigned __int128 num = (unsigned __int128)m << 64;
+    unsigned __int128 q = num / 1000000u;
+    int sticky = (num % 1000000u) != 0;
+    uint64_t hi = (uint64_t)(q >> 64);
+    int nbits = hi ? 128 - __builtin_clzll(hi) : 64 - __builtin_clzll((uint64_t)q);
+    int shift = nbits - 54; /* keep 53 bits plus a rounding bit; m > 2**53 makes nbits >= 97 */
+    unsigned __int128 mask = (((unsigned __int128)1) << shift) - 1;
+    sticky |= (q & mask) != 0;
+    uint64_t m54 = (uint64_t)(q >> shift);
+    uint64_t m53 = m54 >> 1;
+    if ((m54 & 1) && (sticky || (m53 & 1)))
+        m53++;
+    double r = ldexp((double)m53, shift + 1 - 64);
+    return neg ? -r : r;
+}
+
+/* float > int compared exactly, as Python does. */
+static int dbl_gt_i64(double q, int64_t m)
+{
+    if (q >= 9223372036854775808.0)
+        return 1;
+    if (q < -9223372036854775808.0)
+        return 0;
+    double f = floor(q);
+    int64_t fi = (int64_t)f;
+    if (fi != m)
+        return fi > m;
+    return q > f;
+}
+
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+/* _lifetime_ok: SHARING / BIDSTREAM limits; LEGACY skips. */
+static int lifetime_ok(const uid2_table_t *t, int client, int64_t generated_us, int64_t expires_us,
+                       int64_t now_us)
+{
+    int64_t max_lifetime;
+    if (client == UID2_CLIENT_BIDSTREAM)
+        max_lifetime = t->p.max_bidstream_lifetime_seconds;
+    else if (client == UID2_CLIENT_SHARING)
+        max_lifetime = t->p.max_sharing_lifetime_seconds;
+    else
+        return 1;
+    if (dbl_gt_i64(div_1e6(sat_sub(expires_us, generated_us)), max_lifetime))
+        return 0;
+    if (generated_us > now_us)
+        return !dbl_gt_i64(div_1e6(sat_sub(generated_us, now_us)), t->p.allow_clock_skew_seconds);
+    return 1;
+}
+
+static int table_valid(const uid2_table_t *t, int64_t now_us)
+{
+    return t->p.has_latest_expires && t->p.latest_expires_us > now_us;
+}
+
+/* ---- domain check (SPEC §2.2) ---------------------------------------------------------------------- */
+
+static int domain_allowed(const uid2_table_t *t, uint32_t site_id, const uint8_t *domain, size_t dlen)
+{
+    if (domain == NULL)
+        return 0;
+    size_t a = 0, b = t->n_sites;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (t->sites[mid].site_id < site_id)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    if (a == t->n_sites || t->sites[a].site_id != site_id)
+        return 0;
+    const uid2_site_spec_t *s = &t->sites[a];
+    for (size_t i = 0; i < s->n_names; i++) {
+        const uid2_bytes_t *nm = &t->names[s->first_name + i];
+        if (nm->ptr == NULL || nm->len != dlen)
+            continue;
+        size_t j = 0;
+        for (; j < dlen; j++) {
+            uint8_t c = domain[j];
+            if (c >= 'A' && c <= 'Z')
+                c = (uint8_t)(c + 32); /* ascii_lower(domain) == name */
+            if (c != nm->ptr[j])
+                break;
+        }
+        if (j == dlen)
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- UTF-8 (Python's strict decoder: no overlongs, no surrogates, <= U+10FFFF) --------------------- */
+
+static int utf8_valid(const uint8_t *s, size_t n, int *ascii)
+{
+    size_t i = 0;
+    int only_ascii = 1;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        only_ascii = 0;
+        size_t need;
+        uint8_t lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF)
+            need = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            if (c == 0xE0)
+                lo = 0xA0;
+            else if (c == 0xED)
+                hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F;
+        } else
+            return 0;
+        if (n - i - 1 < need)
+            return 0;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (size_t k = 2; k <= need; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
+                return 0;
+        i += need + 1;
+    }
+    *ascii = only_ascii;
+    return 1;
+}
+
+/* ---- AEAD helpers over table keys ----------------------------------------------------------------- */
+
+/* GCM blob (nonce | ct | tag) with key index `key`; -1 for anything _gcm_decrypt rejects. */
+static ptrdiff_t gcm_open_key(const uid2_table_t *t, uid2_worker_t *w, size_t key, const uint8_t *blob,
+                              size_t blob_len, uint8_t *out)
+{
+    if (blob_len < UID2_GCM_OVERHEAD || !t->keys[key].secret_ok)
+        return -1;
+    EVP_CIPHER_CTX *ctx = uid2_ctx_acquire(t, w, key, UID2_AEAD_GCM_DECRYPT);
+    if (ctx == NULL)
+        return -1;
+    int rc = uid2_gcm_open(ctx, blob, blob_len, out);
+    uid2_ctx_release(t, w, key, UID2_AEAD_GCM_DECRYPT, ctx);
+    return rc == 0 ? (ptrdiff_t)(blob_len - UID2_GCM_OVERHEAD) : -1;
+}
+
+/* CBC + strict PKCS7 (SPEC §2.8); returns the unpadded length or -1. */
+static ptrdiff_t cbc_open_key(const uid2_table_t *t, uid2_worker_t *w, size_t key, const uint8_t *iv,
+                              size_t iv_len, const uint8_t *ct, size_t ct_len, uint8_t *out)
+{
+    if (iv_len != UID2_CBC_BLOCK || ct_len == 0 || ct_len % UID2_CBC_BLOCK != 0 || !t->keys[key].secret_ok)
+        return -1;
+    EVP_CIPHER_CTX *ctx = uid2_ctx_acquire(t, w, key, UID2_AEAD_CBC_DECRYPT);
+    if (ctx == NULL)
+        return -1;
+    int rc = uid2_cbc_open(ctx, iv, ct, ct_len, out);
+    uid2_ctx_release(t, w, key, UID2_AEAD_CBC_DECRYPT, ctx);
+    if (rc != 0)
+        return -1;
+    unsigned pad = out[ct_len - 1];
+    if (pad < 1 || pad > 16)
+        return -1;
+    unsigned bad = 0;
+    for (size_t i = ct_len - pad; i < ct_len; i++)
+        bad |= out[i] ^ pad;
+    return bad ? -1 : (ptrdiff_t)(ct_len - pad);
+}
+
+/* ---- decrypt ----------------------------------------------------------------------------------------- */
+
+#define SET_ERR(r, st) ((r)->status = (st), (r)->have = 0, (st))
+
+static int decrypt_v2(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb, size_t tn, uint8_t *m,
+                      uint8_t *id, int64_t now_us, int client, char *uid_buf, uid2_result_t *r)
+{
+    /* token: 0x02 | master key id [1:5] | master IV [5:21] | CBC(master payload) [21:] */
+    ptrdiff_t mk = uid2_table_find(t, (uint32_t)be(tb, tn, 1, 5));
+    if (mk < 0)
+        return SET_ERR(r, UID2_STATUS_NOT_AUTHORIZED_FOR_MASTER_KEY);
+    size_t iv_len = tn >= 21 ? 16 : tail_len(tn, 5);
+    ptrdiff_t mn = cbc_open_key(t, w, (size_t)mk, tb + (tn > 5 ? 5 : tn), iv_len, tb + (tn > 21 ? 21 : tn),
+                                tail_len(tn, 21), m);
+    if (mn < 0)
+        return SET_ERR(r, UID2_STATUS_MALFORMED);
+    /* master payload: expires [0:8] | site key id [8:12] | identity IV [12:28] | CBC(identity) [28:] */
+    size_t mlen = (size_t)mn;
+    uint64_t expires_ms = be(m, mlen, 0, 8);
+    int64_t expires_us;
+    if (ms_to_us(expires_ms, &expires_us) != 0)
+        return SET_ERR(r, UID2_STATUS_MALFORMED);
+    r->version = UID2_VERSION_V2;
+    r->is_client_side_generated = 0;
+    r->expiry_ms = expires_ms;
+    if (expires_us < now_us) {
+        r->have = UID2_HAVE_VERSION | UID2_HAVE_CSG | UID2_HAVE_EXPIRY;
+        return r->status = UID2_STATUS_EXPIRED_TOKEN;
+    }
+    ptrdiff_t sk = uid2_table_find(t, (uint32_t)be(m, mlen, 8, 12));
+    if (sk < 0) {
+        r->have = UID2_HAVE_VERSION | UID2_HAVE_CSG | UID2_HAVE_EXPIRY;
+        return r->status = UID2_STATUS_NOT_AUTHORIZED_FOR_KEY;
+    }
+    size_t iv2_len = mlen >= 28 ? 16 : tail_len(mlen, 12);
+    ptrdiff_t in = cbc_open_key(t, w, (size_t)sk, m + (mlen > 12 ? 12 : mlen), iv2_len,
+                                m + (mlen > 28 ? 28 : mlen), tail_len(mlen, 28), id);
+    if (in < 0)
+        return SET_ERR(r, UID2_STATUS_MALFORMED);
+    /* identity: site id [0:4] | id length L [4:8] | id [8:8+L] (UTF-8) | privacy [8+L:12+L] |
+     * established [12+L:20+L] */
+    size_t ilen = (size_t)in;
+    uint32_t site_id = (uint32_t)be(id, ilen, 0, 4);
+    uint64_t id_len = be(id, ilen, 4, 8);
+    size_t u0 = ilen < 8 ? ilen : 8;
+    size_t u1 = 8 + id_len < ilen ? (size_t)(8 + id_len) : ilen;
+    if (u1 < u0)
+        u1 = u0;
+    int ascii;
+    if (!utf8_valid(id + u0, u1 - u0, &ascii))
+        return SET_ERR(r, UID2_STATUS_MALFORMED);
+    size_t idx = (size_t)(8 + id_len + 4);
+    uint64_t established_ms = be(id, ilen, idx, idx + 8);
+    int64_t established_us;
+    if (ms_to_us(established_ms, &established_us) != 0)
+        return SET_ERR(r, UID2_STATUS_MALFORMED);
+    r->established_ms = established_ms;
+    r->site_id = site_id;
+    r->site_key_index = (size_t)sk;
+    r->site_key_site_id = t->keys[sk].site_id;
+    r->have = UID2_HAVE_ESTABLISHED | UID2_HAVE_SITE_ID | UID2_HAVE_SITE_KEY | UID2_HAVE_VERSION | UID2_HAVE_CSG |
+              UID2_HAVE_EXPIRY;
+    /* v2 has no "generated" field: the remaining lifetime (from now) is checked */
+    if (!lifetime_ok(t, client, now_us, expires_us, now_us))
+        return r->status = UID2_STATUS_INVALID_TOKEN_LIFETIME; /* SPEC §2.8: no uid */
+    r->have |= UID2_HAVE_UID;
+    r->uid_len = u1 - u0;
+    if (uid_buf != NULL) {
+        memcpy(uid_buf, id + u0, u1 - u0);
+        r->uid = uid_buf;
+    }
+    return r->status = UID2_STATUS_SUCCESS;
+}
+
+static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb, size_t tn, uint8_t *m,
+                      uint8_t *s, int64_t now_us, int client, const uint8_t *domain, size_t dlen, int version,
+                      char *uid_buf, uid2_result_t *r)
+{
+    /* token: prefix [0] | version [1] | master key id [2:6] | GCM(master payload) [6:] */
+    if (tn == 0)
+        return SET_ERR(r, UID2_STATUS_MALFORMED);
+    int identity_type = ((tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
+    if ((int64_t)((tb[0] >> 4) & 1) != t->p.identity_scope) /* SPEC §2.4 */
+        return SET_ERR(r, UID2_STATUS_INVALID_IDENTITY_SCOPE);
+    ptrdiff_t mk = uid2_table_find(t, (uint32_t)be(tb, tn, 2, 6));
+    if (mk < 0)
+        return SET_ERR(r, UID2_STATUS_NOT_AUTHORIZED_FOR_MASTER_KEY);
+    ptrdiff_t mn = gcm_open_key(t, w, (size_t)mk, tb + (tn > 6 ? 6 : tn), tail_len(tn, 6), m);
+    if (mn < 0)
+        return SET_ERR(r, UID2_STATUS_MALFORMED);
+    /* master payload: expires [0:8] | generated [8:16] | operator site [16:20] | type [20] |
+     * version [21:25] | operator key id [25:29] | site key id [29:33] | GCM(site payload) [33:] */
+    size_t mlen = (size_t)mn;
+    uint64_t expires_ms = be(m, mlen, 0, 8);
+    int64_t expires_us;
+    if (ms_to_us(expires_ms, &expires_us) != 0)
+        return SET_ERR(r, UID2_STATUS_MALFORMED);
+    r->identity_type = identity_type;
+    r->version = version;
+    r->expiry_ms = expires_ms;
+    if (expires_us < now_us) {
+        r->have = UID2_HAVE_IDENTITY_TYPE | UID2_HAVE_VERSION | UID2_HAVE_EXPIRY;
+        return r->status = UID2_STATUS_EXPIRED_TOKEN;
+    }
+    uint64_t generated_ms = be(m, mlen, 8, 16);
+    ptrdiff_t sk = uid2_table_find(t, (uint32_t)be(m, mlen, 29, 33));
+    if (sk < 0) {
+        r->have = UID2_HAVE_IDENTITY_TYPE | UID2_HAVE_VERSION | UID2_HAVE_EXPIRY;
+        return r->status = UID2_STATUS_NOT_AUTHORIZED_FOR_KEY;
+    }
+    ptrdiff_t sn = gcm_open_key(t, w, (size_t)sk, m + (mlen > 33 ? 33 : mlen), tail_len(mlen, 33), s);
+    if (sn < 0)
+        return SET_ERR(r, UID2_STATUS_MALFORMED);
+    /* site payload: site id [0:4] | publisher id [4:12] | client key id [12:16] | privacy [16:20] |
+     * established [20:28] | refreshed [28:36] | raw UID [36:] */
+    size_t slen = (size_t)sn;
+    uint32_t site_id = (uint32_t)be(s, slen, 0, 4);
+    uint32_t privacy = (uint32_t)be(s, slen, 16, 20);
+    uint64_t established_ms = be(s, slen, 20, 28);
+    int64_t established_us, generated_us;
+    if (ms_to_us(established_ms, &established_us) != 0 || ms_to_us(generated_ms, &generated_us) != 0)
+        return SET_ERR(r, UID2_STATUS_MALFORMED);
+    int is_csg = (privacy & UID2_PRIVACY_CLIENT_SIDE_GENERATED) != 0; /* SPEC §2.1: bit 1 */
+    r->established_ms = established_ms;
+    r->site_id = site_id;
+    r->site_key_index = (size_t)sk;
+    r->site_key_site_id = t->keys[sk].site_id;
+    r->is_client_side_generated = is_csg;
+    r->have = UID2_HAVE_ESTABLISHED | UID2_HAVE_SITE_ID | UID2_HAVE_SITE_KEY | UID2_HAVE_IDENTITY_TYPE |
+              UID2_HAVE_VERSION | UID2_HAVE_CSG | UID2_HAVE_EXPIRY;
+    if (client == UID2_CLIENT_BIDSTREAM) {
+        if (privacy & UID2_PRIVACY_OPTED_OUT) /* SPEC §2.5 */
+            return r->status = UID2_STATUS_USER_OPTED_OUT;
+        if (is_csg && !domain_allowed(t, site_id, domain, dlen)) /* SPEC §2.2 */
+            return r->status = UID2_STATUS_DOMAIN_NAME_CHECK_FAILED;
+    }
+    if (!lifetime_ok(t, client, generated_us, expires_us, now_us))
+        return r->status = UID2_STATUS_INVALID_TOKEN_LIFETIME;
+    size_t raw_len = tail_len(slen, 36);
+    r->have |= UID2_HAVE_UID;
+    r->uid_len = UID2_B64_ENCODED_LEN(raw_len);
+    if (uid_buf != NULL) {
+        uid2_b64_encode(s + (slen > 36 ? 36 : slen), raw_len, uid_buf);
+        r->uid = uid_buf;
+    }
+    return r->status = UID2_STATUS_SUCCESS;
+}
+
+int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *token, size_t len,
+                       unsigned flags, int64_t now_us, int client, const uint8_t *domain, size_t domain_len,
+                       char *uid_buf, uid2_result_t *r)
+{
+    r->uid = NULL;
+    r->uid_len = 0;
+    if (t == NULL)
+        return SET_ERR(r, UID2_STATUS_NOT_INITIALIZED);
+    if (!table_valid(t, now_us))
+        return SET_ERR(r, UID2_STATUS_KEYS_NOT_SYNCED);
+    if (len < 4)
+        return SET_ERR(r, UID2_STATUS_INVALID_PAYLOAD);
+    const uint8_t *tok = (const uint8_t *)token;
+
+    /* Version from the first 4 characters: base64url if any is '-' or '_' (str tokens only). */
+    int url = 0;
+    if (!(flags & UID2_TOKEN_BYTES))
+        for (int i = 0; i < 4; i++)
+            url |= tok[i] == '-' || tok[i] == '_';
+    uint8_t hdr[3];
+    ptrdiff_t hn = uid2_b64_decode(tok, 4, 0, url, hdr);
+    if (hn < 1)
+        return SET_ERR(r, UID2_STATUS_MALFORMED); /* binascii.Error, or header[0] IndexError */
+    int version;
+    if (hdr[0] == 2)
+        version = UID2_VERSION_V2;
+    else if (hn < 2)
+        return SET_ERR(r, UID2_STATUS_MALFORMED); /* header[1] IndexError */
+    else if (hdr[1] == UID2_VERSION_V3)
+        version = UID2_VERSION_V3;
+    else if (hdr[1] == UID2_VERSION_V4)
+        version = UID2_VERSION_V4;
+    else
+        return SET_ERR(r, UID2_STATUS_VERSION_NOT_SUPPORTED);
+    if (flags & UID2_TOKEN_UNDECODABLE)
+        return SET_ERR(r, UID2_STATUS_MALFORMED); /* b64decode of a non-ASCII str raises */
+    if (version == UID2_VERSION_V4 && (flags & UID2_TOKEN_BYTES))
+        return SET_ERR(r, UID2_STATUS_MALFORMED); /* bytes.replace('-', '+') raises TypeError */
+
+    size_t extra_pad = 0;
+    if (version == UID2_VERSION_V4) {
+        /* replace '-'/'_' by '+'/'/' (decoding with url = 1 is the same), then pad to a multiple of 4 */
+        if (len % 4 == 1)
+            return SET_ERR(r, UID2_STATUS_MALFORMED);
+        extra_pad = (4 - len % 4) % 4;
+    }
+    size_t dmax = UID2_B64_DECODED_MAX(len + extra_pad);
+    if (dmax > (SIZE_MAX - 64) / 3)
+        return SET_ERR(r, UID2_STATUS_MALFORMED);
+    size_t need = 3 * dmax + 48;
+    uint8_t stack_buf[2048];
+    uint8_t *heap = NULL, *buf;
+    if (w != NULL)
+        buf = uid2_worker_scratch(w, need);
+    else if (need <= sizeof stack_buf)
+        buf = stack_buf;
+    else
+        buf = heap = malloc(need);
+    if (buf == NULL)
+        return SET_ERR(r, UID2_STATUS_MALFORMED); /* out of memory */
+    uint8_t *tb = buf, *m = buf + dmax + 16, *s = buf + 2 * dmax + 32;
+    int st;
+    ptrdiff_t tn = uid2_b64_decode(tok, len, extra_pad, version == UID2_VERSION_V4, tb);
+    if (tn < 0)
+        st = SET_ERR(r, UID2_STATUS_MALFORMED);
+    else if (version == UID2_VERSION_V2)
+        st = decrypt_v2(t, w, tb, (size_t)tn, m, s, now_us, client, uid_buf, r);
+    else
+        st = decrypt_v3(t, w, tb, (size_t)tn, m, s, now_us, client, domain, domain_len, version, uid_buf, r);
+    if (buf == stack_buf)
+        uid2_wipe(stack_buf, need); /* decrypted payloads */
+    if (heap != NULL) {
+        uid2_wipe(heap, need);
+        free(heap);
+    }
+    return st;
+}
+
+/* ---- encrypt (v4 sharing token) --------------------------------------------------------------------- */
+
+size_t uid2_token_max_len(size_t uid_len)
+{
+    size_t raw = UID2_B64_DECODED_MAX(uid_len);
+    size_t tok = 131 + raw; /* 6 + 12 + (33 + 12 + 36 + raw + 16) + 16 */
+    return (tok * 4 + 2) / 3;
+}
+
+static int encrypt_keys(const uid2_table_t *t, int64_t now_us, const uid2_encrypt_args_t *a, ptrdiff_t *key,
+                        ptrdiff_t *master)
+{
+    if (t == NULL)
+        return UID2_ENC_NOT_INITIALIZED;
+    if (!table_valid(t, now_us))
+        return UID2_ENC_KEYS_NOT_SYNCED;
+    *key = uid2_table_active_key(t, a->has_keyset ? a->keyset_group : t->p.default_group, now_us);
+    *master = uid2_table_active_key(t, t->p.master_group, now_us);
+    if (*master < 0)
+        return UID2_ENC_NOT_AUTHORIZED_FOR_MASTER_KEY;
+    if (t->p.caller_site_state == UID2_OPT_NONE) /* SPEC §2.9: a status, not a print and None */
+        return UID2_ENC_ENCRYPTION_FAILURE;
+    if (*key < 0)
+        return UID2_ENC_NOT_AUTHORIZED_FOR_KEY;
+    return UID2_ENC_SUCCESS;
+}
+
+int uid2_encrypt_precheck(const uid2_table_t *t, int64_t now_us, const uid2_encrypt_args_t *a)
+{
+    ptrdiff_t k, m;
+    return encrypt_keys(t, now_us, a, &k, &m);
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static int nonces(uid2_worker_t *w, uint8_t *out24)
+{
+    if (w == NULL)
+        return uid2_random_bytes(out24, 24);
+    if (w->rnd_pos + 24 > sizeof w->rnd) {
+        if (uid2_random_bytes(w->rnd, sizeof w->rnd) != 0)
+            return -1;
+        w->rnd_pos = 0;
+    }
+    memcpy(out24, w->rnd + w->rnd_pos, 24);
+    uid2_wipe(w->rnd + w->rnd_pos, 24); /* each nonce is used once */
+    w->rnd_pos += 24;
+    return 0;
+}
+
+static int gcm_seal_key(const uid2_table_t *t, uid2_worker_t *w, size_t key, const uint8_t *nonce,
+                        const uint8_t *pt, size_t len, uint8_t *out)
+{
+    EVP_CIPHER_CTX *ctx = uid2_ctx_acquire(t, w, key, UID2_AEAD_GCM_ENCRYPT);
+    if (ctx == NULL)
+        return -1;
+    int rc = uid2_gcm_seal(ctx, nonce, pt, len, out);
+    uid2_ctx_release(t, w, key, UID2_AEAD_GCM_ENCRYPT, ctx);
+    return rc;
+}
+
+static int floor_div_1000(int64_t a, int64_t *q)
+{
+    int64_t d = a / 1000;
+    if ((a % 1000) != 0 && a < 0)
+        d--;
+    *q = d;
+    return 0;
+}
+
+int uid2_encrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *uid, size_t uid_len,
+                       unsigned flags, int64_t now_us, const uid2_encrypt_args_t *a, char *out,
+                       size_t *out_len)
+{
+    *out_len = 0;
+    ptrdiff_t key, master;
+    int st = encrypt_keys(t, now_us, a, &key, &master);
+    if (st != UID2_ENC_SUCCESS)
+        return st;
+    /* Everything below failed inside the SDK's try block: ENCRYPTION_FAILURE. */
+    const uid2_key_t *k = &t->keys[key], *mk = &t->keys[master];
+    if ((flags & UID2_TOKEN_UNDECODABLE) || uid_len == 0 || t->p.caller_site_state != UID2_OPT_OK ||
+        !a->established_ok || !k->id_is_u32 || !mk->id_is_u32 || !k->secret_ok || !mk->secret_ok)
+        return UID2_ENC_ENCRYPTION_FAILURE;
+    int64_t scope = a->has_scope ? a->scope : t->p.identity_scope;
+    if (scope < 0 || scope > 15) /* the prefix byte must fit in one byte */
+        return UID2_ENC_ENCRYPTION_FAILURE;
+    int64_t generated_ms;
+    floor_div_1000(now_us, &generated_ms);
+    if (generated_ms < 0)
+        return UID2_ENC_ENCRYPTION_FAILURE;
+    __int128 exp_us = (__int128)now_us + (__int128)t->p.token_expiry_seconds * 1000000;
+    __int128 exp_ms = exp_us / 1000;
+    if (exp_us % 1000 != 0 && exp_us < 0)
+        exp_ms--;
+    if (exp_ms < 0 || exp_ms > (__int128)UINT64_MAX)
+        return UID2_ENC_ENCRYPTION_FAILURE;
+
+    size_t dmax = UID2_B64_DECODED_MAX(uid_len);
+    if (dmax > (SIZE_MAX - 1024) / 5)
+        return UID2_ENC_ENCRYPTION_FAILURE;
+    size_t need = 4 * dmax + 400;
+    uint8_t stack_buf[2048];
+    uint8_t *heap = NULL, *buf;
+    if (w != NULL)
+        buf = uid2_worker_scratch(w, need);
+    else if (need <= sizeof stack_buf)
+        buf = stack_buf;
+    else
+        buf = heap = malloc(need);
+    if (buf == NULL)
+        return UID2_ENC_ENCRYPTION_FAILURE;
+    /* site payload at sp: raw decoded in place at sp + 36 */
+    uint8_t *sp = buf;
+    ptrdiff_t rn = uid2_b64_decode((const uint8_t *)uid, uid_len, 0, 0, sp + 36);
+    uint8_t nonce[24];
+    if (rn < 0 || nonces(w, nonce) != 0) {
+        st = UID2_ENC_ENCRYPTION_FAILURE;
+        goto done;
+    }
+    int identity_type = !(flags & UID2_TOKEN_BYTES) && (uid[0] == 'F' || uid[0] == 'B');
+    size_t sp_len = 36 + (size_t)rn;
+    /* site payload: site id [0:4] | publisher id [4:12] = 0 | client key id [12:16] = 0 |
+     * privacy [16:20] = 0 | established [20:28] | generated [28:36] | raw UID [36:] */
+    put_be(sp, t->p.caller_site_id, 4);
+    memset(sp + 4, 0, 16);
+    put_be(sp + 20, a->established_ms, 8);
+    put_be(sp + 28, (uint64_t)generated_ms, 8);
+    /* master payload: expires [0:8] | generated [8:16] | operator site [16:20] = 0 | type [20] = 1 |
+     * version [21:25] = 0 | operator key id [25:29] = 0 | site key id [29:33] | GCM(site payload) [33:] */
+    uint8_t *mp = sp + sp_len + 16;
+    size_t mp_len = 33 + sp_len + UID2_GCM_OVERHEAD;
+    put_be(mp, (uint64_t)exp_ms, 8);
+    put_be(mp + 8, (uint64_t)generated_ms, 8);
+    memset(mp + 16, 0, 13);
+    mp[20] = 1;
+    put_be(mp + 29, k->id, 4);
+    /* token: prefix [0] | version 128 [1] | master key id [2:6] | GCM(master payload) [6:] */
+    uint8_t *tk = mp + mp_len + 16;
+    size_t tk_len = 6 + mp_len + UID2_GCM_OVERHEAD;
+    tk[0] = (uint8_t)((scope << 4) | (identity_type << 2) | 3);
+    tk[1] = UID2_VERSION_V4;
+    put_be(tk + 2, mk->id, 4);
+    if (gcm_seal_key(t, w, (size_t)key, nonce, sp, sp_len, mp + 33) != 0 ||
+        gcm_seal_key(t, w, (size_t)master, nonce + 12, mp, mp_len, tk + 6) != 0) {
+        st = UID2_ENC_ENCRYPTION_FAILURE;
+        goto done;
+    }
+    *out_len = uid2_b64url_encode_nopad(tk, tk_len, out);
+    st = UID2_ENC_SUCCESS;
+done:
+    uid2_wipe(nonce, sizeof nonce);
+    if (buf == stack_buf)
+        uid2_wipe(stack_buf, need);
+    if (heap != NULL) {
+        uid2_wipe(heap, need);
+        free(heap);
+    }
+    return st;
+}
