@@ -1,0 +1,362 @@
+"""The benchmark behind ``uid2fast bench`` and ``benchmarks/bench_decrypt.py``.
+
+For v2, v3 and v4 advertising tokens (decrypt) and for sharing tokens (encrypt) it times, in one run on
+the same tokens and keys:
+
+- the official SDK (``uid2_client``, when installed), one token at a time;
+- uid2fast's pure-Python engine, one token at a time;
+- the C engine one token at a time, in batch on one thread and in batch on all cores.
+
+Every path is checked against the official SDK (or, without it, against the pure-Python engine) before it
+is timed: same status, raw UID, established time and site id for decryption; for encryption, the tokens
+each path made must decrypt back to their raw UIDs with the official SDK. A path that disagrees is
+reported and not timed. The table names the CPU, Python and the versions, and gives µs/token, tokens/s
+and the ratio to the official SDK measured in the same run.
+"""
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+__all__ = ["main", "run"]
+
+_MASTER_KEYSET = 1
+_DEFAULT_KEYSET = 99
+_CALLER_SITE = 99
+_TOKEN_SITE = 1001
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (or what ``platform`` knows)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _version(dist: str) -> Optional[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _keys_body() -> Dict[str, Any]:
+    """A sharing-style key set: a master keyset, the caller's default keyset and a token site's key."""
+    now = int(time.time())
+
+    def key(key_id: int, keyset_id: Optional[int]) -> Dict[str, Any]:
+        k = {"id": key_id, "created": now - 3600, "activates": now - 3600, "expires": now + 86_400,
+             "secret": base64.b64encode(os.urandom(32)).decode()}
+        if keyset_id is not None:
+            k["keyset_id"] = keyset_id
+        return k
+
+    return {"identity_scope": "UID2", "caller_site_id": _CALLER_SITE, "master_keyset_id": _MASTER_KEYSET,
+            "default_keyset_id": _DEFAULT_KEYSET, "token_expiry_seconds": "2592000",
+            "allow_clock_skew_seconds": 1800,
+            "keys": [key(1, _MASTER_KEYSET), key(2, _DEFAULT_KEYSET), key(3, 5)]}
+
+
+def _tokens(body: Dict[str, Any], version: int, n: int) -> Tuple[List[str], List[str]]:
+    """``n`` distinct tokens of one version and their raw UIDs."""
+    from .keys import EncryptionKey
+    from .uid2_token_generator import Params, UID2TokenGenerator
+
+    def as_key(k: Dict[str, Any]) -> Any:
+        ts = dt.datetime.fromtimestamp
+        return EncryptionKey(k["id"], -1, ts(k["created"], dt.timezone.utc), ts(k["activates"], dt.timezone.utc),
+                             ts(k["expires"], dt.timezone.utc), base64.b64decode(k["secret"]), k.get("keyset_id"))
+
+    master, site = as_key(body["keys"][0]), as_key(body["keys"][2])
+    params = Params(expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+    uids = [base64.b64encode(os.urandom(32)).decode() for _ in range(n)]
+    gen = {2: UID2TokenGenerator.generate_uid2_token_v2, 3: UID2TokenGenerator.generate_uid2_token_v3,
+           4: UID2TokenGenerator.generate_uid2_token_v4}[version]
+    return [gen(u, master, _TOKEN_SITE, site, params) for u in uids], uids
+
+
+def _timeit(fn: Callable[[], Any], n_items: int, min_time: float) -> Tuple[float, int]:
+    """(µs per item, items done): repeats ``fn`` for at least ``min_time`` seconds."""
+    fn()  # warm up (also builds key tables and thread pools)
+    t0 = time.perf_counter()
+    calls = 0
+    elapsed = 0.0
+    while calls == 0 or elapsed < min_time:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - t0
+    return elapsed / (calls * n_items) * 1e6, calls * n_items
+
+
+def _row_of(r: Any) -> Tuple[str, Optional[str], Optional[int], Optional[int]]:
+    est = getattr(r, "established", None)
+    ms = None if est is None else int(est.timestamp() * 1000)
+    return (r.status.name, r.uid, ms, getattr(r, "site_id", None))
+
+
+def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[float] = None,
+        log: Callable[[str], None] = lambda s: None) -> Dict[str, Any]:
+    """Run the benchmark; returns the machine description and one row per (operation, path)."""
+    import numpy as np
+
+    import uid2fast
+    from . import _engine
+    from .batch import decrypt_tokens, encrypt_tokens
+    from .bidstream_client import BidstreamClient
+    from .sharing_client import SharingClient
+
+    n = count or (2_000 if quick else 20_000)
+    min_time = min_time if min_time is not None else (0.1 if quick else 0.4)
+    scalar_n = min(n, 500 if quick else 2_000)
+    official_n = min(n, 200 if quick else 500)
+    threads = _engine.c_engine.max_threads() if _engine.c_engine is not None and hasattr(
+        _engine.c_engine, "max_threads") else (os.cpu_count() or 1)
+
+    body = _keys_body()
+    refresh_json = json.dumps({"body": body, "status": "success"})
+    ours_b = BidstreamClient("http://127.0.0.1:1", "bench", base64.b64encode(bytes(32)).decode())
+    ours_s = SharingClient("http://127.0.0.1:1", "bench", base64.b64encode(bytes(32)).decode())
+    ours_b._refresh_json(refresh_json)
+    ours_s._refresh_json(refresh_json)
+    keys = ours_b.keys
+
+    try:
+        import uid2_client as official
+    except ImportError:
+        official = None
+    off_b = off_s = None
+    if official is not None:
+        off_b = official.BidstreamClient("http://127.0.0.1:1", "bench", base64.b64encode(bytes(32)).decode())
+        off_s = official.SharingClient("http://127.0.0.1:1", "bench", base64.b64encode(bytes(32)).decode())
+        off_b._refresh_json(refresh_json)
+        off_s._refresh_json(refresh_json)
+    have_c = _engine.c_engine is not None
+
+    info = {
+        "cpu": cpu_name(), "cores": os.cpu_count(), "engine_threads": threads,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(terse=True), "uid2fast": uid2fast.__version__,
+        "backend": uid2fast.backend, "backend_features": dict(uid2fast.backend_features),
+        "uid2_client": _version("uid2-client") if official is not None else None,
+        "numpy": np.__version__, "tokens_per_version": n, "min_time_s": min_time,
+    }
+    rows: List[Dict[str, Any]] = []
+
+    def add(op: str, path: str, us: Optional[float], done: int, note: str = "") -> None:
+        rows.append({"operation": op, "path": path, "us_per_token": us, "tokens": done,
+                     "tokens_per_second": None if us is None else 1e6 / us, "note": note})
+        shown = "-" if us is None else f"{us:.3f} µs/token"
+        log(f"  {op:<11} {path:<28} {shown} {note}")
+
+    # ---- decrypt v2 / v3 / v4 ------------------------------------------------------------------
+    def decrypt_version(version: int) -> None:
+        op = f"decrypt v{version}"
+        tokens, uids = _tokens(body, version, n)
+        sample = tokens[:scalar_n]
+        with _engine.use("py"):
+            reference = [_row_of(ours_b.decrypt_token_into_raw_uid(t)) for t in tokens[:official_n]]
+        if off_b is not None:
+            expected = [_row_of(off_b.decrypt_token_into_raw_uid(t, None)) for t in tokens[:official_n]]
+            ok = expected == reference and all(r[1] == u for r, u in zip(expected, uids))
+            if not ok:
+                raise RuntimeError(f"{op}: the official SDK and uid2fast disagree; not timing")
+            osample = tokens[:official_n]
+            us, done = _timeit(lambda: [off_b.decrypt_token_into_raw_uid(t, None) for t in osample],
+                               len(osample), min_time)
+            add(op, "official uid2-client", us, done)
+        else:
+            expected = reference
+
+        def check_batch(res: Any, label: str) -> bool:
+            got = [_row_of(r) for r in res[:official_n]]
+            if got != expected or res.uids() != uids:
+                add(op, label, None, 0, "WRONG RESULTS: not timed")
+                return False
+            return True
+
+        with _engine.use("py"):
+            us, done = _timeit(lambda: [ours_b.decrypt_token_into_raw_uid(t) for t in sample[:official_n]],
+                               min(official_n, len(sample)), min_time)
+        add(op, "uid2fast Python engine", us, done)
+        if not have_c:
+            for label in ("uid2fast C, one by one", "uid2fast C batch, 1 thread",
+                          f"uid2fast C batch, {threads} threads"):
+                add(op, label, None, 0, "C engine not built")
+            return
+        with _engine.use("c"):
+            got = [_row_of(ours_b.decrypt_token_into_raw_uid(t)) for t in tokens[:official_n]]
+            if got != expected:
+                add(op, "uid2fast C, one by one", None, 0, "WRONG RESULTS: not timed")
+            else:
+                d = ours_b.decrypt_token_into_raw_uid
+                us, done = _timeit(lambda: [d(t) for t in sample], len(sample), min_time)
+                add(op, "uid2fast C, one by one", us, done)
+            if check_batch(decrypt_tokens(tokens, keys, threads=1), "uid2fast C batch, 1 thread"):
+                us, done = _timeit(lambda: decrypt_tokens(tokens, keys, threads=1), n, min_time)
+                add(op, "uid2fast C batch, 1 thread", us, done)
+            label = f"uid2fast C batch, {threads} threads"
+            if check_batch(decrypt_tokens(tokens, keys), label):
+                us, done = _timeit(lambda: decrypt_tokens(tokens, keys), n, min_time)
+                add(op, label, us, done)
+
+    for version in (2, 3, 4):
+        decrypt_version(version)
+
+    # ---- encrypt (sharing, v4) -----------------------------------------------------------------
+    op = "encrypt"
+    uids = [base64.b64encode(os.urandom(32)).decode() for _ in range(n)]
+
+    def verify(tokens: Sequence[Optional[str]], label: str) -> bool:
+        check = list(zip(tokens[:official_n], uids[:official_n]))
+        if off_s is not None:
+            back = [off_s.decrypt_token_into_raw_uid(t).uid if t else None for t, _ in check]
+        else:
+            with _engine.use("py"):
+                back = [ours_s.decrypt_token_into_raw_uid(t).uid if t else None for t, _ in check]
+        if back != [u for _, u in check]:
+            add(op, label, None, 0, "WRONG RESULTS: not timed")
+            return False
+        return True
+
+    osample = uids[:official_n]
+    if off_s is not None:
+        toks = [off_s.encrypt_raw_uid_into_token(u).encrypted_data for u in osample]
+        if verify(toks, "official uid2-client"):
+            us, done = _timeit(lambda: [off_s.encrypt_raw_uid_into_token(u) for u in osample], len(osample), min_time)
+            add(op, "official uid2-client", us, done)
+    with _engine.use("py"):
+        if verify([ours_s.encrypt_raw_uid_into_token(u).encrypted_data for u in osample], "uid2fast Python engine"):
+            us, done = _timeit(lambda: [ours_s.encrypt_raw_uid_into_token(u) for u in osample], len(osample), min_time)
+            add(op, "uid2fast Python engine", us, done)
+    if have_c:
+        with _engine.use("c"):
+            e = ours_s.encrypt_raw_uid_into_token
+            if verify([e(u).encrypted_data for u in uids[:official_n]], "uid2fast C, one by one"):
+                sample = uids[:scalar_n]
+                us, done = _timeit(lambda: [e(u) for u in sample], len(sample), min_time)
+                add(op, "uid2fast C, one by one", us, done)
+            if verify(encrypt_tokens(uids, keys, threads=1).tokens, "uid2fast C batch, 1 thread"):
+                us, done = _timeit(lambda: encrypt_tokens(uids, keys, threads=1), n, min_time)
+                add(op, "uid2fast C batch, 1 thread", us, done)
+            label = f"uid2fast C batch, {threads} threads"
+            if verify(encrypt_tokens(uids, keys).tokens, label):
+                us, done = _timeit(lambda: encrypt_tokens(uids, keys), n, min_time)
+                add(op, label, us, done)
+    else:
+        for label in ("uid2fast C, one by one", "uid2fast C batch, 1 thread", f"uid2fast C batch, {threads} threads"):
+            add(op, label, None, 0, "C engine not built")
+
+    base = {r["operation"]: r["us_per_token"] for r in rows if r["path"] == "official uid2-client"}
+    for r in rows:
+        ref = base.get(r["operation"])
+        r["x_official"] = None if ref is None or r["us_per_token"] is None else ref / r["us_per_token"]
+    return {"machine": info, "rows": rows}
+
+
+def format_table(result: Dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        f"CPU: {m['cpu']} ({m['cores']} cores); {m['python']} on {m['platform']}",
+        f"uid2fast {m['uid2fast']} (engine {m['backend']}"
+        + (f", {m['backend_features'].get('aes', '')}" if m["backend_features"].get("aes") else "") + "); "
+        + (f"uid2-client {m['uid2_client']}" if m["uid2_client"] else "uid2-client not installed (no ratio)")
+        + f"; numpy {m['numpy']}; {m['tokens_per_version']:,} tokens per version",
+        "",
+        f"{'operation':<11}  {'path':<28}  {'µs/token':>9}  {'tokens/s':>12}  {'× official':>10}",
+        "-" * 78,
+    ]
+    last = None
+    for r in result["rows"]:
+        if last is not None and r["operation"] != last:
+            lines.append("")
+        last = r["operation"]
+        if r["us_per_token"] is None:
+            lines.append(f"{r['operation']:<11}  {r['path']:<28}  {'-':>9}  {'-':>12}  {'':>10}  {r['note']}")
+            continue
+        us = r["us_per_token"]
+        us_s = f"{us:.3f}" if us < 10 else f"{us:.1f}"
+        x = "" if r["x_official"] is None else f"{r['x_official']:,.1f}×"
+        lines.append(f"{r['operation']:<11}  {r['path']:<28}  {us_s:>9}  {r['tokens_per_second']:>12,.0f}  {x:>10}")
+    return "\n".join(lines)
+
+
+def plot(result: Dict[str, Any], path: str) -> None:
+    """A grouped bar chart (tokens/s, log scale) of ``result`` as a PNG."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib: pip install matplotlib (or uid2fast[cli])") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ops = list(dict.fromkeys(r["operation"] for r in result["rows"]))
+    paths = list(dict.fromkeys(r["path"] for r in result["rows"] if r["us_per_token"] is not None))
+    value = {(r["operation"], r["path"]): r["tokens_per_second"] for r in result["rows"] if r["us_per_token"]}
+    fig, ax = plt.subplots(figsize=(10, 5.2), dpi=110)
+    width = 0.8 / max(len(paths), 1)
+    colors = ["#9e9e9e", "#f2b134", "#4a90d9", "#2b6cb0", "#1a365d"]
+    for j, p in enumerate(paths):
+        xs = [i + (j - (len(paths) - 1) / 2) * width for i in range(len(ops))]
+        ys = [value.get((o, p), 0) for o in ops]
+        bars = ax.bar(xs, ys, width, label=p, color=colors[j % len(colors)])
+        for b, y in zip(bars, ys):
+            if y:
+                ax.annotate(f"{y / 1e6:.2f}M" if y >= 1e6 else f"{y / 1e3:.0f}k", (b.get_x() + b.get_width() / 2, y),
+                            ha="center", va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(ops)))
+    ax.set_xticklabels(ops)
+    ax.set_ylabel("tokens per second (log scale)")
+    m = result["machine"]
+    ax.set_title(f"uid2fast {m['uid2fast']} vs uid2-client {m['uid2_client'] or '(not installed)'} — "
+                 f"{m['cpu']}, {m['cores']} cores, {m['python']}", fontsize=9)
+    ax.set_ylim(top=ax.get_ylim()[1] * 2.5)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(paths), 5), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_decrypt", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 tokens per version, short timings")
+    parser.add_argument("--count", type=int, help="tokens per version (default 20,000)")
+    parser.add_argument("--min-time", type=float, help="seconds each measurement runs (default 0.4)")
+    parser.add_argument("--plot", metavar="FILE", help="draw a bar chart PNG")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+
+    def log(s: str) -> None:
+        if not args.json:
+            sys.stderr.write(s + "\n")
+
+    log(f"benchmarking on {cpu_name()} ...")
+    result = run(quick=args.quick, count=args.count, min_time=args.min_time, log=log)
+    if args.plot:
+        plot(result, args.plot)
+        result["plot"] = args.plot
+    if args.json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        sys.stdout.write(format_table(result) + "\n")
+        if args.plot:
+            sys.stdout.write(f"\nchart written to {args.plot}\n")
+    wrong = [r for r in result["rows"] if r["note"].startswith("WRONG")]
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
