@@ -11,7 +11,12 @@ How it works (see README.md beside this file):
    *same* module objects, so ``unittest.mock.patch('uid2_client.client.refresh_sharing_keys')``
    patches ours. Outside those windows the real ``uid2_client`` (if installed) is untouched, so the
    differential tests in the same session still compare against the official SDK.
-3. Tests that fail because of a deliberate difference (SPEC.md §2) are marked
+3. The official end-to-end tests (publisher, identity map v2/v3, bidstream and sharing e2e, doc samples)
+   read ``UID2_BASE_URL``/``UID2_API_KEY``/``UID2_SECRET_KEY`` (and ``EUID_*``). Unless those are set in the
+   environment (to run them against a real integration operator), they run against two
+   ``uid2fast.testing.LocalOperator`` instances (UID2 and EUID) started on first use, with one client
+   holding every role; the variables are set only inside the official tests' windows.
+4. Tests that fail because of a deliberate difference (SPEC.md §2) are marked
    ``xfail(strict=True)`` by name from ``SPEC_DIFFERENCES`` below, so the suite is green and a test
    that starts passing is noticed.
 """
@@ -126,6 +131,50 @@ class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 _FINDER = _AliasFinder()
 
 
+# -- the operators the official end-to-end tests talk to ------------------------------------------
+_E2E_ROLES = ["publisher", "mapper", "sharer", "bidstream"]
+_E2E_OPERATORS: list = []
+_E2E_ENV: dict = {}
+
+
+def _e2e_env() -> dict:
+    """Environment for the official e2e tests: a UID2 and an EUID LocalOperator unless the caller set
+    ``UID2_BASE_URL`` / ``EUID_BASE_URL`` to real ones."""
+    if _E2E_ENV or _E2E_OPERATORS:
+        return _E2E_ENV
+    from uid2fast.testing import LocalOperator
+
+    for scope in ("UID2", "EUID"):
+        if os.environ.get(f"{scope}_BASE_URL"):
+            continue
+        op = LocalOperator(scope)
+        _E2E_OPERATORS.append(op)
+        api_key, secret = op.add_client(_E2E_ROLES, op.publisher_site_id, name=f"official-e2e-{scope}")
+        _E2E_ENV.update({f"{scope}_BASE_URL": op.base_url, f"{scope}_API_KEY": api_key,
+                         f"{scope}_SECRET_KEY": secret})
+    return _E2E_ENV
+
+
+@contextlib.contextmanager
+def _official_env():
+    env = _e2e_env()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def pytest_unconfigure(config):
+    while _E2E_OPERATORS:
+        _E2E_OPERATORS.pop().close()
+
+
 def _is_alias(name: str) -> bool:
     return name == ALIAS or name.startswith(ALIAS + ".")
 
@@ -160,7 +209,7 @@ ensure_official_tests()
 def pytest_make_collect_report(collector):
     # Importing an official test module (its ``from uid2_client import *``) happens in collect().
     if _is_official(getattr(collector, "path", "")):
-        with aliased():
+        with aliased(), _official_env():
             yield
     else:
         yield
@@ -171,7 +220,7 @@ def pytest_runtest_protocol(item, nextitem):
     # Setup (setUpClass included), call and teardown all see uid2_client == uid2fast, so patch()
     # targets like 'uid2_client.client.refresh_sharing_keys' resolve to our modules.
     if _is_official(item.path):
-        with aliased():
+        with aliased(), _official_env():
             yield
     else:
         yield
