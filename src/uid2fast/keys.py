@@ -218,6 +218,19 @@ class EncryptionKeysCollection:
     def __getitem__(self, key_id: int) -> EncryptionKey:
         return self._keys[key_id]
 
+    # Pickling (multiprocessing, Dask, Ray): the keys and settings travel; the lock and the engine tables
+    # (C memory) do not, and are rebuilt lazily in the receiving process.
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_table"] = None
+        state["_py_table"] = None
+        del state["_table_lock"]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._table_lock = threading.Lock()
+
     def __repr__(self) -> str:
         return (
             f"EncryptionKeysCollection({len(self._keys)} keys, "
