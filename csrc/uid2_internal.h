@@ -6,10 +6,16 @@
 
 #include "uid2_aead.h"
 #include "uid2_engine.h"
+#include "uid2_gcm_ni.h"
 
 #define UID2_MAX_SECRET 32u
 
 typedef struct {
+    /* AES-NI/PCLMULQDQ round keys and powers of H (uid2_gcm_ni.c), expanded once when the table is built
+     * for 32-byte keys on CPUs that have the instructions (ni_ok); read-only afterwards, so any number of
+     * threads use it at once. Other keys (and UID2FAST_NO_FASTPATH=1) take the EVP contexts. */
+    uid2_gcm_ni_key ni;
+    int ni_ok;
     uint32_t id;
     int id_is_u32;
     int secret_ok; /* a 16/24/32-byte AES key */

@@ -78,6 +78,9 @@ uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t 
         k->secret_ok = uid2_aead_key_len_ok(s->secret_len) && s->secret != NULL;
         if (k->secret_ok)
             memcpy(k->secret, s->secret, s->secret_len);
+        /* the AES-NI fast path (AES-256 only: the UID2 key size); wiped with the rest of the key on free */
+        if (k->secret_ok && s->secret_len == 32 && uid2_gcm_ni_available())
+            k->ni_ok = uid2_gcm_ni_key_init(&k->ni, k->secret, 32) == 0;
         if (s->id_is_u32) {
             uint32_t h = hmix(hash_id(s->id)) & t->hmask;
             while (t->hidx[h] != 0 && t->hid[h] != s->id)
@@ -166,7 +169,7 @@ void uid2_table_free(uid2_table_t *t)
                 uid2_aead_ctx_free(c);
         }
     }
-    if (t->keys != NULL)
+    if (t->keys != NULL) /* secrets, AES-NI round keys and powers of H */
         uid2_wipe(t->keys, t->n_keys * sizeof *t->keys);
     free(t->keys);
     free(t->hid);

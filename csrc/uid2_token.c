@@ -1,9 +1,11 @@
 /* Token layouts v2 / v3 / v4, the order of checks, lifetime, scope and domain checks, and v4 encryption.
  * Mirrors src/uid2fast/_engine_py.py; byte offsets are zero-based [start:end). */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "uid2_b64fast.h"
 #include "uid2_base64.h"
 #include "uid2_internal.h"
 
@@ -203,14 +205,24 @@ static int utf8_valid(const uint8_t *s, size_t n, int *ascii)
 static ptrdiff_t gcm_open_key(const uid2_table_t *t, uid2_worker_t *w, size_t key, const uint8_t *blob,
                               size_t blob_len, uint8_t *out)
 {
-    if (blob_len < UID2_GCM_OVERHEAD || !t->keys[key].secret_ok)
+    const uid2_key_t *k = &t->keys[key];
+    if (blob_len < UID2_GCM_OVERHEAD || !k->secret_ok)
         return -1;
+    size_t ct_len = blob_len - UID2_GCM_OVERHEAD;
+    if (k->ni_ok) {
+        /* the AES-NI kernel; the same length limit as the EVP path so both accept the same blobs */
+        if (ct_len > (size_t)INT_MAX)
+            return -1;
+        int rc = uid2_gcm_ni_decrypt(&k->ni, blob, blob + UID2_GCM_NONCE_LEN, ct_len, blob + blob_len - UID2_GCM_TAG_LEN,
+                                     out);
+        return rc == 0 ? (ptrdiff_t)ct_len : -1;
+    }
     EVP_CIPHER_CTX *ctx = uid2_ctx_acquire(t, w, key, UID2_AEAD_GCM_DECRYPT);
     if (ctx == NULL)
         return -1;
     int rc = uid2_gcm_open(ctx, blob, blob_len, out);
     uid2_ctx_release(t, w, key, UID2_AEAD_GCM_DECRYPT, ctx);
-    return rc == 0 ? (ptrdiff_t)(blob_len - UID2_GCM_OVERHEAD) : -1;
+    return rc == 0 ? (ptrdiff_t)ct_len : -1;
 }
 
 /* CBC + strict PKCS7 (SPEC §2.8); returns the unpadded length or -1. */
@@ -233,6 +245,23 @@ static ptrdiff_t cbc_open_key(const uid2_table_t *t, uid2_worker_t *w, size_t ke
     for (size_t i = ct_len - pad; i < ct_len; i++)
         bad |= out[i] ^ pad;
     return bad ? -1 : (ptrdiff_t)(ct_len - pad);
+}
+
+/* ---- base64 ----------------------------------------------------------------------------------------- */
+
+/* uid2_b64_decode (CPython's non-strict a2b_base64, see uid2_base64.h) with the fast decoder in front for
+ * clean input: it accepts only strings on which CPython skips nothing (url: '-'/'_' alphabet, no '=', the
+ * SDK's padding virtual) and declines everything else, which then takes the exact decoder. The result is
+ * the same bytes either way; `out` holds UID2_B64_DECODED_MAX(len + extra_pad) >= the fast decoder's need. */
+static ptrdiff_t b64_decode(const uint8_t *in, size_t len, size_t extra_pad, int url, uint8_t *out)
+{
+    size_t n;
+    /* url input: the virtual padding is exactly what makes it a multiple of 4 (the fast decoder's rule);
+     * anything else (stray padding, standard input with extra_pad) is left to the exact decoder */
+    if (uid2_b64fast_enabled() && (url ? extra_pad == (4 - len % 4) % 4 : extra_pad == 0) &&
+        uid2_b64fast_decode((const char *)in, len, out, &n, url) == 0)
+        return (ptrdiff_t)n;
+    return uid2_b64_decode(in, len, extra_pad, url, out);
 }
 
 /* ---- decrypt ----------------------------------------------------------------------------------------- */
@@ -445,7 +474,7 @@ int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *toke
         return SET_ERR(r, UID2_STATUS_MALFORMED); /* out of memory */
     uint8_t *tb = buf, *m = buf + dmax + 16, *s = buf + 2 * dmax + 32;
     int st;
-    ptrdiff_t tn = uid2_b64_decode(tok, len, extra_pad, version == UID2_VERSION_V4, tb);
+    ptrdiff_t tn = b64_decode(tok, len, extra_pad, version == UID2_VERSION_V4, tb);
     if (tn < 0)
         st = SET_ERR(r, UID2_STATUS_MALFORMED);
     else if (version == UID2_VERSION_V2)
@@ -520,6 +549,14 @@ static int nonces(uid2_worker_t *w, uint8_t *out24)
 static int gcm_seal_key(const uid2_table_t *t, uid2_worker_t *w, size_t key, const uint8_t *nonce,
                         const uint8_t *pt, size_t len, uint8_t *out)
 {
+    const uid2_key_t *k = &t->keys[key];
+    if (k->ni_ok) {
+        /* out = nonce | ciphertext | tag, as uid2_gcm_seal writes it */
+        if (len > (size_t)INT_MAX)
+            return -1;
+        memcpy(out, nonce, UID2_GCM_NONCE_LEN);
+        return uid2_gcm_ni_encrypt(&k->ni, nonce, pt, len, out + UID2_GCM_NONCE_LEN, out + UID2_GCM_NONCE_LEN + len);
+    }
     EVP_CIPHER_CTX *ctx = uid2_ctx_acquire(t, w, key, UID2_AEAD_GCM_ENCRYPT);
     if (ctx == NULL)
         return -1;
@@ -581,7 +618,7 @@ int uid2_encrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *uid,
         return UID2_ENC_ENCRYPTION_FAILURE;
     /* site payload at sp: raw decoded in place at sp + 36 */
     uint8_t *sp = buf;
-    ptrdiff_t rn = uid2_b64_decode((const uint8_t *)uid, uid_len, 0, 0, sp + 36);
+    ptrdiff_t rn = b64_decode((const uint8_t *)uid, uid_len, 0, 0, sp + 36);
     uint8_t nonce[24];
     if (rn < 0 || nonces(w, nonce) != 0) {
         st = UID2_ENC_ENCRYPTION_FAILURE;

@@ -128,6 +128,14 @@ cdef extern from "uid2_engine.h" nogil:
                           size_t *out_lens, int threads)
 
 
+cdef extern from "uid2_gcm_ni.h" nogil:
+    int uid2_gcm_ni_available()
+
+
+cdef extern from "uid2_b64fast.h" nogil:
+    int uid2_b64fast_enabled()
+
+
 NAME = "c"
 
 # --- decryption status codes (UID2_STATUS_* in csrc/uid2_engine.h) ---------------------------
@@ -169,6 +177,19 @@ _U32 = 1 << 32
 _U64 = 1 << 64
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def features():
+    """Which implementations this process uses: ``aes`` is ``"aesni-gcm"`` (AES-GCM with AES-NI and
+    PCLMULQDQ, csrc/uid2_gcm_ni.c, for 32-byte keys) or ``"evp"`` (OpenSSL), ``base64`` is ``"b64fast"`` (a
+    vectorised decoder for clean input in front of the exact one) or ``"exact"``. The fast paths are chosen
+    by CPUID and switched off by ``UID2FAST_NO_FASTPATH=1`` (read once per process). AES-CBC (v2) is EVP."""
+    return {
+        "engine": NAME,
+        "aes": "aesni-gcm" if uid2_gcm_ni_available() else "evp",
+        "cbc": "evp",
+        "base64": "b64fast" if uid2_b64fast_enabled() else "exact",
+    }
 
 
 def ascii_lower(s):

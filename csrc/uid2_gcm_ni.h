@@ -1,0 +1,67 @@
+/* AES-GCM for short messages on x86-64 with AES-NI and PCLMULQDQ (a fast path beside the EVP one).
+ *
+ * A uid2_gcm_ni_key holds everything derived from the AES key: the round keys and H, H^2 .. H^8 for the
+ * aggregated GHASH. It is computed once (uid2_gcm_ni_key_init) and is read-only afterwards, so one key
+ * can be used by any number of threads at once and can be embedded in an immutable key table.
+ *
+ * Call uid2_gcm_ni_available() once before using the other functions: on a CPU without AES-NI and
+ * PCLMULQDQ (or on another architecture, or with UID2FAST_NO_FASTPATH set) it returns 0 and the other
+ * functions must not be called (they return -1 on non-x86-64 builds). No Python.h, no allocation. */
+#ifndef UID2_GCM_NI_H
+#define UID2_GCM_NI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UID2_GCM_NI_NONCE_LEN 12u
+#define UID2_GCM_NI_TAG_LEN 16u
+/* The largest message GCM allows (2^39 - 256 bits, SP 800-38D 5.2.1.1). */
+#define UID2_GCM_NI_MAX_LEN (((uint64_t)1 << 36) - 32u)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define UID2_GCM_NI_ALIGNED __attribute__((aligned(16)))
+#else
+#define UID2_GCM_NI_ALIGNED
+#endif
+
+/* Everything derived from one AES key. Plain bytes so the header needs no intrinsics; the powers of H
+ * are stored bit-reflected and multiplied by x^-1 (so a product needs no extra shift). */
+typedef struct {
+    uint8_t rk[15][16] UID2_GCM_NI_ALIGNED; /* encryption round keys 0 .. rounds */
+    uint8_t hpow[8][16];                    /* H^1 .. H^8 */
+    uint8_t hkar[8][16];                    /* low qword: the two halves of hpow[i] xored (Karatsuba) */
+    uint32_t rounds;                        /* 10, 12 or 14 (0: not initialised) */
+    uint32_t pad_[3];
+} uid2_gcm_ni_key;
+
+/* 1 when the CPU has AES-NI, PCLMULQDQ, SSSE3 and SSE4.1 and UID2FAST_NO_FASTPATH is unset (or "0").
+ * Probed once and cached; thread-safe. */
+int uid2_gcm_ni_available(void);
+
+/* Expands a 16-, 24- or 32-byte key. 0, or -1 for any other length (then *k is zeroed). */
+int uid2_gcm_ni_key_init(uid2_gcm_ni_key *k, const uint8_t *key, size_t key_len);
+
+/* Zeroes the key material in a way the compiler cannot drop. */
+void uid2_gcm_ni_key_wipe(uid2_gcm_ni_key *k);
+
+/* Decrypts ct_len bytes (no AAD, 16-byte tag). 0, or -1 when the tag does not match (or the length is
+ * beyond the GCM limit): then the ct_len bytes of `out` are zeroed. The tag is compared in constant time.
+ * `out` may be exactly `ct` (in place) but must not overlap it otherwise. */
+int uid2_gcm_ni_decrypt(const uid2_gcm_ni_key *k, const uint8_t nonce[12], const uint8_t *ct, size_t ct_len,
+                        const uint8_t tag[16], uint8_t *out);
+
+/* Encrypts len bytes (no AAD); writes len bytes to out and the 16-byte tag. 0, or -1 beyond the GCM limit.
+ * `out` may be exactly `pt`. The caller supplies a nonce never used before with this key. */
+int uid2_gcm_ni_encrypt(const uid2_gcm_ni_key *k, const uint8_t nonce[12], const uint8_t *pt, size_t len,
+                        uint8_t *out, uint8_t tag[16]);
+
+/* The general forms: additional authenticated data, and (decrypt) a tag of tag_len bytes, one of the
+ * lengths SP 800-38D allows (4, 8, 12..16; the engine uses 16 only: shorter tags are for test vectors).
+ * uid2_gcm_ni_encrypt_ex always writes the full 16-byte tag; truncate it if you must. */
+int uid2_gcm_ni_decrypt_ex(const uid2_gcm_ni_key *k, const uint8_t nonce[12], const uint8_t *aad,
+                           size_t aad_len, const uint8_t *ct, size_t ct_len, const uint8_t *tag,
+                           size_t tag_len, uint8_t *out);
+int uid2_gcm_ni_encrypt_ex(const uid2_gcm_ni_key *k, const uint8_t nonce[12], const uint8_t *aad,
+                           size_t aad_len, const uint8_t *pt, size_t len, uint8_t *out, uint8_t tag[16]);
+
+#endif

@@ -1,0 +1,364 @@
+"""The fast kernels on their own: the AES-NI/PCLMULQDQ AES-GCM (csrc/uid2_gcm_ni.c) and the clean-case base64
+decoder (csrc/uid2_b64fast.c).
+
+A fixture compiles them with the C harness csrc/tests/test_kernels.c into a shared library (gcc, -lcrypto)
+and drives it through ctypes:
+
+* NIST CAVP AES-GCM vectors (gcmDecrypt*.rsp with the FAIL cases, gcmEncryptExtIV*.rsp) from the
+  ``cryptography-vectors`` package: every case with a 96-bit IV, all AAD and tag lengths. The other IV
+  lengths are skipped: the kernel takes the 12-byte nonce only (GHASH-derived IVs are not used by UID2).
+* differential tests against OpenSSL EVP run in C (20,000 random cases here, a million in the slow test),
+  with every single-bit flip of nonce, ciphertext and tag rejected for a sample of cases;
+* the base64 fast decoder against Python's ``base64`` on random clean and dirty inputs.
+"""
+import base64
+import ctypes
+import os
+import pathlib
+import random
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CSRC = ROOT / "csrc"
+KERNELS = [CSRC / "uid2_gcm_ni.c", CSRC / "uid2_b64fast.c", CSRC / "uid2_base64.c"]
+HARNESS = CSRC / "tests" / "test_kernels.c"
+CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-pthread", "-D_GNU_SOURCE", f"-I{CSRC}"]
+
+
+def _compile(out, extra=(), shared=True):
+    cc = os.environ.get("CC", "gcc")
+    if shutil.which(cc) is None:
+        pytest.skip(f"no C compiler ({cc})")
+    cmd = [cc, *CFLAGS, *extra, *(["-shared", "-fPIC"] if shared else []), "-o", str(out),
+           str(HARNESS), *map(str, KERNELS), "-lcrypto"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        if "openssl/evp.h" in proc.stderr or "-lcrypto" in proc.stderr:
+            pytest.skip("OpenSSL development files are missing")
+        raise AssertionError(f"compiling the kernels failed:\n{' '.join(cmd)}\n{proc.stderr}")
+    return out
+
+
+def _load(path):
+    lib = ctypes.CDLL(str(path))
+    u8p, sz = ctypes.c_char_p, ctypes.c_size_t
+    lib.t_key_new.restype = ctypes.c_void_p
+    lib.t_key_free.argtypes = [ctypes.c_void_p]
+    lib.t_cpu_has_ni.restype = ctypes.c_int
+    lib.uid2_gcm_ni_available.restype = ctypes.c_int
+    lib.uid2_gcm_ni_key_init.argtypes = [ctypes.c_void_p, u8p, sz]
+    lib.uid2_gcm_ni_decrypt.argtypes = [ctypes.c_void_p, u8p, u8p, sz, u8p, ctypes.c_void_p]
+    lib.uid2_gcm_ni_encrypt.argtypes = [ctypes.c_void_p, u8p, u8p, sz, ctypes.c_void_p, ctypes.c_void_p]
+    lib.uid2_gcm_ni_decrypt_ex.argtypes = [ctypes.c_void_p, u8p, u8p, sz, u8p, sz, u8p, sz, ctypes.c_void_p]
+    lib.uid2_gcm_ni_encrypt_ex.argtypes = [ctypes.c_void_p, u8p, u8p, sz, u8p, sz, ctypes.c_void_p,
+                                           ctypes.c_void_p]
+    lib.t_gcm_differential.argtypes = [ctypes.c_uint64, ctypes.c_long, sz, sz, ctypes.c_long,
+                                       ctypes.POINTER(ctypes.c_long), ctypes.c_char_p, sz]
+    lib.t_gcm_differential.restype = ctypes.c_long
+    lib.t_b64_differential.argtypes = [ctypes.c_uint64, ctypes.c_long, sz, ctypes.c_char_p, sz]
+    lib.t_b64_differential.restype = ctypes.c_long
+    lib.uid2_b64fast_decode.argtypes = [u8p, sz, ctypes.c_void_p, ctypes.POINTER(sz), ctypes.c_int]
+    lib.path = path
+    return lib
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    return _load(_compile(tmp_path_factory.mktemp("kernels") / "libuid2kernels.so"))
+
+
+@pytest.fixture(scope="module")
+def generic_lib(tmp_path_factory):
+    """The portable build (what non-x86 platforms get): scalar base64, no GCM kernel."""
+    path = tmp_path_factory.mktemp("generic") / "libuid2kernels_generic.so"
+    return _load(_compile(path, ["-DUID2_FASTPATH_GENERIC"]))
+
+
+@pytest.fixture
+def ni(lib):
+    if not lib.t_cpu_has_ni():
+        pytest.skip("this CPU has no AES-NI/PCLMULQDQ: the kernel cannot run here")
+    return lib
+
+
+class Key:
+    def __init__(self, lib, key):
+        self.lib = lib
+        self.ptr = lib.t_key_new()
+        assert lib.uid2_gcm_ni_key_init(self.ptr, key, len(key)) == 0
+
+    def __enter__(self):
+        return self.ptr
+
+    def __exit__(self, *exc):
+        self.lib.t_key_free(self.ptr)
+
+
+def open_(lib, k, nonce, ct, tag, aad=b""):
+    """(rc, plaintext or the zeroed output)."""
+    out = ctypes.create_string_buffer(b"\xaa" * max(len(ct), 1), max(len(ct), 1))
+    if aad or len(tag) != 16:
+        rc = lib.uid2_gcm_ni_decrypt_ex(k, nonce, aad, len(aad), ct, len(ct), tag, len(tag), out)
+    else:
+        rc = lib.uid2_gcm_ni_decrypt(k, nonce, ct, len(ct), tag, out)
+    return rc, out.raw[: len(ct)]
+
+
+def seal(lib, k, nonce, pt, aad=b""):
+    out = ctypes.create_string_buffer(max(len(pt), 1))
+    tag = ctypes.create_string_buffer(16)
+    if aad:
+        rc = lib.uid2_gcm_ni_encrypt_ex(k, nonce, aad, len(aad), pt, len(pt), out, tag)
+    else:
+        rc = lib.uid2_gcm_ni_encrypt(k, nonce, pt, len(pt), out, tag)
+    assert rc == 0
+    return out.raw[: len(pt)], tag.raw
+
+
+# ---- NIST CAVP ----------------------------------------------------------------------------------------
+
+
+def _cavp(name):
+    vectors = pytest.importorskip("cryptography_vectors", reason="needs the cryptography-vectors package")
+    path = pathlib.Path(vectors.__file__).parent / "ciphers" / "AES" / "GCM" / name
+    cases, cur, params = [], None, {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("[") and "=" in line:
+            k, v = line[1:-1].split("=")
+            params[k.strip()] = int(v)
+        elif line.startswith("Count"):
+            cur = dict(params)
+            cases.append(cur)
+        elif cur is not None and line == "FAIL":
+            cur["FAIL"] = True
+        elif cur is not None and "=" in line:
+            k, v = line.split("=", 1)
+            cur[k.strip()] = bytes.fromhex(v.strip())
+    return cases
+
+
+@pytest.mark.parametrize("bits", [128, 192, 256])
+def test_cavp_decrypt(ni, bits):
+    cases = _cavp(f"gcmDecrypt{bits}.rsp")
+    ran = fails = 0
+    for c in cases:
+        if c["IVlen"] != 96:
+            continue  # the API takes a 12-byte nonce only
+        with Key(ni, c["Key"]) as k:
+            rc, pt = open_(ni, k, c["IV"], c["CT"], c["Tag"], c["AAD"])
+        if c.get("FAIL"):
+            fails += 1
+            assert rc == -1 and pt == bytes(len(c["CT"])), f"FAIL case accepted: {c}"
+        else:
+            assert rc == 0 and pt == c["PT"], f"decrypt mismatch: {c}"
+        ran += 1
+    assert ran >= 1000 and fails >= 100, (ran, fails)
+
+
+@pytest.mark.parametrize("bits", [128, 192, 256])
+def test_cavp_encrypt(ni, bits):
+    ran = 0
+    for c in _cavp(f"gcmEncryptExtIV{bits}.rsp"):
+        if c["IVlen"] != 96:
+            continue
+        with Key(ni, c["Key"]) as k:
+            ct, tag = seal(ni, k, c["IV"], c["PT"], c["AAD"])
+        assert ct == c["CT"] and tag[: len(c["Tag"])] == c["Tag"], c
+        ran += 1
+    assert ran >= 1000
+
+
+def test_key_lengths_and_tag_lengths(ni):
+    k = ni.t_key_new()
+    try:
+        for n in range(0, 40):
+            assert ni.uid2_gcm_ni_key_init(k, b"k" * n, n) == (0 if n in (16, 24, 32) else -1)
+        assert ni.uid2_gcm_ni_key_init(k, bytes(32), 32) == 0
+        ct, tag = seal(ni, k, bytes(12), b"hello world")
+        for tl in range(0, 18):
+            out = ctypes.create_string_buffer(11)
+            rc = ni.uid2_gcm_ni_decrypt_ex(k, bytes(12), b"", 0, ct, len(ct), tag, min(tl, 16), out)
+            assert rc == (0 if min(tl, 16) in (4, 8, 12, 13, 14, 15, 16) else -1), tl
+            assert out.raw == (b"hello world" if rc == 0 else bytes(11))
+    finally:
+        ni.t_key_free(k)
+
+
+def test_against_pycryptography_aesgcm(ni):
+    """A second, independent reference (pyca/cryptography's AESGCM) on a few hundred Python-side cases."""
+    aead = pytest.importorskip("cryptography.hazmat.primitives.ciphers.aead")
+    rng = random.Random(5)
+    for i in range(300):
+        key = rng.randbytes(rng.choice((16, 24, 32)))
+        nonce, pt = rng.randbytes(12), rng.randbytes(rng.randrange(0, 300))
+        aad = rng.randbytes(rng.randrange(0, 40)) if i % 3 == 0 else b""
+        ref = aead.AESGCM(key).encrypt(nonce, pt, aad or None)
+        with Key(ni, key) as k:
+            assert seal(ni, k, nonce, pt, aad) == (ref[:-16], ref[-16:])
+            assert open_(ni, k, nonce, ref[:-16], ref[-16:], aad) == (0, pt)
+
+
+# ---- differential against OpenSSL EVP (the loops run in C) -------------------------------------------
+
+
+def _differential(lib, seed, n, lo, hi, flip_every):
+    err = ctypes.create_string_buffer(512)
+    flipped = ctypes.c_long(0)
+    failures = lib.t_gcm_differential(seed, n, lo, hi, flip_every, ctypes.byref(flipped), err, 512)
+    assert failures == 0, err.value.decode()
+    return flipped.value
+
+
+def test_differential_evp(ni):
+    flipped = _differential(ni, 20240601, 20_000, 0, 300, 100)
+    assert flipped == 200
+
+
+@pytest.mark.parametrize("lo,hi,n,flip_every", [(301, 5000, 300, 100), (4096, 4096, 20, 10), (65536, 65553, 4, 0)])
+def test_differential_evp_large(ni, lo, hi, n, flip_every):
+    _differential(ni, lo * 7919 + hi, n, lo, hi, flip_every)
+
+
+@pytest.mark.slow
+def test_differential_evp_million(ni):
+    flipped = _differential(ni, 77, 1_000_000, 0, 300, 1000)
+    assert flipped == 1000
+
+
+def test_differential_under_sanitizers(tmp_path):
+    """The same loops as an executable under AddressSanitizer/UBSan, with exact-size heap buffers."""
+    exe = tmp_path / "test_kernels_asan"
+    try:
+        _compile(exe, ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                       "-fno-sanitize-recover=undefined", "-DUID2_KERNELS_MAIN"], shared=False)
+    except AssertionError as exc:
+        if "asan" in str(exc) or "sanitize" in str(exc):
+            pytest.skip("the compiler has no sanitizer runtime")
+        raise
+    proc = subprocess.run([str(exe), "2000"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " 0 failures" in proc.stdout
+
+
+def test_fastpath_switch(lib):
+    """UID2FAST_NO_FASTPATH=1 turns both kernels off for the engine (read once per process)."""
+    code = ("import ctypes, sys; l = ctypes.CDLL(sys.argv[1]); "
+            "print(l.uid2_gcm_ni_available(), l.uid2_b64fast_enabled(), l.t_cpu_has_ni())")
+    for value, expect_on in (("1", False), ("0", True), ("", True)):
+        env = dict(os.environ, UID2FAST_NO_FASTPATH=value)
+        out = subprocess.run([sys.executable, "-c", code, str(lib.path)], env=env, capture_output=True,
+                             text=True, check=True).stdout.split()
+        avail, b64, cpu = map(int, out)
+        assert b64 == int(expect_on)
+        assert avail == (int(expect_on) and cpu)
+
+
+# ---- base64 -------------------------------------------------------------------------------------------
+
+
+def fast_b64(lib, s: bytes, url: bool):
+    cap = len(s) // 4 * 3 + (len(s) % 4 * 3) // 4
+    out = ctypes.create_string_buffer(max(cap, 1))
+    n = ctypes.c_size_t(0)
+    rc = lib.uid2_b64fast_decode(s, len(s), out, ctypes.byref(n), int(url))
+    assert rc in (0, -1)
+    return out.raw[: n.value] if rc == 0 else None
+
+
+def python_b64(s: bytes, url: bool):
+    """What the SDK gets: b64decode(s), or for url tokens Uid2Base64UrlCoder.decode (pad, then decode)."""
+    try:
+        if url:
+            return base64.urlsafe_b64decode(s + b"=" * (-len(s) % 4))
+        return base64.b64decode(s)
+    except ValueError:
+        return None
+
+
+def _clean(rng, url):
+    raw = rng.randbytes(rng.randrange(0, 300))
+    enc = base64.urlsafe_b64encode(raw).rstrip(b"=") if url else base64.b64encode(raw)
+    return raw, enc
+
+
+@pytest.mark.parametrize("url", [False, True])
+def test_b64_clean(lib, url):
+    rng = random.Random(11 + url)
+    for _ in range(5000):
+        raw, enc = _clean(rng, url)
+        assert fast_b64(lib, enc, url) == raw, enc
+
+
+@pytest.mark.parametrize("url", [False, True])
+def test_b64_dirty(lib, url):
+    """Anything the fast decoder accepts decodes exactly as Python does; the rest returns -1 (fallback)."""
+    rng = random.Random(23 + url)
+    junk = b"=+/-_ \n\t.*\x00\x80\xff@[`{AQ"
+    accepted = rejected = 0
+    for _ in range(20000):
+        _, enc = _clean(rng, url)
+        s = bytearray(enc)
+        for _ in range(rng.randrange(1, 3)):
+            pos = rng.randrange(0, len(s) + 1)
+            op = rng.randrange(3)
+            if op == 0 and pos < len(s):
+                s[pos] = rng.choice(junk)
+            elif op == 1:
+                s.insert(pos, rng.choice(junk))
+            elif pos < len(s):
+                del s[pos]
+        got = fast_b64(lib, bytes(s), url)
+        if got is None:
+            rejected += 1
+        else:
+            accepted += 1
+            assert got == python_b64(bytes(s), url), bytes(s)
+    assert accepted > 1000 and rejected > 1000
+
+
+@pytest.mark.parametrize(
+    "s,url,expect",
+    [
+        (b"", False, b""), (b"", True, b""), (b"QQ==", False, b"A"), (b"QUI=", False, b"AB"),
+        (b"QUJD", False, b"ABC"), (b"QR==", False, b"A"), (b"QQ", True, b"A"), (b"QUI", True, b"AB"),
+        (b"Q===", False, None), (b"====", False, None), (b"QQ=", False, None), (b"QQ", False, None),
+        (b"Q", True, None), (b"QQ==", True, None), (b"QQ=A", False, None), (b"-_-_", False, None),
+        (b"+/+/", True, None), (b"QU JD", False, None), (b"-_-_", True, b"\xfb\xff\xbf"),
+        (b"+/+/", False, b"\xfb\xff\xbf"),
+    ],
+)
+def test_b64_edges(lib, s, url, expect):
+    assert fast_b64(lib, s, url) == expect
+    if expect is not None:
+        assert python_b64(s, url) == expect
+
+
+def test_b64_differential_in_c(lib):
+    err = ctypes.create_string_buffer(512)
+    assert lib.t_b64_differential(99, 50_000, 400, err, 512) == 0, err.value.decode()
+
+
+def test_generic_build(generic_lib):
+    """Without the x86 kernels: GCM reports unavailable and refuses; base64 takes the scalar path."""
+    g = generic_lib
+    assert g.uid2_gcm_ni_available() == 0
+    k = g.t_key_new()
+    try:
+        assert g.uid2_gcm_ni_key_init(k, bytes(32), 32) == -1
+        out = ctypes.create_string_buffer(b"\xaa" * 4, 4)
+        assert g.uid2_gcm_ni_decrypt(k, bytes(12), b"abcd", 4, bytes(16), out) == -1
+        assert out.raw == bytes(4)
+    finally:
+        g.t_key_free(k)
+    err = ctypes.create_string_buffer(512)
+    assert g.t_b64_differential(98, 20_000, 400, err, 512) == 0, err.value.decode()
+    rng = random.Random(3)
+    for url in (False, True):
+        for _ in range(500):
+            raw, enc = _clean(rng, url)
+            assert fast_b64(g, enc, url) == raw
