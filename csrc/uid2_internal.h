@@ -45,6 +45,8 @@ struct uid2_table {
     uid2_bytes_t *names;
     uint8_t *names_blob;
     uid2_table_params_t p;
+    int b64fast; /* decode with uid2_b64fast first (p.no_fastpath unset and UID2FAST_NO_FASTPATH unset) */
+    int any_ni;  /* some key has ni_ok */
     /* Lock-free single-slot pool of keyed contexts per (key, kind) for calls without a worker: a caller
      * takes the context out (exchange with NULL) and puts it back, so no context is ever shared. */
     _Atomic(EVP_CIPHER_CTX *) *pool;

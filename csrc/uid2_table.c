@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uid2_b64fast.h"
 #include "uid2_internal.h"
 
 static uint32_t hash_id(uint32_t id)
@@ -45,6 +46,7 @@ uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t 
     if (t == NULL)
         return NULL;
     t->p = *params;
+    t->b64fast = !params->no_fastpath && uid2_b64fast_enabled();
     t->n_keys = n_keys;
     t->n_groups = n_groups;
     size_t cap = 8;
@@ -79,8 +81,9 @@ uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t 
         if (k->secret_ok)
             memcpy(k->secret, s->secret, s->secret_len);
         /* the AES-NI fast path (AES-256 only: the UID2 key size); wiped with the rest of the key on free */
-        if (k->secret_ok && s->secret_len == 32 && uid2_gcm_ni_available())
+        if (k->secret_ok && s->secret_len == 32 && !params->no_fastpath && uid2_gcm_ni_available())
             k->ni_ok = uid2_gcm_ni_key_init(&k->ni, k->secret, 32) == 0;
+        t->any_ni |= k->ni_ok;
         if (s->id_is_u32) {
             uint32_t h = hmix(hash_id(s->id)) & t->hmask;
             while (t->hidx[h] != 0 && t->hid[h] != s->id)
@@ -182,6 +185,13 @@ void uid2_table_free(uid2_table_t *t)
     free(t->names_blob);
     free((void *)t->pool);
     free(t);
+}
+
+unsigned uid2_table_fastpath(const uid2_table_t *t)
+{
+    if (t == NULL)
+        return 0;
+    return (t->any_ni ? UID2_FAST_AESNI : 0u) | (t->b64fast ? UID2_FAST_B64 : 0u);
 }
 
 size_t uid2_table_size(const uid2_table_t *t)

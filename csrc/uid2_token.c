@@ -213,8 +213,8 @@ static ptrdiff_t gcm_open_key(const uid2_table_t *t, uid2_worker_t *w, size_t ke
         /* the AES-NI kernel; the same length limit as the EVP path so both accept the same blobs */
         if (ct_len > (size_t)INT_MAX)
             return -1;
-        int rc = uid2_gcm_ni_decrypt(&k->ni, blob, blob + UID2_GCM_NONCE_LEN, ct_len, blob + blob_len - UID2_GCM_TAG_LEN,
-                                     out);
+        int rc = uid2_gcm_ni_decrypt(&k->ni, blob, blob + UID2_GCM_NONCE_LEN, ct_len,
+                                     blob + blob_len - UID2_GCM_TAG_LEN, out);
         return rc == 0 ? (ptrdiff_t)ct_len : -1;
     }
     EVP_CIPHER_CTX *ctx = uid2_ctx_acquire(t, w, key, UID2_AEAD_GCM_DECRYPT);
@@ -253,12 +253,13 @@ static ptrdiff_t cbc_open_key(const uid2_table_t *t, uid2_worker_t *w, size_t ke
  * clean input: it accepts only strings on which CPython skips nothing (url: '-'/'_' alphabet, no '=', the
  * SDK's padding virtual) and declines everything else, which then takes the exact decoder. The result is
  * the same bytes either way; `out` holds UID2_B64_DECODED_MAX(len + extra_pad) >= the fast decoder's need. */
-static ptrdiff_t b64_decode(const uint8_t *in, size_t len, size_t extra_pad, int url, uint8_t *out)
+static ptrdiff_t b64_decode(const uid2_table_t *t, const uint8_t *in, size_t len, size_t extra_pad, int url,
+                            uint8_t *out)
 {
     size_t n;
     /* url input: the virtual padding is exactly what makes it a multiple of 4 (the fast decoder's rule);
      * anything else (stray padding, standard input with extra_pad) is left to the exact decoder */
-    if (uid2_b64fast_enabled() && (url ? extra_pad == (4 - len % 4) % 4 : extra_pad == 0) &&
+    if (t->b64fast && (url ? extra_pad == (4 - len % 4) % 4 : extra_pad == 0) &&
         uid2_b64fast_decode((const char *)in, len, out, &n, url) == 0)
         return (ptrdiff_t)n;
     return uid2_b64_decode(in, len, extra_pad, url, out);
@@ -474,7 +475,7 @@ int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *toke
         return SET_ERR(r, UID2_STATUS_MALFORMED); /* out of memory */
     uint8_t *tb = buf, *m = buf + dmax + 16, *s = buf + 2 * dmax + 32;
     int st;
-    ptrdiff_t tn = b64_decode(tok, len, extra_pad, version == UID2_VERSION_V4, tb);
+    ptrdiff_t tn = b64_decode(t, tok, len, extra_pad, version == UID2_VERSION_V4, tb);
     if (tn < 0)
         st = SET_ERR(r, UID2_STATUS_MALFORMED);
     else if (version == UID2_VERSION_V2)
@@ -618,7 +619,7 @@ int uid2_encrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *uid,
         return UID2_ENC_ENCRYPTION_FAILURE;
     /* site payload at sp: raw decoded in place at sp + 36 */
     uint8_t *sp = buf;
-    ptrdiff_t rn = b64_decode((const uint8_t *)uid, uid_len, 0, 0, sp + 36);
+    ptrdiff_t rn = b64_decode(t, (const uint8_t *)uid, uid_len, 0, 0, sp + 36);
     uint8_t nonce[24];
     if (rn < 0 || nonces(w, nonce) != 0) {
         st = UID2_ENC_ENCRYPTION_FAILURE;

@@ -55,6 +55,7 @@ cdef extern from "uid2_engine.h" nogil:
         int64_t allow_clock_skew_seconds
         int has_latest_expires
         int64_t latest_expires_us
+        int no_fastpath
     ctypedef struct uid2_result_t:
         int status
         unsigned have
@@ -112,6 +113,10 @@ cdef extern from "uid2_engine.h" nogil:
     void uid2_table_free(uid2_table_t *t)
     size_t uid2_table_size(const uid2_table_t *t)
     ptrdiff_t uid2_table_find(const uid2_table_t *t, uint32_t key_id)
+    unsigned uid2_table_fastpath(const uid2_table_t *t)
+    enum:
+        UID2_FAST_AESNI
+        UID2_FAST_B64
     ptrdiff_t uid2_table_active_key(const uid2_table_t *t, int32_t group, int64_t now_us)
     int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *token, size_t len,
                            unsigned flags, int64_t now_us, int client, const uint8_t *domain, size_t domain_len,
@@ -222,7 +227,8 @@ cdef bytes _utf8(str s):
 cdef class KeyTable:
     """An immutable snapshot of a key set, ready for decryption (see ``keys._table_args``).
 
-    Safe to use from many threads at once; the key material is wiped when it is freed.
+    Safe to use from many threads at once; the key material is wiped when it is freed. ``fastpath=False``
+    keeps this table on OpenSSL EVP and the exact base64 decoder (tests compare it with the fast paths).
     """
 
     cdef uid2_table_t *_t
@@ -234,7 +240,7 @@ cdef class KeyTable:
 
     def __cinit__(self, keys, *, identity_scope, caller_site_id, master_keyset_id, default_keyset_id,
                   token_expiry_seconds, max_sharing_lifetime_seconds, max_bidstream_lifetime_seconds,
-                  allow_clock_skew_seconds, site_domains, latest_expires_us):
+                  allow_clock_skew_seconds, site_domains, latest_expires_us, fastpath=True):
         cdef uid2_key_spec_t *specs = NULL
         cdef uid2_site_spec_t *sites = NULL
         cdef uid2_bytes_t *names = NULL
@@ -308,6 +314,7 @@ cdef class KeyTable:
             p.max_bidstream_lifetime_seconds = _sat64(max_bidstream_lifetime_seconds,
                                                       "max_bidstream_lifetime_seconds")
             p.allow_clock_skew_seconds = _sat64(allow_clock_skew_seconds, "allow_clock_skew_seconds")
+            p.no_fastpath = 0 if fastpath else 1
             if latest_expires_us is None:
                 p.has_latest_expires = 0
                 p.latest_expires_us = 0
@@ -340,6 +347,18 @@ cdef class KeyTable:
 
     def __len__(self):
         return uid2_table_size(self._t)
+
+    @property
+    def fastpath(self):
+        """The fast paths this table uses: a subset of ``{"aesni-gcm", "b64fast"}`` (empty with
+        ``UID2FAST_NO_FASTPATH=1``, ``fastpath=False``, or on a CPU without AES-NI for the first)."""
+        cdef unsigned f = uid2_table_fastpath(self._t)
+        names = []
+        if f & UID2_FAST_AESNI:
+            names.append("aesni-gcm")
+        if f & UID2_FAST_B64:
+            names.append("b64fast")
+        return frozenset(names)
 
     def __repr__(self):
         return f"<KeyTable (c engine): {uid2_table_size(self._t)} keys>"

@@ -1,0 +1,304 @@
+"""The C engine's fast paths (AES-NI/PCLMULQDQ AES-GCM, the fast base64 decoder) inside the engine.
+
+The kernels themselves are tested in test_gcm_ni.py (NIST CAVP, a differential against OpenSSL); here:
+
+* ``backend_features`` and ``KeyTable.fastpath`` follow the CPU and ``UID2FAST_NO_FASTPATH`` (read once per
+  process, so each setting runs in a subprocess);
+* hypothesis draws tokens (v2/v3/v4 around random payloads, 16/24/32-byte keys so AES-NI and EVP keys mix in
+  one table, bit flips, truncation, the other base64 alphabet, stray padding and junk characters that make
+  the fast decoder decline) and checks C with the fast paths == C without them (``fastpath=False``, the same
+  key table on EVP and the exact decoder) == the pure-Python twin, scalar and batch, decrypt and encrypt.
+
+The whole suite also runs with ``UID2FAST_NO_FASTPATH=1`` (see csrc/README.md).
+"""
+import base64
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from uid2fast import _engine_py as P
+
+C = pytest.importorskip("uid2fast._engine_c", reason="C engine not built")
+np = pytest.importorskip("numpy")
+
+pytestmark = pytest.mark.c_engine
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+
+NOW_MS = 1_780_315_200_000
+NOW_US = NOW_MS * 1000
+DAY_MS = 86_400_000
+SITE_ID = 9000
+# key id -> secret: 32-byte keys take the AES-NI kernel, the 16- and 24-byte ones stay on EVP
+SECRETS = {
+    164: bytes(range(32)), 165: bytes(range(100, 132)), 166: bytes(range(16)), 167: bytes(range(50, 74)),
+    168: bytes(range(200, 232)),
+}
+MASTER_IDS = [164, 166, 167]  # keyset 1
+SITE_IDS = [165, 168, 166]    # site keys: keyset 99 (165, 168) and no keyset (166 is also a master key)
+
+
+def _cpu_has_ni():
+    try:
+        flags = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in flags.splitlines():
+        if line.startswith("flags"):
+            f = set(line.split(":", 1)[1].split())
+            return {"aes", "pclmulqdq", "ssse3", "sse4_1"} <= f
+    return None
+
+
+def table_args(**over):
+    far = (NOW_MS + 365 * DAY_MS) * 1000
+    keys = [(164, -1, 1, 0, far, SECRETS[164]), (165, SITE_ID, 99, 0, far, SECRETS[165]),
+            (166, 7, None, 0, far, SECRETS[166]), (167, -1, 1, 1, far, SECRETS[167]),
+            (168, SITE_ID, 99, 1, far, SECRETS[168])]
+    args = dict(
+        keys=keys, identity_scope=0, caller_site_id=SITE_ID, master_keyset_id=1, default_keyset_id=99,
+        token_expiry_seconds=2_592_000, max_sharing_lifetime_seconds=2_592_000,
+        max_bidstream_lifetime_seconds=259_200, allow_clock_skew_seconds=1800,
+        site_domains={SITE_ID: ["example.com"]}, latest_expires_us=far,
+    )
+    args.update(over)
+    return args
+
+
+FAST = C.KeyTable(**table_args())
+SLOW = C.KeyTable(**table_args(), fastpath=False)
+TWIN = P.KeyTable(**table_args())
+
+
+# --- the switch ------------------------------------------------------------------------------------
+
+def _features_in_subprocess(**env):
+    code = ("import json, uid2fast; from uid2fast import _engine\n"
+            "c = _engine.c_engine\n"
+            f"fp = sorted(c.KeyTable(**{table_args()!r}).fastpath) if c is not None else None\n"
+            "print(json.dumps([uid2fast.backend, uid2fast.backend_features, fp]))")
+    full = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    for k, v in env.items():
+        if v is None:
+            full.pop(k, None)
+        else:
+            full[k] = v
+    out = subprocess.run([sys.executable, "-c", code], env=full, cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "0", "", None])
+def test_backend_features_follow_the_switch(value):
+    backend, features, table_fp = _features_in_subprocess(UID2FAST_NO_FASTPATH=value, UID2FAST_NO_EXTENSIONS=None)
+    assert backend == "c"
+    off = value not in (None, "", "0")
+    ni = _cpu_has_ni()
+    assert features["engine"] == "c" and features["cbc"] == "evp"
+    assert features["base64"] == ("exact" if off else "b64fast")
+    if off:
+        assert features["aes"] == "evp" and table_fp == []
+    elif ni is not None:
+        assert features["aes"] == ("aesni-gcm" if ni else "evp")
+        assert table_fp == (["aesni-gcm", "b64fast"] if ni else ["b64fast"])
+
+
+def test_backend_features_of_the_twin():
+    backend, features, table_fp = _features_in_subprocess(UID2FAST_NO_EXTENSIONS="1",
+                                                          UID2FAST_REQUIRE_EXTENSIONS=None)
+    assert backend == "python" and features == {"engine": "python"} and table_fp is None
+
+
+def test_in_process_tables():
+    assert SLOW.fastpath == frozenset()
+    features = C.features()
+    expect = set()
+    if features["aes"] == "aesni-gcm":
+        expect.add("aesni-gcm")
+    if features["base64"] == "b64fast":
+        expect.add("b64fast")
+    assert FAST.fastpath == expect
+    # a table whose keys are all 16/24 bytes has nothing for the AES-NI kernel (AES-256 only)
+    far = (NOW_MS + DAY_MS) * 1000
+    small = C.KeyTable(**table_args(keys=[(166, -1, 1, 0, far, SECRETS[166]), (167, 1, 99, 0, far, SECRETS[167])]))
+    assert "aesni-gcm" not in small.fastpath
+
+
+# --- token building ------------------------------------------------------------------------------
+
+def be(v, n):
+    return (v % (1 << (8 * n))).to_bytes(n, "big")
+
+
+def gcm(secret, plaintext, nonce):
+    return nonce + AESGCM(secret).encrypt(nonce, plaintext, None)
+
+
+def cbc(secret, plaintext, iv, pad=True):
+    if pad:
+        n = 16 - len(plaintext) % 16
+        plaintext += bytes([n]) * n
+    enc = Cipher(algorithms.AES(secret), modes.CBC(iv)).encryptor()
+    return iv + enc.update(plaintext) + enc.finalize()
+
+
+@st.composite
+def raw_tokens(draw):
+    """(version, token bytes before base64)."""
+    version = draw(st.sampled_from([2, 112, 128, 128]))
+    master_id = draw(st.sampled_from(MASTER_IDS * 3 + [999]))
+    site_key_id = draw(st.sampled_from(SITE_IDS * 3 + [999]))
+    expires = NOW_MS + draw(st.sampled_from([3_600_000] * 4 + [-1000, 4 * DAY_MS]))
+    established = NOW_MS - draw(st.integers(0, 400 * DAY_MS))
+    m_secret = SECRETS.get(master_id, bytes(32))
+    s_secret = SECRETS.get(site_key_id, bytes(32))
+    if version == 2:
+        uid = draw(st.sampled_from([b"A" * 44, "ü".encode() * 3, b""]))
+        identity = be(SITE_ID, 4) + be(len(uid), 4) + uid + bytes(4) + be(established, 8)
+        iv1, iv2 = draw(st.binary(min_size=16, max_size=16)), draw(st.binary(min_size=16, max_size=16))
+        master = be(expires, 8) + be(site_key_id, 4) + cbc(s_secret, identity, iv1)
+        raw = b"\x02" + be(master_id, 4) + cbc(m_secret, master, iv2)
+        return version, raw
+    uid_raw = draw(st.one_of(st.binary(min_size=32, max_size=32), st.binary(max_size=48)))
+    privacy = draw(st.sampled_from([0, 0, 0, 0, 2, 4, 6]))
+    site = (be(SITE_ID, 4) + bytes(8) + bytes(4) + be(privacy, 4) + be(established, 8) + be(NOW_MS, 8) + uid_raw)
+    site_blob = gcm(s_secret, site, draw(st.binary(min_size=12, max_size=12)))
+    generated = NOW_MS - draw(st.sampled_from([60_000, 60_000, 0, -3_600_000]))
+    master = (be(expires, 8) + be(generated, 8) + bytes(4) + b"\x01" + bytes(4) + bytes(4) + be(site_key_id, 4)
+              + site_blob)
+    prefix = draw(st.sampled_from([0x03] * 4 + [0x07, 0x13]))
+    raw = bytes([prefix, version]) + be(master_id, 4) + gcm(m_secret, master, draw(st.binary(min_size=12,
+                                                                                             max_size=12)))
+    return version, raw
+
+
+def encode(raw, version, url_safe=None):
+    if url_safe is None:
+        url_safe = version == 128
+    if url_safe:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return base64.b64encode(raw).decode()
+
+
+@st.composite
+def tokens(draw):
+    version, raw = draw(raw_tokens())
+    raw = bytearray(raw)
+    if draw(st.integers(0, 3)) == 0:
+        for f in draw(st.lists(st.integers(0, 8 * len(raw) - 1), min_size=1, max_size=2)):
+            raw[f // 8] ^= 1 << (f % 8)  # bit flips: fast and slow must reject them the same way
+    if draw(st.integers(0, 9)) == 0:
+        raw = raw[: draw(st.integers(0, len(raw)))]
+    url_safe = version == 128 if draw(st.integers(0, 4)) else version != 128  # the other alphabet now and then
+    tok = encode(bytes(raw), version, url_safe)
+    how = draw(st.integers(0, 11))
+    if how == 0 and tok:  # junk the fast decoder declines and CPython skips (or fails on)
+        pos = draw(st.integers(0, len(tok)))
+        tok = tok[:pos] + draw(st.sampled_from([" ", "\n", ".", "=", "==", "*", "-", "+", "\u00e9"])) + tok[pos:]
+    elif how == 1:
+        tok += draw(st.sampled_from(["=", "==", "===", "A", "AA"]))
+    elif how == 2:
+        tok = tok.encode()
+    return tok
+
+
+# --- differential: fast == slow == twin ---------------------------------------------------------------
+
+def _decrypt_all(tok, client, domain, now_us=NOW_US):
+    a = C.decrypt_token(FAST, tok, now_us, client, domain)
+    b = C.decrypt_token(SLOW, tok, now_us, client, domain)
+    c = P.decrypt_token(TWIN, tok, now_us, client, domain)
+    assert a == b == c, (tok, client, domain)
+    return a
+
+
+@given(tok=tokens(), client=st.sampled_from([P.CLIENT_SHARING, P.CLIENT_BIDSTREAM, P.CLIENT_LEGACY]),
+       domain=st.sampled_from([None, "example.com", "other.org"]))
+@SETTINGS
+def test_decrypt_fast_equals_slow_equals_twin(tok, client, domain):
+    _decrypt_all(tok, client, domain)
+
+
+def test_clean_tokens_succeed_on_the_fast_path():
+    # the differential above must not only agree on failures: a clean valid token of each version succeeds
+    rnd = np.random.default_rng(3)
+    for version in (2, 112, 128):
+        for master_id in MASTER_IDS:
+            for site_key_id in SITE_IDS:
+                r = bytes(rnd.integers(0, 256, 32, dtype=np.uint8))
+                if version == 2:
+                    identity = be(SITE_ID, 4) + be(44, 4) + b"B" * 44 + bytes(4) + be(NOW_MS - DAY_MS, 8)
+                    master = be(NOW_MS + 3_600_000, 8) + be(site_key_id, 4) + cbc(SECRETS[site_key_id], identity, r[:16])
+                    raw = b"\x02" + be(master_id, 4) + cbc(SECRETS[master_id], master, r[16:])
+                else:
+                    site = be(SITE_ID, 4) + bytes(16) + be(NOW_MS - DAY_MS, 8) + be(NOW_MS, 8) + r
+                    master = (be(NOW_MS + 3_600_000, 8) + be(NOW_MS - 60_000, 8) + bytes(4) + b"\x01" + bytes(8)
+                              + be(site_key_id, 4) + gcm(SECRETS[site_key_id], site, r[:12]))
+                    raw = bytes([3, version]) + be(master_id, 4) + gcm(SECRETS[master_id], master, r[12:24])
+                res = _decrypt_all(encode(raw, version), P.CLIENT_BIDSTREAM, None)
+                assert res[0] == P.SUCCESS, (version, master_id, site_key_id, res)
+
+
+@given(toks=st.lists(tokens(), max_size=40), client=st.sampled_from([P.CLIENT_SHARING, P.CLIENT_BIDSTREAM]),
+       threads=st.sampled_from([1, 2]))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_batch_fast_equals_slow_equals_twin(toks, client, threads):
+    a = C.decrypt_tokens(FAST, toks, NOW_US, client, "example.com", threads)
+    b = C.decrypt_tokens(SLOW, toks, NOW_US, client, "example.com", threads)
+    c = P.decrypt_tokens(TWIN, toks, NOW_US, client, "example.com", threads)
+    for col in ("status", "uid", "established_ms", "expiry_ms", "site_id", "site_key_site_id", "identity_type",
+                "version", "is_client_side_generated"):
+        assert np.array_equal(a[col], b[col]) and np.array_equal(a[col], c[col]), col
+    assert a["uid_overflow"] == b["uid_overflow"] == c["uid_overflow"]
+
+
+UIDS = st.one_of(
+    st.binary(min_size=32, max_size=32).map(lambda b: base64.b64encode(b).decode()),
+    st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()),
+    st.text("ABCDEFabcdef0123+/=-_ \n", max_size=50),
+)
+
+
+@given(uid=UIDS, keyset=st.sampled_from([None, 99, 1, 5]))
+@SETTINGS
+def test_encrypt_fast_and_slow_tokens_decrypt_everywhere(uid, keyset):
+    results = []
+    for table in (FAST, SLOW):
+        st_, tok = C.encrypt_token(table, uid, NOW_US, keyset, None, NOW_MS - DAY_MS)
+        results.append(st_)
+        if tok is None:
+            continue
+        back = _decrypt_all(tok, P.CLIENT_SHARING, None)
+        assert back[0] == P.SUCCESS and back[1] == base64.b64encode(base64.b64decode(uid)).decode()
+    twin_status, _ = P.encrypt_token(TWIN, uid, NOW_US, keyset, None, NOW_MS - DAY_MS)
+    assert results[0] == results[1] == twin_status, uid
+
+
+def test_every_single_bit_flip_of_a_v4_token_is_rejected():
+    """All 8 * len bits of one v4 token (both GCM layers are AES-256 on the AES-NI kernel) one at a time:
+    fast == slow everywhere, and every flip in the GCM blob (after the 6-byte header) is rejected."""
+    st_, tok = C.encrypt_token(FAST, base64.b64encode(bytes(range(32))).decode(), NOW_US, None, None, NOW_MS)
+    assert st_ == P.SUCCESS
+    raw = bytearray(base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4)))
+    statuses = set()
+    for bit in range(8 * len(raw)):
+        raw[bit // 8] ^= 1 << (bit % 8)
+        t = encode(bytes(raw), 128)
+        a = C.decrypt_token(FAST, t, NOW_US, P.CLIENT_SHARING, None)
+        assert a == C.decrypt_token(SLOW, t, NOW_US, P.CLIENT_SHARING, None), bit
+        raw[bit // 8] ^= 1 << (bit % 8)
+        if bit >= 48:
+            assert a[0] == P.MALFORMED and a[1] is None, bit
+        statuses.add(a[0])
+    # header flips: some bits of the prefix are not read (SUCCESS), others change scope, version or key id
+    assert {P.SUCCESS, P.MALFORMED, P.INVALID_IDENTITY_SCOPE, P.NOT_AUTHORIZED_FOR_MASTER_KEY} <= statuses
