@@ -367,9 +367,13 @@ class LocalOperator:
         with self._lock:
             return [self._add_key(ks, now_s, act, act + life).id for ks in list(self._keyset_site)]
 
-    def expire_keys(self, key_ids: Optional[Iterable[int]] = None) -> None:
-        """Make keys (default: all but the newest of each keyset) expire now."""
-        now_s = self.now_ms() // 1000
+    def expire_keys(self, key_ids: Optional[Iterable[int]] = None, *, at: Optional[Millis] = None) -> None:
+        """Make keys (default: all but the newest of each keyset) expire now.
+
+        ``at`` (epoch ms or a datetime) sets the expiry to that time instead, rounded down to the second as
+        the keys JSON carries it: a time in the future keeps the keys served and usable until then.
+        """
+        expires_s = _to_ms(at) // 1000 if at is not None else self.now_ms() // 1000 - 1
         with self._lock:
             if key_ids is None:
                 newest: Dict[int, int] = {}
@@ -379,8 +383,8 @@ class LocalOperator:
                 key_ids = [k.id for k in self._keys.values() if newest[k.keyset_id] != k.id]
             for kid in key_ids:
                 k = self._keys[kid]
-                self._keys[kid] = _Key(k.id, k.keyset_id, k.site_id, k.created, min(k.activates, now_s - 1),
-                                       now_s - 1, k.secret)
+                self._keys[kid] = _Key(k.id, k.keyset_id, k.site_id, k.created, min(k.activates, expires_s),
+                                       expires_s, k.secret)
 
     def _active_key(self, keyset_id: int, now_s: float) -> _Key:
         with self._lock:
@@ -570,6 +574,17 @@ class LocalOperator:
 
     def decrypt_token(self, token: str) -> Tuple[str, int, int]:
         """Open an advertising token issued here: ``(raw_uid, site_id, privacy_bits)``; ValueError if invalid."""
+        site_payload = self._open_token(token)[2]
+        site_id, _, _, bits = struct.unpack(">iqii", site_payload[:20])
+        return base64.b64encode(site_payload[36:]).decode(), site_id, bits
+
+    def token_key_ids(self, token: str) -> Tuple[int, int]:
+        """``(master key id, site key id)`` of an advertising token issued here: the keys a key set must hold
+        to decrypt it. ValueError if the token is not one of this operator's."""
+        master_id, site_key_id, _ = self._open_token(token)
+        return master_id, site_key_id
+
+    def _open_token(self, token: str) -> Tuple[int, int, bytes]:
         try:
             padded = token + "=" * (-len(token) % 4)
             data = base64.urlsafe_b64decode(padded) if ("-" in token or "_" in token) else base64.b64decode(padded)
@@ -583,8 +598,7 @@ class LocalOperator:
             site_payload = _envelope.decrypt_gcm(site_key.secret, master_payload[33:])
         except (KeyError, struct.error, binascii.Error) as exc:
             raise ValueError(f"invalid token ({type(exc).__name__})") from None
-        site_id, _, _, bits = struct.unpack(">iqii", site_payload[:20])
-        return base64.b64encode(site_payload[36:]).decode(), site_id, bits
+        return master.id, site_key.id, site_payload
 
     def _issue_identity(self, ident: Tuple[str, str], site_id: int, established: Optional[int] = None,
                         *, v1: bool = False) -> Dict[str, Any]:
