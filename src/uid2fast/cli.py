@@ -127,8 +127,10 @@ def _credentials(args: argparse.Namespace) -> Tuple[str, bytes]:
 
 
 def _load_keys(path: str) -> Any:
-    from .keyfile import load_keys
+    from .keyfile import _looks_like_json, load_keys
 
+    if _looks_like_json(path) and not os.path.exists(path):  # never echo it: it holds the key secrets
+        raise CliError("--keys takes the path of a key file (see `uid2fast keys fetch`), not the keys JSON")
     try:
         return load_keys(path)
     except OSError as exc:

@@ -55,6 +55,11 @@ def parse_keys_body(body: Any, source: str = "keys") -> EncryptionKeysCollection
     return response.keys
 
 
+def _looks_like_json(text: Any) -> bool:
+    """True for text that is a keys body rather than a path (a BOM and leading whitespace allowed)."""
+    return isinstance(text, str) and text.lstrip("\ufeff \t\r\n").startswith(("{", "["))
+
+
 def load_keys(path: PathLike) -> EncryptionKeysCollection:
     """Read a key file written by :func:`save_keys` (or ``uid2fast keys fetch``).
 
@@ -72,9 +77,13 @@ def load_keys(path: PathLike) -> EncryptionKeysCollection:
     OSError
         The file cannot be read.
     ValueError
-        The file is not a keys body; the message names the file.
+        The file is not a keys body (the message names the file), or ``path`` is keys JSON text.
     """
     name = os.fspath(path)
+    if _looks_like_json(name) and not os.path.exists(name):
+        # The keys JSON itself was passed: open() would fail with the whole text, key secrets included,
+        # as the file name in its message.
+        raise ValueError("load_keys takes the path of a key file, not the keys JSON (use parse_keys_body)")
     with open(name, "rb") as f:
         data = f.read()
     try:

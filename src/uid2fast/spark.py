@@ -25,7 +25,7 @@ def _keys_json(keys: KeysArg) -> str:
     """The keys body as JSON text, from whatever form the caller has."""
     import os
 
-    from .keyfile import keys_body, parse_keys_body
+    from .keyfile import _looks_like_json, keys_body, parse_keys_body
     from .keys import EncryptionKeysCollection
 
     if isinstance(keys, EncryptionKeysCollection):
@@ -35,7 +35,7 @@ def _keys_json(keys: KeysArg) -> str:
         return json.dumps(keys)
     if isinstance(keys, (str, os.PathLike)):
         text = os.fspath(keys)
-        if not text.lstrip().startswith(("{", "[")):
+        if not _looks_like_json(text):  # (JSON text opened as a path would put it in the error message)
             with open(text, encoding="utf-8") as f:
                 text = f.read()
         parse_keys_body(text, "keys")
