@@ -668,7 +668,7 @@ def wipe_harness(tmp_path_factory):
     exe = tmp_path_factory.mktemp("wipe") / "test_wipe"
     cmd = [cc, "-O1", "-std=gnu11", "-D_GNU_SOURCE", "-pthread", "-Wall", "-Wextra", "-I", str(ROOT / "csrc"),
            str(ROOT / "csrc" / "tests" / "test_wipe.c"), *_engine_sources(), "-lcrypto", "-lm",
-           "-Wl,--wrap=OPENSSL_cleanse,--wrap=EVP_CIPHER_CTX_new,--wrap=EVP_CIPHER_CTX_free", "-o", str(exe)]
+           "-Wl,--wrap=uid2_wipe,--wrap=EVP_CIPHER_CTX_new,--wrap=EVP_CIPHER_CTX_free", "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 and "openssl/" in proc.stderr and "No such file" in proc.stderr:
         pytest.skip("no OpenSSL headers")

@@ -1,11 +1,12 @@
 /* Key material is wiped when a key table, a worker or a keyed context is freed (SPEC §4).
  *
  * White-box test, run by tests/test_secrets.py. Linked with
- *     -Wl,--wrap=OPENSSL_cleanse,--wrap=EVP_CIPHER_CTX_new,--wrap=EVP_CIPHER_CTX_free
- * so every call the engine's objects make to those functions comes here first (calls inside libcrypto
- * are not affected). The cleanse wrapper records each wiped region and which of the test's secrets it
- * held just before the wipe; the context wrappers count live EVP contexts (each holds an expanded key
- * schedule, which OpenSSL's providers clear on free).
+ *     -Wl,--wrap=uid2_wipe,--wrap=EVP_CIPHER_CTX_new,--wrap=EVP_CIPHER_CTX_free
+ * so every call one engine object makes to uid2_wipe (the engine's one wipe function, uid2_aead.c) or to
+ * those OpenSSL functions comes here first. The wipe wrapper records each wiped region, which of the
+ * test's secrets it held just before the wipe, and whether it reads zero afterwards; the context
+ * wrappers count live EVP contexts (each holds an expanded key schedule, which OpenSSL's providers clear
+ * on free).
  *
  * For each mode (argv[1] = "fast": AES-NI kernel where the CPU has it, "evp": params.no_fastpath) it
  * builds a table with a 32-byte master key, a 16-byte site key (always EVP) and a 24-byte spare key,
@@ -20,7 +21,7 @@
  *
  * Build (from the repository root; the test builds it the same way):
  *   gcc -O1 -std=gnu11 -D_GNU_SOURCE -pthread -Icsrc csrc/tests/test_wipe.c csrc/uid2_*.c -lcrypto -lm \
- *       -Wl,--wrap=OPENSSL_cleanse,--wrap=EVP_CIPHER_CTX_new,--wrap=EVP_CIPHER_CTX_free -o /tmp/test_wipe */
+ *       -Wl,--wrap=uid2_wipe,--wrap=EVP_CIPHER_CTX_new,--wrap=EVP_CIPHER_CTX_free -o /tmp/test_wipe */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -28,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "uid2_internal.h"
@@ -36,7 +36,7 @@
 #define N_SECRETS 3
 #define MAX_REGIONS 4096
 
-void __real_OPENSSL_cleanse(void *p, size_t n);
+void __real_uid2_wipe(void *p, size_t n);
 EVP_CIPHER_CTX *__real_EVP_CIPHER_CTX_new(void);
 void __real_EVP_CIPHER_CTX_free(EVP_CIPHER_CTX *c);
 
@@ -55,16 +55,16 @@ static uint8_t secrets[N_SECRETS][32];
 static const size_t secret_len[N_SECRETS] = {32, 16, 24};
 static int failures;
 
-void __wrap_OPENSSL_cleanse(void *p, size_t n)
+void __wrap_uid2_wipe(void *p, size_t n)
 {
     unsigned held = 0;
     for (int i = 0; i < N_SECRETS; i++)
         if (p != NULL && memmem(p, n, secrets[i], secret_len[i]) != NULL)
             held |= 1u << i;
-    __real_OPENSSL_cleanse(p, n);
+    __real_uid2_wipe(p, n);
     int zero = 1;
-    for (size_t i = 0; i < n; i++)
-        zero &= ((const uint8_t *)p)[i] == 0;
+    for (size_t i = 0; p != NULL && i < n; i++)
+        zero &= ((const volatile uint8_t *)p)[i] == 0;
     pthread_mutex_lock(&mu);
     if (n_regions < MAX_REGIONS)
         regions[n_regions++] = (region_t){p, n, held, zero};
