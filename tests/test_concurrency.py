@@ -111,7 +111,7 @@ def _describe(item, domain, got, allowed):
 def _pick(rng, pool, n, g):
     # Mostly recent tokens (their keys are live or about to be), some from anywhere (removed keys).
     size = len(pool.items)
-    items = [pool.items[rng.randrange(max(0, size - 60), size) if rng.random() < 0.8 else rng.randrange(size)]
+    items = [pool.items[rng.randrange(max(0, size - 16), size) if rng.random() < 0.7 else rng.randrange(size)]
              for _ in range(n)]
     domains = [rng.choice((None, STABLE, _gen_name(g), _gen_name(g + 1), "other.example")) for _ in range(n)]
     return items, domains
