@@ -282,7 +282,9 @@ def decrypt_tokens(tokens: Any, keys: Any, *, now: Optional[dt.datetime] = None,
     tokens : list of str, numpy array (``U``, ``S`` or object) or pyarrow string array / chunked array
     keys : EncryptionKeysCollection or None
     now : datetime.datetime, optional
-        Timezone-aware; the current time by default.
+        Timezone-aware; the current time by default. The clock is read once per call: every row of a
+        batch is judged at the same instant (so keys expiring mid-batch give ``KEYS_NOT_SYNCED`` for all
+        rows or none, never a mix).
     client : {"bidstream", "sharing", "legacy"} or ClientType
         Which checks apply (lifetime and, for bidstream, the CSTG domain check).
     domain_names : str, sequence of str, or None
