@@ -17,6 +17,7 @@
 #include "uid2_aead.h"
 #include "uid2_b64fast.h"
 #include "uid2_base64.h"
+#include "uid2_engine.h"
 #include "uid2_gcm_ni.h"
 
 static double now_ns(void)
@@ -109,7 +110,8 @@ int main(int argc, char **argv)
     }
     printf("%-38s %18s %18s %8s\n", "AES-256-GCM, no AAD", "EVP (min)", "NI (min)", "EVP/NI");
     static const size_t sizes[] = {68, 129};
-    double total_evp = 0, total_ni = 0;
+    double total_evp = 0, total_ni = 0, ni_68 = 0, ni_129 = 0, m_ni_68 = 0, m_ni_129 = 0, m_evp_68 = 0,
+           m_evp_129 = 0;
     for (size_t s = 0; s < 2; s++) {
         size_t len = sizes[s];
         if (uid2_gcm_seal(ectx, nonce, pt, len, blob) != 0) {
@@ -140,6 +142,10 @@ int main(int argc, char **argv)
         }
         total_evp += evp_d;
         total_ni += ni_d;
+        if (len == 68)
+            ni_68 = ni_d, m_ni_68 = m_ni_d, m_evp_68 = m_evp_d;
+        else
+            ni_129 = ni_d, m_ni_129 = m_ni_d, m_evp_129 = m_evp_d;
         char label[64];
         snprintf(label, sizeof label, "decrypt %zu bytes", len);
         row(label, evp_d, m_evp_d, ni_d, m_ni_d);
@@ -187,5 +193,100 @@ int main(int argc, char **argv)
     snprintf(label, sizeof label, "base64url decode, %zu chars%s", tlen, token != NULL ? "" : " (synthetic)");
     printf("\n%-38s %18s %18s %8s\n", "", "exact (min)", "fast (min)", "ratio");
     row(label, b_exact, m_exact, b_fast, m_fast);
+
+    /* the raw UID of a v3/v4 token back to text: 32 bytes -> 44 characters */
+    char e1[64], e2[64];
+    if (uid2_b64_encode(pt, 32, e1) != 44 || uid2_b64fast_encode(pt, 32, e2, 0) != 44 || memcmp(e1, e2, 44) != 0) {
+        fprintf(stderr, "base64 encoders disagree\n");
+        return 1;
+    }
+    double e_exact, e_fast, me_exact, me_fast;
+    TIME_NS(e_exact, runs, iters, uid2_b64_encode(pt, 32, e1));
+    me_exact = last_min;
+    TIME_NS(e_fast, runs, iters, uid2_b64fast_encode(pt, 32, e2, 0));
+    me_fast = last_min;
+    sink ^= (uint8_t)(e1[0] ^ e2[0]);
+    row("base64 encode, 32 bytes (the raw UID)", e_exact, me_exact, e_fast, me_fast);
+
+    /* ---- the engine: a batch of distinct v4 tokens on one thread (no Python) -------------------------- */
+    size_t nt = (size_t)(iters < 2000 ? 2000 : iters > 20000 ? 20000 : iters);
+    uint8_t s1[32], s2[32];
+    for (size_t i = 0; i < 32; i++) {
+        s1[i] = (uint8_t)(i * 5 + 7);
+        s2[i] = (uint8_t)(i * 11 + 3);
+    }
+    const int64_t now = INT64_C(1780315200000000);
+    uid2_key_spec_t keys[2] = {
+        {.id = 1, .id_is_u32 = 1, .site_id = -1, .keyset_group = 0, .activates_us = 0, .expires_us = INT64_MAX,
+         .secret = s1, .secret_len = 32},
+        {.id = 2, .id_is_u32 = 1, .site_id = -1, .keyset_group = 1, .activates_us = 0, .expires_us = INT64_MAX,
+         .secret = s2, .secret_len = 32},
+    };
+    /* the limits a key set gets from the operator (3 days bidstream lifetime, 30 min skew) */
+    uid2_table_params_t p = {.identity_scope = 0, .caller_site_state = UID2_OPT_OK, .caller_site_id = 1001,
+                             .master_group = 0, .default_group = 1, .token_expiry_seconds = 3600,
+                             .max_sharing_lifetime_seconds = 2592000, .max_bidstream_lifetime_seconds = 259200,
+                             .allow_clock_skew_seconds = 1800, .has_latest_expires = 1,
+                             .latest_expires_us = INT64_MAX};
+    uid2_table_t *t = uid2_table_new(keys, 2, 2, NULL, 0, NULL, 0, &p);
+    uid2_bytes_t *toks = calloc(nt, sizeof *toks);
+    char *tbuf = malloc(nt * 256);
+    uid2_columns_t c = {.status = malloc(nt), .uid = malloc(nt * UID2_UID_WIDTH), .established_ms = malloc(nt * 8),
+                        .expiry_ms = malloc(nt * 8), .site_id = malloc(nt * 8), .site_key_site_id = malloc(nt * 8),
+                        .identity_type = malloc(nt), .version = malloc(nt * 2),
+                        .is_client_side_generated = malloc(nt), .uid_overflow = malloc(nt)};
+    if (t == NULL || toks == NULL || tbuf == NULL || c.status == NULL || c.uid == NULL || c.established_ms == NULL ||
+        c.expiry_ms == NULL || c.site_id == NULL || c.site_key_site_id == NULL || c.identity_type == NULL ||
+        c.version == NULL || c.is_client_side_generated == NULL || c.uid_overflow == NULL) {
+        fprintf(stderr, "engine setup failed\n");
+        return 1;
+    }
+    uid2_encrypt_args_t ea = {.established_ok = 1, .established_ms = 1780315200000};
+    for (size_t i = 0; i < nt; i++) {
+        uint8_t raw[32];
+        char uid[45];
+        for (size_t j = 0; j < 32; j++) {
+            x = x * 1103515245u + 12345u;
+            raw[j] = (uint8_t)(x >> 16);
+        }
+        uid2_b64_encode(raw, 32, uid);
+        size_t tl = 0;
+        if (uid2_encrypt_token(t, NULL, uid, 44, 0, now, &ea, tbuf + i * 256, &tl) != UID2_ENC_SUCCESS) {
+            fprintf(stderr, "engine: encrypt failed\n");
+            return 1;
+        }
+        toks[i].ptr = (const uint8_t *)tbuf + i * 256;
+        toks[i].len = tl;
+    }
+    if (uid2_decrypt_many(t, toks, nt, NULL, NULL, now, UID2_CLIENT_BIDSTREAM, &c, 1) != 0 ||
+        c.status[0] != UID2_STATUS_SUCCESS || c.status[nt - 1] != UID2_STATUS_SUCCESS) {
+        fprintf(stderr, "engine: decrypt failed\n");
+        return 1;
+    }
+    int eruns = runs < 31 ? runs : 31;
+    double engine_ns;
+    TIME_NS(engine_ns, eruns, 1,
+            uid2_decrypt_many(t, toks, nt, NULL, NULL, now, UID2_CLIENT_BIDSTREAM, &c, 1));
+    double engine_min = last_min;
+    engine_ns /= (double)nt;
+    engine_min /= (double)nt;
+    /* the GCM the engine uses here: the kernel, or EVP on a CPU without it */
+    double kernels = (have_ni ? total_ni : total_evp) + b_fast;
+    double kernels_min = (have_ni ? m_ni_68 + m_ni_129 : m_evp_68 + m_evp_129) + m_fast;
+    printf("\nv4 token (%zu chars, payloads of 129 and 68 bytes), a batch of %zu distinct tokens, one thread:\n",
+           tlen, nt);
+    printf("  kernel sum: base64url decode + GCM 129 + GCM 68     %7.1f ns (min %.1f)\n", kernels, kernels_min);
+    printf("  ... + base64 encode of the raw UID                  %7.1f ns (min %.1f)\n", kernels + e_fast,
+           kernels_min + me_fast);
+    printf("  engine, uid2_decrypt_many (C, no Python)            %7.1f ns (min %.1f) = %.2fx the kernel sum\n",
+           engine_ns, engine_min, engine_ns / kernels);
+    /* machine-readable, for bench_kernels.py */
+    printf("KERNELS ni=%d gcm68=%.2f gcm129=%.2f b64=%.2f enc=%.2f sum=%.2f summin=%.2f engine=%.2f "
+           "enginemin=%.2f\n",
+           have_ni, ni_68, ni_129, b_fast, e_fast, kernels, kernels_min, engine_ns, engine_min);
+    uid2_table_free(t);
+    free(toks), free(tbuf), free(c.status), free(c.uid), free(c.established_ms), free(c.expiry_ms), free(c.site_id);
+    free(c.site_key_site_id), free(c.identity_type), free(c.version), free(c.is_client_side_generated);
+    free(c.uid_overflow);
     return 0;
 }

@@ -43,7 +43,7 @@ int uid2_cbc_open(EVP_CIPHER_CTX *ctx, const uint8_t *iv, const uint8_t *ct, siz
 /* n bytes from the OpenSSL CSPRNG (seeded from the OS). 0 or -1. */
 int uid2_random_bytes(uint8_t *buf, size_t n);
 
-/* Wipe memory that held secrets (OPENSSL_cleanse). */
+/* Wipe memory that held secrets (a memset the compiler cannot remove; OPENSSL_cleanse elsewhere). */
 void uid2_wipe(void *p, size_t n);
 
 #endif

@@ -3,9 +3,11 @@
  * x86-64 with SSSE3: 16 characters per step, classified with two nibble lookups (PSHUFB), translated with
  * a third, and packed 16 -> 12 bytes with two multiply-adds and a shuffle (the technique of Muła and
  * Lemire, "Faster Base64 Encoding and Decoding Using AVX2 Instructions", 2018; tables derived here).
- * Validity is accumulated over the whole input and tested once at the end. Elsewhere: a scalar loop
- * over a 256-byte table per alphabet. */
+ * Validity is accumulated over the whole input and tested once at the end. Elsewhere: a scalar loop.
+ * The encoder (SSSE3 as well) is the reverse: two multiplies spread 12 bytes over 16 six-bit fields, a
+ * register table adds each field's ASCII offset. */
 #include "uid2_b64fast.h"
+#include "uid2_base64.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,45 @@ static int ssse3(void)
     return v;
 }
 
+/* The last n (1..16) bytes of p[0 .. len), len >= 16, in the low n lanes (the others zero): one load that
+ * ends at p + len and a byte shift, so nothing past the input is read. *fill_mask gets 0xFF in the lanes
+ * from n on. */
+static const int8_t shift_tab[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+
+static inline __attribute__((always_inline)) B64_TARGET __m128i load_tail(const uint8_t *p, size_t len, size_t n,
+                                                                          __m128i *fill_mask)
+{
+    __m128i idx = _mm_loadu_si128((const __m128i *)(shift_tab + 16 - n));
+    *fill_mask = _mm_cmpgt_epi8(_mm_setzero_si128(), idx);
+    return _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + len - 16)), idx);
+}
+
+/* Stores the low n (< 16) bytes of x: pieces of 8, 4, 2, 1 chosen by the bits of the (public) length. */
+static inline __attribute__((always_inline)) B64_TARGET void store_low(uint8_t *p, __m128i x, size_t n)
+{
+    if (n & 8) {
+        _mm_storel_epi64((__m128i *)p, x);
+        p += 8;
+        x = _mm_srli_si128(x, 8);
+    }
+    uint64_t v = (uint64_t)_mm_cvtsi128_si64(x);
+    if (n & 4) {
+        uint32_t w = (uint32_t)v;
+        memcpy(p, &w, 4);
+        p += 4;
+        v >>= 32;
+    }
+    if (n & 2) {
+        uint16_t w = (uint16_t)v;
+        memcpy(p, &w, 2);
+        p += 2;
+        v >>= 16;
+    }
+    if (n & 1)
+        *p = (uint8_t)v;
+}
+
 /* 16 characters -> 12 bytes in the low lanes of the result; *bad |= a non-zero byte for any character
  * outside the alphabet.
  *
@@ -125,27 +166,98 @@ static inline __attribute__((always_inline)) B64_TARGET int decode_ssse3(const u
             uint32_t w = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(v, 8));
             memcpy(out + to + 8, &w, 4);
         }
-        o = quads / 4 * 3;
-    } else if (quads > 0) {
-        /* fewer than 16 characters: pad with 'A' (value 0) in a copy */
-        uint8_t cbuf[16], obuf[16];
-        memset(cbuf, 'A', sizeof cbuf);
-        memcpy(cbuf, in, quads);
-        _mm_storeu_si128((__m128i *)obuf, decode16(_mm_loadu_si128((const __m128i *)cbuf), &bad, url));
-        o = quads / 4 * 3;
-        memcpy(out, obuf, o);
+        i = quads;
     }
-    int rc = _mm_movemask_epi8(_mm_cmpeq_epi8(bad, _mm_setzero_si128())) == 0xFFFF ? 0 : -1;
-    if (body > quads && rc == 0) /* 2 or 3 characters -> 1 or 2 bytes */
-        rc = decode_scalar(in + quads, body - quads, out + o, url);
-    return rc;
+    if (body > i) {
+        /* fewer than 16 characters left (the 2 or 3 after the last quad, or a short input): padded with 'A'
+         * (value 0) to 16; only their bytes are stored */
+        __m128i c, fill;
+        if (body >= 16) {
+            c = load_tail(in, body, body - i, &fill);
+            c = _mm_or_si128(c, _mm_and_si128(fill, _mm_set1_epi8('A')));
+        } else {
+            uint8_t cbuf[16];
+            memset(cbuf, 'A', sizeof cbuf);
+            memcpy(cbuf, in, body);
+            c = _mm_loadu_si128((const __m128i *)cbuf);
+        }
+        store_low(out + i / 4 * 3, decode16(c, &bad, url), dec - i / 4 * 3);
+    }
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(bad, _mm_setzero_si128())) == 0xFFFF ? 0 : -1;
 }
 
 B64_TARGET static int decode_simd(const uint8_t *in, size_t body, uint8_t *out, size_t dec, int url)
 {
     return url ? decode_ssse3(in, body, out, dec, 1) : decode_ssse3(in, body, out, dec, 0);
 }
+
+/* 12 bytes (the low lanes of in) -> 16 characters. Each 3 bytes b0 b1 b2 are spread over a 32-bit lane as
+ * b1 b0 b2 b1; two masked multiplies move the four 6-bit fields a b c d to the low bits of the lane's four
+ * bytes. The ASCII offset for each value comes from a 16-entry register table indexed by a classification
+ * of the value (0..25 -> 13 ('A'), 26..51 -> 0 ('a' - 26), 52..61 -> 1..10 ('0' - 52), 62 -> 11, 63 -> 12),
+ * so no memory is indexed by data: constant time, fit for a decrypted raw UID. */
+static inline __attribute__((always_inline)) B64_TARGET __m128i encode12(__m128i in, int url)
+{
+    in = _mm_shuffle_epi8(in, _mm_set_epi8(10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1));
+    __m128i ac = _mm_mulhi_epu16(_mm_and_si128(in, _mm_set1_epi32(0x0fc0fc00)), _mm_set1_epi32(0x04000040));
+    __m128i bd = _mm_mullo_epi16(_mm_and_si128(in, _mm_set1_epi32(0x003f03f0)), _mm_set1_epi32(0x01000010));
+    __m128i v = _mm_or_si128(ac, bd);
+    __m128i cls = _mm_subs_epu8(v, _mm_set1_epi8(51));
+    cls = _mm_or_si128(cls, _mm_and_si128(_mm_cmpgt_epi8(_mm_set1_epi8(26), v), _mm_set1_epi8(13)));
+    const __m128i offset = url ? _mm_setr_epi8(71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, '-' - 62, '_' - 63, 65,
+                                               0, 0)
+                               : _mm_setr_epi8(71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, '+' - 62, '/' - 63, 65,
+                                               0, 0);
+    return _mm_add_epi8(v, _mm_shuffle_epi8(offset, cls));
+}
+
+static inline __attribute__((always_inline)) B64_TARGET size_t encode_ssse3(const uint8_t *in, size_t len, char *out,
+                                                                           int url)
+{
+    size_t i = 0, o = 0;
+    /* 16-byte loads while 16 bytes remain (12 are used: nothing is read past the input) */
+    for (; i + 16 <= len; i += 12, o += 16)
+        _mm_storeu_si128((__m128i *)(out + o), encode12(_mm_loadu_si128((const __m128i *)(in + i)), url));
+    /* the last 0..15 bytes, zero-extended, in groups of up to 12; only their characters are stored */
+    while (i < len) {
+        size_t r = len - i, m = r < 12 ? r : 12;
+        size_t chars = m / 3 * 4 + (m % 3 ? m % 3 + 1 : 0);
+        __m128i x, unused;
+        if (len >= 16) {
+            x = load_tail(in, len, r, &unused); /* lanes from r on are zero; encode12 reads lanes 0..11 */
+        } else {
+            uint8_t ibuf[16] = {0};
+            memcpy(ibuf, in + i, r);
+            x = _mm_loadu_si128((const __m128i *)ibuf);
+        }
+        x = encode12(x, url);
+        if (chars == 16)
+            _mm_storeu_si128((__m128i *)(out + o), x);
+        else
+            store_low((uint8_t *)out + o, x, chars);
+        i += m;
+        o += chars;
+    }
+    if (!url)
+        while (o % 4)
+            out[o++] = '=';
+    return o;
+}
+
+B64_TARGET static size_t encode_simd(const uint8_t *in, size_t len, char *out, int url)
+{
+    return url ? encode_ssse3(in, len, out, 1) : encode_ssse3(in, len, out, 0);
+}
 #endif
+
+size_t uid2_b64fast_encode(const uint8_t *in, size_t len, char *out, int url)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UID2_FASTPATH_GENERIC)
+    if (ssse3())
+        return encode_simd(in, len, out, url != 0);
+#endif
+    return url ? uid2_b64url_encode_nopad(in, len, out) : uid2_b64_encode(in, len, out);
+}
 
 int uid2_b64fast_decode(const char *in, size_t len, uint8_t *out, size_t *out_len, int url)
 {

@@ -1,4 +1,5 @@
-/* A fast base64 / base64url decoder for the clean case only; uid2_base64.c stays the exact decoder.
+/* A fast base64 / base64url decoder for the clean case only (uid2_base64.c stays the exact decoder), and a
+ * fast encoder.
  *
  * "Clean" means a string CPython decodes without skipping anything:
  *   url == 0: standard alphabet (A-Z a-z 0-9 + /), length a multiple of 4, 0..2 '=' at the very end
@@ -22,6 +23,12 @@ int uid2_b64fast_decode(const char *in, size_t len, uint8_t *out, size_t *out_le
 /* Upper bound of the decoded size (the exact size for clean url input; for standard input padding
  * makes the exact size 1 or 2 smaller). */
 #define UID2_B64FAST_DECODED_MAX(len) (((size_t)(len)) / 4u * 3u + (((size_t)(len)) % 4u * 3u) / 4u)
+
+/* Encodes len bytes: the standard alphabet with '=' padding (url == 0, as uid2_b64_encode) or the url-safe
+ * alphabet without padding (url != 0, as uid2_b64url_encode_nopad), the same characters as those; returns
+ * their count (no NUL). SSSE3 on x86-64 (elsewhere it calls those encoders): constant time in the data, no
+ * table lookups, so it may encode a decrypted raw UID. Never reads past in[len). */
+size_t uid2_b64fast_encode(const uint8_t *in, size_t len, char *out, int url);
 
 /* 0 when UID2FAST_NO_FASTPATH is set (not "" or "0"): then the engine should use the exact decoder only
  * (so one switch runs the whole suite on the reference paths). 1 otherwise. Read once, cached. */

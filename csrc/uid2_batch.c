@@ -8,20 +8,6 @@
 
 #define MIN_ROWS_PER_THREAD 512u
 
-static int all_ascii(const uint8_t *p, size_t n)
-{
-    uint64_t acc = 0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, p + i, 8);
-        acc |= v;
-    }
-    for (; i < n; i++)
-        acc |= p[i];
-    return (acc & UINT64_C(0x8080808080808080)) == 0;
-}
-
 typedef struct {
     const uid2_table_t *t;
     const uid2_bytes_t *tokens;
@@ -40,7 +26,9 @@ static void put_row(const uid2_columns_t *c, size_t i, const uid2_result_t *r, p
     unsigned h = r->have;
     c->status[i] = (uint8_t)st;
     char *u = c->uid + i * UID2_UID_WIDTH;
-    if ((h & UID2_HAVE_UID) && r->uid_len == UID2_UID_WIDTH && all_ascii((const uint8_t *)r->uid, r->uid_len)) {
+    /* v3/v4 uids are base64 text (ASCII); a v2 uid is any UTF-8 */
+    if ((h & UID2_HAVE_UID) && r->uid_len == UID2_UID_WIDTH &&
+        (r->version != UID2_VERSION_V2 || uid2_all_ascii((const uint8_t *)r->uid, r->uid_len))) {
         memcpy(u, r->uid, UID2_UID_WIDTH);
     } else {
         memset(u, 0, UID2_UID_WIDTH);
@@ -79,7 +67,7 @@ static void *decrypt_job(void *arg)
         if (j->t == NULL) {
             r.status = UID2_STATUS_NOT_INITIALIZED;
             r.have = 0;
-        } else if (tok->ptr == NULL || !all_ascii(tok->ptr, tok->len)) {
+        } else if (tok->ptr == NULL) {
             /* pre-checks first, as the Python twin: NOT_INITIALIZED / KEYS_NOT_SYNCED win */
             uid2_decrypt_token(j->t, w, "", 0, 0, j->now_us, j->client, NULL, 0, NULL, &r);
         } else {
@@ -89,8 +77,10 @@ static void *decrypt_job(void *arg)
                 uid2_worker_free(w);
                 return NULL;
             }
-            uid2_decrypt_token(j->t, w, (const char *)tok->ptr, tok->len, 0, j->now_us, j->client, dptr, dlen, ub,
-                               &r);
+            /* a non-ASCII row is INVALID_PAYLOAD after the same pre-checks; the engine tests ASCII only when
+             * the fast base64 decoder has not already proved it */
+            uid2_decrypt_token(j->t, w, (const char *)tok->ptr, tok->len, UID2_TOKEN_ASCII_UNCHECKED, j->now_us,
+                               j->client, dptr, dlen, ub, &r);
         }
         put_row(j->cols, i, &r, &overflow);
     }
@@ -197,7 +187,7 @@ static void *encrypt_job(void *arg)
     }
     for (size_t i = j->lo; i < j->hi; i++) {
         const uid2_bytes_t *u = &j->uids[i];
-        unsigned flags = (u->ptr == NULL || !all_ascii(u->ptr, u->len)) ? UID2_TOKEN_UNDECODABLE : 0;
+        unsigned flags = (u->ptr == NULL || !uid2_all_ascii(u->ptr, u->len)) ? UID2_TOKEN_UNDECODABLE : 0;
         const char *p = u->ptr ? (const char *)u->ptr : "";
         size_t len = u->ptr ? u->len : 0;
         j->status[i] = (uint8_t)uid2_encrypt_token(j->t, w, p, len, flags, j->now_us, j->a, j->out + j->offsets[i],

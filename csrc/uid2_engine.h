@@ -163,6 +163,8 @@ typedef struct {
 #define UID2_TOKEN_BYTES 1u       /* a bytes token: the header is never read as base64url, v4 fails */
 #define UID2_TOKEN_UNDECODABLE 2u /* a non-ASCII str: `len` is its length in characters and `token` holds
                                      its first 4 characters (ASCII); the full decode always fails */
+#define UID2_TOKEN_ASCII_UNCHECKED 4u /* batch rows: bytes that may not be ASCII; a token that is not gets
+                                         INVALID_PAYLOAD after the table checks (as an empty one would) */
 
 /* Bytes of uid_buf that are always enough for a token of `len` characters. */
 #define UID2_UID_BUF_LEN(len) ((size_t)(len) / 3u * 4u + 16u)

@@ -3,6 +3,7 @@
 #define UID2_INTERNAL_H
 
 #include <stdatomic.h>
+#include <string.h>
 
 #include "uid2_aead.h"
 #include "uid2_engine.h"
@@ -62,6 +63,21 @@ struct uid2_worker {
     uint8_t rnd[24 * 64]; /* CSPRNG output for GCM nonces, drawn in bulk and used once */
     size_t rnd_pos;
 };
+
+/* 1 if p[0 .. n) is ASCII. */
+static inline int uid2_all_ascii(const uint8_t *p, size_t n)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        acc |= v;
+    }
+    for (; i < n; i++)
+        acc |= p[i];
+    return (acc & UINT64_C(0x8080808080808080)) == 0;
+}
 
 /* A keyed context for key index `key` of the given kind: from the worker's cache, or (w == NULL) taken
  * from the table's pool. NULL if the key is unusable or memory ran out. */

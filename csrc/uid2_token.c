@@ -14,6 +14,16 @@
 /* int.from_bytes(buf[start:end], 'big') with the slice clipped to the buffer (empty -> 0); end - start <= 8 */
 static inline uint64_t be(const uint8_t *buf, size_t n, size_t start, size_t end)
 {
+    if (end <= n && end - start == 8) { /* the whole field is there (the usual case): one load */
+        uint64_t v;
+        memcpy(&v, buf + start, 8);
+        return __builtin_bswap64(v);
+    }
+    if (end <= n && end - start == 4) {
+        uint32_t v;
+        memcpy(&v, buf + start, 4);
+        return __builtin_bswap32(v);
+    }
     if (end > n)
         end = n;
     uint64_t v = 0;
@@ -97,6 +107,21 @@ static int64_t sat_sub(int64_t a, int64_t b)
     return r;
 }
 
+/* (a / 1_000_000) > m as Python computes it (a float quotient compared exactly with an int). */
+static int quotient_gt(int64_t a, int64_t m)
+{
+    /* Without the division where the answer is certain: if m * 10^6 overflows, |m| >= 9223372036855 lies
+     * beyond every quotient (|a| / 10^6 <= 9223372036854.78, and so is its rounding); otherwise |m| < 2^53 is
+     * exact as a double, and a <= m * 10^6 puts the real quotient at or below m, where rounding to the
+     * nearest double keeps it. (The default lifetime limit, sys.maxsize, takes the first way.) */
+    int64_t lim;
+    if (__builtin_mul_overflow(m, INT64_C(1000000), &lim))
+        return m < 0;
+    if (a <= lim)
+        return 0;
+    return dbl_gt_i64(div_1e6(a), m);
+}
+
 /* _lifetime_ok: SHARING / BIDSTREAM limits; LEGACY skips. */
 static int lifetime_ok(const uid2_table_t *t, int client, int64_t generated_us, int64_t expires_us,
                        int64_t now_us)
@@ -108,10 +133,10 @@ static int lifetime_ok(const uid2_table_t *t, int client, int64_t generated_us, 
         max_lifetime = t->p.max_sharing_lifetime_seconds;
     else
         return 1;
-    if (dbl_gt_i64(div_1e6(sat_sub(expires_us, generated_us)), max_lifetime))
+    if (quotient_gt(sat_sub(expires_us, generated_us), max_lifetime))
         return 0;
     if (generated_us > now_us)
-        return !dbl_gt_i64(div_1e6(sat_sub(generated_us, now_us)), t->p.allow_clock_skew_seconds);
+        return !quotient_gt(sat_sub(generated_us, now_us), t->p.allow_clock_skew_seconds);
     return 1;
 }
 
@@ -254,15 +279,25 @@ static ptrdiff_t cbc_open_key(const uid2_table_t *t, uid2_worker_t *w, size_t ke
  * SDK's padding virtual) and declines everything else, which then takes the exact decoder. The result is
  * the same bytes either way; `out` holds UID2_B64_DECODED_MAX(len + extra_pad) >= the fast decoder's need. */
 static ptrdiff_t b64_decode(const uid2_table_t *t, const uint8_t *in, size_t len, size_t extra_pad, int url,
-                            uint8_t *out)
+                            uint8_t *out, int *clean)
 {
     size_t n;
     /* url input: the virtual padding is exactly what makes it a multiple of 4 (the fast decoder's rule);
      * anything else (stray padding, standard input with extra_pad) is left to the exact decoder */
     if (t->b64fast && (url ? extra_pad == (4 - len % 4) % 4 : extra_pad == 0) &&
-        uid2_b64fast_decode((const char *)in, len, out, &n, url) == 0)
+        uid2_b64fast_decode((const char *)in, len, out, &n, url) == 0) {
+        *clean = 1; /* only alphabet characters: ASCII */
         return (ptrdiff_t)n;
+    }
     return uid2_b64_decode(in, len, extra_pad, url, out);
+}
+
+/* The uid text of a v3/v4 raw UID: standard base64 with padding. */
+static size_t b64_encode(const uid2_table_t *t, const uint8_t *in, size_t len, char *out, int url)
+{
+    if (t->b64fast)
+        return uid2_b64fast_encode(in, len, out, url); /* constant time */
+    return url ? uid2_b64url_encode_nopad(in, len, out) : uid2_b64_encode(in, len, out);
 }
 
 /* ---- decrypt ----------------------------------------------------------------------------------------- */
@@ -407,15 +442,15 @@ static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
     r->have |= UID2_HAVE_UID;
     r->uid_len = UID2_B64_ENCODED_LEN(raw_len);
     if (uid_buf != NULL) {
-        uid2_b64_encode(s + (slen > 36 ? 36 : slen), raw_len, uid_buf);
+        b64_encode(t, s + (slen > 36 ? 36 : slen), raw_len, uid_buf, 0);
         r->uid = uid_buf;
     }
     return r->status = UID2_STATUS_SUCCESS;
 }
 
-int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *token, size_t len,
-                       unsigned flags, int64_t now_us, int client, const uint8_t *domain, size_t domain_len,
-                       char *uid_buf, uid2_result_t *r)
+static int decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *token, size_t len, unsigned flags,
+                         int64_t now_us, int client, const uint8_t *domain, size_t domain_len, char *uid_buf,
+                         uid2_result_t *r, int *clean)
 {
     r->uid = NULL;
     r->uid_len = 0;
@@ -475,18 +510,36 @@ int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *toke
         return SET_ERR(r, UID2_STATUS_MALFORMED); /* out of memory */
     uint8_t *tb = buf, *m = buf + dmax + 16, *s = buf + 2 * dmax + 32;
     int st;
-    ptrdiff_t tn = b64_decode(t, tok, len, extra_pad, version == UID2_VERSION_V4, tb);
+    ptrdiff_t tn = b64_decode(t, tok, len, extra_pad, version == UID2_VERSION_V4, tb, clean);
     if (tn < 0)
         st = SET_ERR(r, UID2_STATUS_MALFORMED);
     else if (version == UID2_VERSION_V2)
         st = decrypt_v2(t, w, tb, (size_t)tn, m, s, now_us, client, uid_buf, r);
     else
         st = decrypt_v3(t, w, tb, (size_t)tn, m, s, now_us, client, domain, domain_len, version, uid_buf, r);
+    /* the decrypted payloads (m and s; tb is the decoded token, public); a worker's scratch is wiped when
+     * the worker is freed */
     if (buf == stack_buf)
-        uid2_wipe(stack_buf, need); /* decrypted payloads */
+        uid2_wipe(m, need - dmax - 16);
     if (heap != NULL) {
         uid2_wipe(heap, need);
         free(heap);
+    }
+    return st;
+}
+
+int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *token, size_t len,
+                       unsigned flags, int64_t now_us, int client, const uint8_t *domain, size_t domain_len,
+                       char *uid_buf, uid2_result_t *r)
+{
+    int clean = 0;
+    int st = decrypt_token(t, w, token, len, flags & ~UID2_TOKEN_ASCII_UNCHECKED, now_us, client, domain,
+                           domain_len, uid_buf, r, &clean);
+    if ((flags & UID2_TOKEN_ASCII_UNCHECKED) && !clean && st != UID2_STATUS_NOT_INITIALIZED &&
+        st != UID2_STATUS_KEYS_NOT_SYNCED && !uid2_all_ascii((const uint8_t *)token, len)) {
+        r->uid = NULL;
+        r->uid_len = 0;
+        return SET_ERR(r, UID2_STATUS_INVALID_PAYLOAD);
     }
     return st;
 }
@@ -619,7 +672,8 @@ int uid2_encrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *uid,
         return UID2_ENC_ENCRYPTION_FAILURE;
     /* site payload at sp: raw decoded in place at sp + 36 */
     uint8_t *sp = buf;
-    ptrdiff_t rn = b64_decode(t, (const uint8_t *)uid, uid_len, 0, 0, sp + 36);
+    int clean = 0;
+    ptrdiff_t rn = b64_decode(t, (const uint8_t *)uid, uid_len, 0, 0, sp + 36, &clean);
     uint8_t nonce[24];
     if (rn < 0 || nonces(w, nonce) != 0) {
         st = UID2_ENC_ENCRYPTION_FAILURE;
@@ -653,7 +707,7 @@ int uid2_encrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *uid,
         st = UID2_ENC_ENCRYPTION_FAILURE;
         goto done;
     }
-    *out_len = uid2_b64url_encode_nopad(tk, tk_len, out);
+    *out_len = b64_encode(t, tk, tk_len, out, 1);
     st = UID2_ENC_SUCCESS;
 done:
     uid2_wipe(nonce, sizeof nonce);

@@ -209,6 +209,9 @@ def tokens(draw):
         tok += draw(st.sampled_from(["=", "==", "===", "A", "AA"]))
     elif how == 2:
         tok = tok.encode()
+    elif how == 3 and tok:  # bytes with a non-ASCII byte: the scalar decoder skips it, a batch row is invalid
+        pos = draw(st.integers(0, len(tok)))
+        tok = tok[:pos].encode() + draw(st.sampled_from([b"\x80", b"\xff", b"\xc3\xa9"])) + tok[pos:].encode()
     return tok
 
 
@@ -260,6 +263,60 @@ def test_batch_fast_equals_slow_equals_twin(toks, client, threads):
                 "version", "is_client_side_generated"):
         assert np.array_equal(a[col], b[col]) and np.array_equal(a[col], c[col]), col
     assert a["uid_overflow"] == b["uid_overflow"] == c["uid_overflow"]
+
+
+def _valid_v3(version=112):
+    site = be(SITE_ID, 4) + bytes(16) + be(NOW_MS - DAY_MS, 8) + be(NOW_MS, 8) + bytes(range(32))
+    master = (be(NOW_MS + 3_600_000, 8) + be(NOW_MS - 60_000, 8) + bytes(4) + b"\x01" + bytes(8) + be(165, 4)
+              + gcm(SECRETS[165], site, bytes(12)))
+    return encode(bytes([3, version]) + be(164, 4) + gcm(SECRETS[164], master, bytes(range(12))), version)
+
+
+def test_non_ascii_batch_rows_are_invalid_even_when_they_would_decode():
+    """A batch row with a non-ASCII byte is INVALID_PAYLOAD (after the table checks), even where the scalar
+    path decodes it by skipping that byte, as CPython's decoder does."""
+    good = _valid_v3().encode()
+    bad = [good[:10] + b"\x80" + good[10:], b"\xff" + good, good + b"\xc3\xa9", b"\x80\x80\x80\x80"]
+    for table in (FAST, SLOW):
+        assert C.decrypt_token(table, bad[0], NOW_US, P.CLIENT_SHARING, None)[0] == P.SUCCESS
+    assert P.decrypt_token(TWIN, bad[0], NOW_US, P.CLIENT_SHARING, None)[0] == P.SUCCESS
+    for m, t in ((C, FAST), (C, SLOW), (P, TWIN)):
+        got = m.decrypt_tokens(t, [good] + bad, NOW_US, P.CLIENT_SHARING, None, 1)["status"]
+        assert list(got) == [P.SUCCESS] + [P.INVALID_PAYLOAD] * len(bad), m
+    unsynced = table_args(latest_expires_us=NOW_US - 1)
+    for m, t in ((C, C.KeyTable(**unsynced)), (C, C.KeyTable(**unsynced, fastpath=False)), (P, P.KeyTable(**unsynced))):
+        assert list(m.decrypt_tokens(t, bad, NOW_US, P.CLIENT_SHARING, None, 1)["status"]) == \
+            [P.KEYS_NOT_SYNCED] * len(bad)
+
+
+def test_str_list_batch_keeps_its_items_alive():
+    """The list-of-str fast path takes a reference to every item instead of copying the list: a list emptied
+    by another thread while the GIL is released must neither free the tokens under the engine nor change
+    the answer (the batch sees the list as it was when the call began)."""
+    import threading
+
+    base = _valid_v3(128)
+    expected = None
+    for _ in range(20):
+        mutable = [base[:-1] + base[-1] for _ in range(4000)]  # distinct objects, owned by the list only
+        if expected is None:
+            expected = C.decrypt_tokens(FAST, list(mutable), NOW_US, P.CLIENT_SHARING, None, 1)
+        out = {}
+        th = threading.Thread(target=lambda: out.update(r=C.decrypt_tokens(FAST, mutable, NOW_US, P.CLIENT_SHARING,
+                                                                         None, 1)))
+        th.start()
+        mutable[:] = ["x"] * 10
+        th.join()
+        r = out["r"]
+        if len(r["status"]) == 4000:
+            assert np.array_equal(r["uid"], expected["uid"]) and (r["status"] == P.SUCCESS).all()
+        else:
+            assert len(r["status"]) == 10
+    # an item of another kind part-way falls back to the snapshot path with the same answers
+    mixed = [base] * 100 + [base.encode(), None, 7] + [base] * 100
+    a = C.decrypt_tokens(FAST, mixed, NOW_US, P.CLIENT_SHARING, None, 1)
+    b = P.decrypt_tokens(TWIN, mixed, NOW_US, P.CLIENT_SHARING, None, 1)
+    assert np.array_equal(a["status"], b["status"]) and np.array_equal(a["uid"], b["uid"])
 
 
 UIDS = st.one_of(

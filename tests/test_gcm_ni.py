@@ -9,7 +9,8 @@ and drives it through ctypes:
   lengths are skipped: the kernel takes the 12-byte nonce only (GHASH-derived IVs are not used by UID2).
 * differential tests against OpenSSL EVP run in C (20,000 random cases here, a million in the slow test),
   with every single-bit flip of nonce, ciphertext and tag rejected for a sample of cases;
-* the base64 fast decoder against Python's ``base64`` on random clean and dirty inputs.
+* the base64 fast decoder against Python's ``base64`` on random clean and dirty inputs, and the fast encoder
+  against Python's ``base64`` and the engine's scalar encoders.
 """
 import base64
 import ctypes
@@ -62,6 +63,10 @@ def _load(path):
     lib.t_b64_differential.argtypes = [ctypes.c_uint64, ctypes.c_long, sz, ctypes.c_char_p, sz]
     lib.t_b64_differential.restype = ctypes.c_long
     lib.uid2_b64fast_decode.argtypes = [u8p, sz, ctypes.c_void_p, ctypes.POINTER(sz), ctypes.c_int]
+    lib.uid2_b64fast_encode.argtypes = [u8p, sz, ctypes.c_void_p, ctypes.c_int]
+    lib.uid2_b64fast_encode.restype = sz
+    lib.t_b64_encode_differential.argtypes = [ctypes.c_uint64, ctypes.c_long, sz, ctypes.c_char_p, sz]
+    lib.t_b64_encode_differential.restype = ctypes.c_long
     lib.path = path
     return lib
 
@@ -343,6 +348,27 @@ def test_b64_differential_in_c(lib):
     assert lib.t_b64_differential(99, 50_000, 400, err, 512) == 0, err.value.decode()
 
 
+def fast_b64_encode(lib, raw: bytes, url: bool) -> bytes:
+    out = ctypes.create_string_buffer(len(raw) * 4 // 3 + 4)
+    n = lib.uid2_b64fast_encode(raw, len(raw), out, int(url))
+    return out.raw[:n]
+
+
+@pytest.mark.parametrize("url", [False, True])
+def test_b64_encode(lib, url):
+    """The fast encoder against Python's base64 (url: the SDK's unpadded url-safe form)."""
+    rng = random.Random(31 + url)
+    for raw in [b"", b"\x00", b"\xff" * 2, bytes(range(256)), b"\xfb\xff\xbf" * 5] + [
+            rng.randbytes(rng.randrange(0, 200)) for _ in range(3000)]:
+        want = base64.urlsafe_b64encode(raw).rstrip(b"=") if url else base64.b64encode(raw)
+        assert fast_b64_encode(lib, raw, url) == want, raw
+
+
+def test_b64_encode_differential_in_c(lib):
+    err = ctypes.create_string_buffer(512)
+    assert lib.t_b64_encode_differential(97, 50_000, 400, err, 512) == 0, err.value.decode()
+
+
 def test_generic_build(generic_lib):
     """Without the x86 kernels: GCM reports unavailable and refuses; base64 takes the scalar path."""
     g = generic_lib
@@ -357,6 +383,7 @@ def test_generic_build(generic_lib):
         g.t_key_free(k)
     err = ctypes.create_string_buffer(512)
     assert g.t_b64_differential(98, 20_000, 400, err, 512) == 0, err.value.decode()
+    assert g.t_b64_encode_differential(96, 5_000, 400, err, 512) == 0, err.value.decode()
     rng = random.Random(3)
     for url in (False, True):
         for _ in range(500):

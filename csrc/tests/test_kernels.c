@@ -288,6 +288,37 @@ EXPORT long t_b64_differential(uint64_t seed, long n, size_t max_raw, char *err,
     return failures;
 }
 
+/* n random inputs of 0..max_raw bytes (every length below 64 first): uid2_b64fast_encode must write exactly
+ * what uid2_b64_encode (url == 0) and uid2_b64url_encode_nopad (url == 1) write, and nothing else. Input and
+ * output are exact-size heap blocks, so AddressSanitizer sees any access beyond them. */
+EXPORT long t_b64_encode_differential(uint64_t seed, long n, size_t max_raw, char *err, size_t errcap)
+{
+    uint64_t s = seed;
+    long failures = 0;
+    for (long i = 0; i < n; i++) {
+        size_t raw_len = i < 128 ? (size_t)(i / 2) : (size_t)(splitmix(&s) % (max_raw + 1));
+        int url = (int)(i & 1);
+        size_t cap = UID2_B64_ENCODED_LEN(raw_len);
+        uint8_t *raw = malloc(raw_len ? raw_len : 1);
+        char *ref = malloc(cap + 1), *got = malloc(cap ? cap : 1);
+        if (raw == NULL || ref == NULL || got == NULL) {
+            snprintf(err, errcap, "out of memory");
+            free(raw), free(ref), free(got);
+            return failures + 1;
+        }
+        fill(&s, raw, raw_len);
+        size_t rn = url ? uid2_b64url_encode_nopad(raw, raw_len, ref) : uid2_b64_encode(raw, raw_len, ref);
+        size_t gn = uid2_b64fast_encode(raw, raw_len, got, url);
+        if (rn != gn || memcmp(ref, got, rn) != 0) {
+            if (failures++ == 0)
+                snprintf(err, errcap, "case %ld: %s encode of %zu bytes differs (%zu vs %zu chars)", i,
+                         url ? "url" : "std", raw_len, gn, rn);
+        }
+        free(raw), free(ref), free(got);
+    }
+    return failures;
+}
+
 #ifdef UID2_KERNELS_MAIN
 /* Standalone: `test_kernels [cases]` runs both differentials (used under AddressSanitizer). */
 int main(int argc, char **argv)
@@ -302,6 +333,7 @@ int main(int argc, char **argv)
     }
     err[0] = 0;
     f2 = t_b64_differential(3, n, 300, err, sizeof err);
+    f2 += t_b64_encode_differential(4, n, 300, err, sizeof err);
     printf("b64: %ld cases, %ld failures %s\n", n, f2, err);
     return f1 || f2;
 }

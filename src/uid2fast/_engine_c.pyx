@@ -11,6 +11,8 @@ import os
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_GET_SIZE
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
 from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
@@ -19,6 +21,8 @@ from libc.string cimport memcpy
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
+    bint PyUnicode_CheckExact(object o)
+    PyObject *PyList_GET_ITEM_PTR "PyList_GET_ITEM" (object lst, Py_ssize_t i)
     const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
 
 
@@ -488,6 +492,161 @@ def decrypt_token(KeyTable table, token, int64_t now_us, int client, domain):
             free(ubuf)
 
 
+# --- scalar decrypt straight into the public result object ---------------------------------------
+
+cdef extern from *:
+    """
+    /* Store through a slot's member descriptor (what `obj.name = value` ends in, without the lookups). */
+    static int uid2_py_descr_set(PyObject *descr, PyObject *obj, PyObject *value)
+    {
+        return Py_TYPE(descr)->tp_descr_set(descr, obj, value);
+    }
+    /* cls.__new__(cls) for a class whose __new__ is object.__new__: just the allocation. */
+    static PyObject *uid2_py_alloc(PyObject *cls)
+    {
+        PyTypeObject *tp = (PyTypeObject *)cls;
+        return tp->tp_alloc(tp, 0);
+    }
+    """
+    int uid2_py_descr_set(object descr, object obj, object value) except -1
+    object uid2_py_alloc(object cls)
+
+
+_N_STATUSES = 14  # UID2_STATUS_SUCCESS .. UID2_STATUS_MALFORMED
+
+
+cdef class TokenFactory:
+    """Scalar decryption for the public API in one call: the C engine's result written straight into a new
+    ``DecryptedToken`` (slots set through their descriptors, datetimes left lazy), exactly what
+    ``encryption._make_token`` builds from ``decrypt_token``'s tuple.
+
+    ``decrypt(keys, token, client, domain)`` takes the common case only: the C engine selected in
+    ``engine`` (``engine.impl is c_impl``), ``keys`` with a C table already built, an ASCII ``str`` token and
+    a ``str`` (or None) domain; the time is ``time.time_ns() // 1000`` as in ``_time.now_us``. For anything
+    else it returns None and the caller takes its general path.
+    """
+
+    cdef object cls, unset, engine, c_impl, time_mod
+    cdef tuple statuses           # by engine code; None for a code the public layer does not map
+    cdef unsigned bare            # bit per code: the official make_error shape (identity_scope None)
+    cdef tuple itypes             # identity type 0 / 1
+    cdef dict versions            # 2 / 112 / 128 -> AdvertisingTokenVersion
+    cdef object d_status, d_uid, d_site_id, d_sksi, d_itype, d_scope, d_version, d_csg
+    cdef object d_est, d_exp, d_est_ms, d_exp_ms
+
+    def __init__(self, cls, unset, engine, c_impl, statuses, bare_codes, itypes, versions):
+        import time
+        import types
+        if cls.__new__ is not object.__new__:
+            raise TypeError("the result class must not define __new__")
+        descrs = {}
+        for name in ("status", "uid", "site_id", "site_key_site_id", "identity_type", "identity_scope",
+                     "advertising_token_version", "is_client_side_generated", "_established", "_expiry",
+                     "_established_ms", "_expiry_ms"):
+            d = cls.__dict__.get(name)
+            if type(d) is not types.MemberDescriptorType or d.__objclass__ is not cls:
+                raise TypeError(f"{cls.__name__}.{name} is not a slot of the class")
+            descrs[name] = d
+        self.cls = cls
+        self.unset = unset
+        self.engine = engine
+        self.c_impl = c_impl
+        self.time_mod = time
+        self.statuses = tuple(statuses)
+        if len(self.statuses) != _N_STATUSES:
+            raise ValueError("statuses: one entry per engine status code")
+        self.bare = 0
+        for c in bare_codes:
+            self.bare |= 1u << <unsigned>c
+        self.itypes = tuple(itypes)
+        if len(self.itypes) != 2:
+            raise ValueError("itypes: two entries")
+        self.versions = dict(versions)
+        self.d_status = descrs["status"]
+        self.d_uid = descrs["uid"]
+        self.d_site_id = descrs["site_id"]
+        self.d_sksi = descrs["site_key_site_id"]
+        self.d_itype = descrs["identity_type"]
+        self.d_scope = descrs["identity_scope"]
+        self.d_version = descrs["advertising_token_version"]
+        self.d_csg = descrs["is_client_side_generated"]
+        self.d_est = descrs["_established"]
+        self.d_exp = descrs["_expiry"]
+        self.d_est_ms = descrs["_established_ms"]
+        self.d_exp_ms = descrs["_expiry_ms"]
+
+    def decrypt(self, keys, token, int client, domain):
+        cdef uid2_result_t r
+        cdef const char *p
+        cdef Py_ssize_t n, dn
+        cdef const uint8_t *dptr = NULL
+        cdef size_t dlen = 0
+        cdef char ubuf_stack[512]
+        cdef char *ubuf
+        cdef int64_t ns, now_us
+        cdef unsigned h
+        cdef KeyTable table
+        if type(token) is not str or not PyUnicode_IS_ASCII(token) or keys is None:
+            return None
+        if domain is not None:
+            if type(domain) is not str:
+                return None
+            try:
+                dptr = <const uint8_t *>PyUnicode_AsUTF8AndSize(domain, &dn)
+            except UnicodeEncodeError:  # lone surrogates: the general path encodes them
+                return None
+            dlen = <size_t>dn
+        if self.engine.impl is not self.c_impl:
+            return None
+        cached = getattr(keys, "_table", None)
+        if type(cached) is not tuple or len(<tuple>cached) != 2 or type((<tuple>cached)[1]) is not KeyTable:
+            return None
+        table = <KeyTable>(<tuple>cached)[1]
+        ns = self.time_mod.time_ns()
+        now_us = ns // 1000 if ns >= 0 else -((-ns + 999) // 1000)  # floor division, as `// 1000`
+        p = PyUnicode_AsUTF8AndSize(token, &n)
+        cdef size_t need = UID2_UID_BUF_LEN(<size_t>n)
+        if need <= sizeof(ubuf_stack):
+            ubuf = ubuf_stack
+        else:
+            ubuf = <char *>malloc(need)
+            if ubuf == NULL:
+                raise MemoryError()
+        try:
+            uid2_decrypt_token(table._t, NULL, p, <size_t>n, 0, now_us, client, dptr, dlen, ubuf, &r)
+            status = self.statuses[r.status] if 0 <= r.status < 14 else None
+            if status is None:
+                return None
+            h = r.have
+            t = uid2_py_alloc(self.cls)
+            uid2_py_descr_set(self.d_status, t, status)
+            if h & UID2_HAVE_UID:
+                if r.version == UID2_VERSION_V2:
+                    uid = PyUnicode_DecodeUTF8(r.uid, <Py_ssize_t>r.uid_len, NULL)
+                else:
+                    uid = PyUnicode_DecodeASCII(r.uid, <Py_ssize_t>r.uid_len, NULL)
+                uid2_py_descr_set(self.d_uid, t, uid)
+            else:
+                uid2_py_descr_set(self.d_uid, t, None)
+            uid2_py_descr_set(self.d_est, t, self.unset)
+            uid2_py_descr_set(self.d_est_ms, t, r.established_ms if h & UID2_HAVE_ESTABLISHED else None)
+            uid2_py_descr_set(self.d_site_id, t, r.site_id if h & UID2_HAVE_SITE_ID else None)
+            uid2_py_descr_set(self.d_sksi, t, <object>PyList_GET_ITEM(table._site_ids, <Py_ssize_t>r.site_key_index)
+                              if h & UID2_HAVE_SITE_KEY else None)
+            uid2_py_descr_set(self.d_itype, t, self.itypes[r.identity_type != 0]
+                              if h & UID2_HAVE_IDENTITY_TYPE else None)
+            uid2_py_descr_set(self.d_scope, t, None if (self.bare >> <unsigned>r.status) & 1u
+                              else keys.get_identity_scope())
+            uid2_py_descr_set(self.d_version, t, self.versions.get(r.version) if h & UID2_HAVE_VERSION else None)
+            uid2_py_descr_set(self.d_csg, t, (r.is_client_side_generated != 0) if h & UID2_HAVE_CSG else None)
+            uid2_py_descr_set(self.d_exp, t, self.unset)
+            uid2_py_descr_set(self.d_exp_ms, t, r.expiry_ms if h & UID2_HAVE_EXPIRY else None)
+            return t
+        finally:
+            if ubuf != ubuf_stack:
+                free(ubuf)
+
+
 # --- encrypt ----------------------------------------------------------------------------------
 
 cdef int _encrypt_args(KeyTable table, object keyset_id, object identity_scope, object established_ms,
@@ -568,13 +727,21 @@ cdef class _Items:
     cdef uid2_bytes_t *rows
     cdef Py_ssize_t n
     cdef list keep
+    cdef PyObject **refs          # owned references to the rows' str objects (the list fast path)
+    cdef Py_ssize_t n_refs
 
     def __cinit__(self):
         self.rows = NULL
         self.n = 0
         self.keep = []
+        self.refs = NULL
+        self.n_refs = 0
 
     def __dealloc__(self):
+        cdef Py_ssize_t i
+        for i in range(self.n_refs):
+            Py_DECREF(<object>self.refs[i])
+        free(self.refs)
         free(self.rows)
 
     cdef int alloc(self, Py_ssize_t n) except -1:
@@ -583,6 +750,29 @@ cdef class _Items:
         if self.rows == NULL:
             raise MemoryError()
         return 0
+
+
+cdef bint _fill_from_str_list(_Items it, list items) except -1:
+    """The common batch: a list of ASCII str. One pass takes a reference to each item (what keeps the bytes
+    alive while the GIL is released, whatever the caller does to the list) and its UTF-8 pointer; no Python
+    code can run meanwhile. False (nothing kept) at the first item of any other kind: then the caller takes
+    the general path, which snapshots the list."""
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(items), sz
+    cdef PyObject *item
+    it.alloc(n)
+    it.refs = <PyObject **>malloc(<size_t>(n if n > 0 else 1) * sizeof(PyObject *))
+    if it.refs == NULL:
+        raise MemoryError()
+    for i in range(n):
+        item = PyList_GET_ITEM_PTR(items, i)
+        if not PyUnicode_CheckExact(<object>item) or not PyUnicode_IS_ASCII(<object>item):
+            return False
+        it.rows[i].ptr = <const uint8_t *>PyUnicode_AsUTF8AndSize(<object>item, &sz)  # the ASCII data itself
+        it.rows[i].len = <size_t>sz
+        Py_INCREF(<object>item)
+        it.refs[i] = item
+        it.n_refs = i + 1
+    return True
 
 
 cdef int _fill_from_list(_Items it, list items, Py_ssize_t at) except -1:
@@ -674,6 +864,9 @@ cdef _Items _collect(object tokens):
     cdef const uint8_t *src
     cdef bint ok
     if isinstance(tokens, list):
+        if type(tokens) is list and _fill_from_str_list(it, <list>tokens):
+            return it
+        it = _Items()
         items = list(tokens)  # a snapshot: the caller's list may change while the GIL is released
         it.alloc(len(items))
         _fill_from_list(it, items, 0)
@@ -825,7 +1018,7 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
         doms = _collect_domains(domains, n)
         doms_p = doms.rows
     status = np.empty(n, dtype=np.uint8)
-    uid = np.zeros(n, dtype=f"S{UID_WIDTH}")
+    uid = np.empty(n, dtype=f"S{UID_WIDTH}")  # every row's 44 bytes are written (the uid, or zeros)
     established = np.empty(n, dtype=np.int64)
     expiry = np.empty(n, dtype=np.int64)
     site_id = np.empty(n, dtype=np.int64)

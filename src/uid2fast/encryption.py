@@ -215,6 +215,28 @@ def _make_token(r: tuple, keys: Any) -> DecryptedToken:
     return t
 
 
+def _fast_decryptor() -> Any:
+    """The C engine's one-call scalar decryption into a DecryptedToken (``_engine_c.TokenFactory``), or None.
+
+    ``fast(keys, token, client, domain)`` returns what ``_make_token(_engine.decrypt_token(keys, token,
+    now_us(), client, domain), keys)`` returns, or None for anything but the common case (then the caller
+    takes that general path): the C engine selected, a built C key table, an ASCII str token.
+    """
+    c = _engine.c_engine
+    factory = getattr(c, "TokenFactory", None)
+    if factory is None:
+        return None
+    statuses = [_STATUS.get(code) for code in range(_codes.MALFORMED + 1)]
+    try:
+        return factory(DecryptedToken, _UNSET, _engine, c, statuses, sorted(_BARE), [_ITYPE[0], _ITYPE[1]],
+                       _VERSION).decrypt
+    except (TypeError, ValueError):  # pragma: no cover - a result class the factory cannot fill
+        return None
+
+
+_fast_decrypt = _fast_decryptor()
+
+
 def _decrypt_code(token: Any, keys: Any, domain_name: Any, client: int, now: Optional[dt.datetime]) -> tuple:
     try:
         now_us = _now_us(now)
@@ -235,6 +257,10 @@ def decrypt(token, keys, now=None):  # type: ignore[no-untyped-def]
         For any failure: ``str(status)`` (e.g. ``'DecryptionStatus.EXPIRED_TOKEN'``) for a status,
         ``'invalid payload'`` for a token that cannot be parsed.
     """
+    if now is None and _fast_decrypt is not None:
+        t = _fast_decrypt(keys, token, _codes.CLIENT_LEGACY, None)
+        if t is not None and t.status is DecryptionStatus.SUCCESS:
+            return t  # failures raise below, after decrypting again on the general path
     return _legacy(_decrypt_code(token, keys, None, _codes.CLIENT_LEGACY, now), keys)
 
 
@@ -253,6 +279,10 @@ def decrypt_token(token, keys, domain_name, client_type, now=None):  # type: ign
     With ``ClientType.LEGACY_WITHOUT_DOMAIN_CHECK`` it raises like :func:`decrypt`; otherwise every
     outcome, a malformed token included, is a status (SPEC §2.3).
     """
+    if now is None and _fast_decrypt is not None and client_type is not ClientType.LEGACY_WITHOUT_DOMAIN_CHECK:
+        t = _fast_decrypt(keys, token, _client_code(client_type), domain_name)
+        if t is not None:
+            return t
     r = _decrypt_code(token, keys, domain_name, _client_code(client_type), now)
     if client_type == ClientType.LEGACY_WITHOUT_DOMAIN_CHECK:
         return _legacy(r, keys)
