@@ -41,9 +41,9 @@
         }                                                                                                      \
     } while (0)
 
-/* The same table built with params.no_fastpath = 1 (EVP AES and the exact base64 decoder only), when the
- * engine has that switch (scripts/fuzz.sh defines UID2_FUZZ_HAVE_NO_FASTPATH then): every scalar decrypt
- * and every token made is also run through it and must give the same answer as the fast paths. */
+/* The same table built with params.no_fastpath = 1 (EVP AES and the exact base64 decoder only): every
+ * scalar decrypt and every token made is also run through it and must give the same answer as the fast
+ * paths. */
 static uid2_table_t *g_ref;
 
 /* UID2_FUZZ_VERBOSE=1: print each scalar result (to see which paths a seed reaches). */
@@ -854,7 +854,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         bad_args |= d.sites[i].first_name > d.n_names || d.sites[i].n_names > d.n_names - d.sites[i].first_name;
     CHECK((t == NULL) == bad_args, "table_new returned %p with bad_args %d", (void *)t, bad_args);
     uid2_worker_t *w = t != NULL ? uid2_worker_new(t) : NULL;
-#ifdef UID2_FUZZ_HAVE_NO_FASTPATH
     if (t != NULL) {
         uid2_table_params_t ref = d.p;
         ref.no_fastpath = 1;
@@ -862,7 +861,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                d.n_names ? d.names : NULL, d.n_names, &ref);
         CHECK(g_ref != NULL, "the no_fastpath table was refused");
     }
-#endif
     switch (mode) {
     case 0:
         mode_raw(t, w, &d, r.p, r.n);

@@ -65,10 +65,7 @@ fi
 # kernels are fuzzed as soon as they are part of the build.
 mapfile -t SOURCES < <(grep -o '"csrc/uid2_[a-z0-9_]*\.c"' setup.py | tr -d '"' | sort -u)
 [ ${#SOURCES[@]} -gt 0 ] || { echo "no csrc sources found in setup.py" >&2; exit 1; }
-# When the engine has the per-table switch to its reference paths, every decrypt is also run on them.
-DEFS=()
-if grep -q 'no_fastpath' csrc/uid2_engine.h; then DEFS+=(-DUID2_FUZZ_HAVE_NO_FASTPATH); fi
-CFLAGS_COMMON=(-g -std=gnu11 -pthread -ffp-contract=off -D_GNU_SOURCE -Wall -Wextra "${DEFS[@]}" -Icsrc)
+CFLAGS_COMMON=(-g -std=gnu11 -pthread -ffp-contract=off -D_GNU_SOURCE -Wall -Wextra -Icsrc)
 
 # Seeds are regenerated on every run (deterministic); earlier findings (fixed) in fuzz/regressions/ are
 # replayed as seeds too.
