@@ -57,6 +57,15 @@ static void *decrypt_job(void *arg)
     ptrdiff_t overflow = 0;
     for (size_t i = j->lo; i < j->hi; i++) {
         const uid2_bytes_t *tok = &j->tokens[i];
+#if defined(__GNUC__) || defined(__clang__)
+        if (i + 2 < j->hi && j->tokens[i + 2].ptr != NULL) {
+            /* the token after next (the rows are scattered over the heap): its first 256 bytes, a v4 token */
+            const uint8_t *nx = j->tokens[i + 2].ptr;
+            size_t nl = j->tokens[i + 2].len < 256 ? j->tokens[i + 2].len : 256;
+            for (size_t k = 0; k < nl; k += 64)
+                __builtin_prefetch(nx + k);
+        }
+#endif
         const uid2_bytes_t *dom = j->domains ? &j->domains[i] : j->single_domain;
         const uint8_t *dptr = dom ? dom->ptr : NULL;
         size_t dlen = dom ? dom->len : 0;

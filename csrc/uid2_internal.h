@@ -64,6 +64,27 @@ struct uid2_worker {
     size_t rnd_pos;
 };
 
+/* Knuth's multiplicative hash, mixed so the mask can take the low bits. */
+static inline uint32_t uid2_hash_id(uint32_t id)
+{
+    uint32_t h = id * 2654435761u;
+    return h ^ (h >> 15);
+}
+
+/* uid2_table_find, inlined into the token code. */
+static inline ptrdiff_t uid2_find(const uid2_table_t *t, uint32_t key_id)
+{
+    uint32_t h = uid2_hash_id(key_id) & t->hmask;
+    for (;;) {
+        uint32_t idx = t->hidx[h];
+        if (idx == 0)
+            return -1;
+        if (t->hid[h] == key_id)
+            return (ptrdiff_t)idx - 1;
+        h = (h + 1) & t->hmask;
+    }
+}
+
 /* 1 if p[0 .. n) is ASCII. */
 static inline int uid2_all_ascii(const uint8_t *p, size_t n)
 {

@@ -5,15 +5,6 @@
 #include "uid2_b64fast.h"
 #include "uid2_internal.h"
 
-static uint32_t hash_id(uint32_t id)
-{
-    return id * 2654435761u; /* Knuth's multiplicative hash; the mask takes the low bits after mixing */
-}
-
-static uint32_t hmix(uint32_t h)
-{
-    return h ^ (h >> 15);
-}
 
 typedef struct {
     uint32_t key;
@@ -85,7 +76,7 @@ uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t 
             k->ni_ok = uid2_gcm_ni_key_init(&k->ni, k->secret, 32) == 0;
         t->any_ni |= k->ni_ok;
         if (s->id_is_u32) {
-            uint32_t h = hmix(hash_id(s->id)) & t->hmask;
+            uint32_t h = uid2_hash_id(s->id) & t->hmask;
             while (t->hidx[h] != 0 && t->hid[h] != s->id)
                 h = (h + 1) & t->hmask;
             t->hid[h] = s->id;
@@ -201,15 +192,7 @@ size_t uid2_table_size(const uid2_table_t *t)
 
 ptrdiff_t uid2_table_find(const uid2_table_t *t, uint32_t key_id)
 {
-    uint32_t h = hmix(hash_id(key_id)) & t->hmask;
-    for (;;) {
-        uint32_t idx = t->hidx[h];
-        if (idx == 0)
-            return -1;
-        if (t->hid[h] == key_id)
-            return (ptrdiff_t)idx - 1;
-        h = (h + 1) & t->hmask;
-    }
+    return uid2_find(t, key_id);
 }
 
 ptrdiff_t uid2_table_active_key(const uid2_table_t *t, int32_t group, int64_t now_us)

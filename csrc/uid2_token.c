@@ -227,8 +227,9 @@ static int utf8_valid(const uint8_t *s, size_t n, int *ascii)
 /* ---- AEAD helpers over table keys ----------------------------------------------------------------- */
 
 /* GCM blob (nonce | ct | tag) with key index `key`; -1 for anything _gcm_decrypt rejects. */
-static ptrdiff_t gcm_open_key(const uid2_table_t *t, uid2_worker_t *w, size_t key, const uint8_t *blob,
-                              size_t blob_len, uint8_t *out)
+static inline __attribute__((always_inline)) ptrdiff_t gcm_open_key(const uid2_table_t *t, uid2_worker_t *w,
+                                                                    size_t key, const uint8_t *blob,
+                                                                    size_t blob_len, uint8_t *out)
 {
     const uid2_key_t *k = &t->keys[key];
     if (blob_len < UID2_GCM_OVERHEAD || !k->secret_ok)
@@ -308,7 +309,7 @@ static int decrypt_v2(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
                       uint8_t *id, int64_t now_us, int client, char *uid_buf, uid2_result_t *r)
 {
     /* token: 0x02 | master key id [1:5] | master IV [5:21] | CBC(master payload) [21:] */
-    ptrdiff_t mk = uid2_table_find(t, (uint32_t)be(tb, tn, 1, 5));
+    ptrdiff_t mk = uid2_find(t, (uint32_t)be(tb, tn, 1, 5));
     if (mk < 0)
         return SET_ERR(r, UID2_STATUS_NOT_AUTHORIZED_FOR_MASTER_KEY);
     size_t iv_len = tn >= 21 ? 16 : tail_len(tn, 5);
@@ -329,7 +330,7 @@ static int decrypt_v2(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
         r->have = UID2_HAVE_VERSION | UID2_HAVE_CSG | UID2_HAVE_EXPIRY;
         return r->status = UID2_STATUS_EXPIRED_TOKEN;
     }
-    ptrdiff_t sk = uid2_table_find(t, (uint32_t)be(m, mlen, 8, 12));
+    ptrdiff_t sk = uid2_find(t, (uint32_t)be(m, mlen, 8, 12));
     if (sk < 0) {
         r->have = UID2_HAVE_VERSION | UID2_HAVE_CSG | UID2_HAVE_EXPIRY;
         return r->status = UID2_STATUS_NOT_AUTHORIZED_FOR_KEY;
@@ -384,7 +385,7 @@ static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
     int identity_type = ((tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
     if ((int64_t)((tb[0] >> 4) & 1) != t->p.identity_scope) /* SPEC §2.4 */
         return SET_ERR(r, UID2_STATUS_INVALID_IDENTITY_SCOPE);
-    ptrdiff_t mk = uid2_table_find(t, (uint32_t)be(tb, tn, 2, 6));
+    ptrdiff_t mk = uid2_find(t, (uint32_t)be(tb, tn, 2, 6));
     if (mk < 0)
         return SET_ERR(r, UID2_STATUS_NOT_AUTHORIZED_FOR_MASTER_KEY);
     ptrdiff_t mn = gcm_open_key(t, w, (size_t)mk, tb + (tn > 6 ? 6 : tn), tail_len(tn, 6), m);
@@ -405,7 +406,7 @@ static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
         return r->status = UID2_STATUS_EXPIRED_TOKEN;
     }
     uint64_t generated_ms = be(m, mlen, 8, 16);
-    ptrdiff_t sk = uid2_table_find(t, (uint32_t)be(m, mlen, 29, 33));
+    ptrdiff_t sk = uid2_find(t, (uint32_t)be(m, mlen, 29, 33));
     if (sk < 0) {
         r->have = UID2_HAVE_IDENTITY_TYPE | UID2_HAVE_VERSION | UID2_HAVE_EXPIRY;
         return r->status = UID2_STATUS_NOT_AUTHORIZED_FOR_KEY;

@@ -319,6 +319,75 @@ def test_str_list_batch_keeps_its_items_alive():
     assert np.array_equal(a["status"], b["status"]) and np.array_equal(a["uid"], b["uid"])
 
 
+# --- the scalar public API straight from C (encryption._fast_decrypt) ----------------------------------
+
+def _public_keys():
+    """A key collection of the public API over the same keys (so the hypothesis tokens decrypt)."""
+    import datetime as dt
+
+    from uid2fast.identity_scope import IdentityScope
+    from uid2fast.keys import EncryptionKey, EncryptionKeysCollection
+
+    utc = dt.timezone.utc
+    t0 = dt.datetime(2000, 1, 1, tzinfo=utc)
+    far = dt.datetime.fromtimestamp(NOW_MS / 1000 + 365 * 86400, tz=utc)
+    keys = [EncryptionKey(k[0], k[1], t0, dt.datetime.fromtimestamp(k[3] / 1e6, tz=utc), far, k[5], k[2])
+            for k in table_args()["keys"]]
+    return EncryptionKeysCollection(keys, IdentityScope.UID2, SITE_ID, 1, 99, 2_592_000,
+                                    site_data={SITE_ID: ["example.com"]})
+
+
+def _fields(t):
+    return (t.status, t.uid, t.established, t.site_id, t.site_key_site_id, t.identity_scope, t.identity_type,
+            t.advertising_token_version, t.is_client_side_generated, t.expiry, t.success, repr(t))
+
+
+@given(tok=tokens(), client=st.sampled_from([P.CLIENT_SHARING, P.CLIENT_BIDSTREAM, P.CLIENT_LEGACY]),
+       domain=st.sampled_from([None, "example.com", "EXAMPLE.com", "other.org", "\udcff"]))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+def test_scalar_fast_path_builds_what_the_general_path_builds(tok, client, domain):
+    from uid2fast import _engine, encryption
+
+    fast = encryption._fast_decrypt
+    if fast is None:
+        pytest.skip("no C fast path")
+    keys = _PUBLIC_KEYS
+    keys._engine_table()
+    with _engine.use("c"):
+        t = fast(keys, tok, client, domain, NOW_US)
+        ref = encryption._make_token(_engine.decrypt_token(keys, tok, NOW_US, client, domain), keys)
+    if type(tok) is not str or not tok.isascii() or domain == "\udcff":
+        assert t is None  # not the common case: the callers take the general path
+        return
+    assert t is not None and type(t) is encryption.DecryptedToken
+    assert _fields(t) == _fields(ref)
+    t.extra = 1  # instances keep their __dict__
+    assert t == ref or t.status != ref.status
+
+
+_PUBLIC_KEYS = _public_keys()
+
+
+def test_scalar_fast_path_declines():
+    from uid2fast import _engine, encryption
+
+    fast = encryption._fast_decrypt
+    if fast is None:
+        pytest.skip("no C fast path")
+    keys = _public_keys()
+    tok = _valid_v3(128)
+    assert fast(keys, tok, P.CLIENT_SHARING, None) is None  # no C table built yet
+    keys._engine_table()
+    assert fast(keys, tok, P.CLIENT_SHARING, None, NOW_US).status.name == "SUCCESS"
+    assert fast(keys, tok, P.CLIENT_SHARING, None) is not None  # the clock (the token may have expired)
+    assert fast(None, tok, P.CLIENT_SHARING, None) is None
+    assert fast(keys, tok.encode(), P.CLIENT_SHARING, None) is None
+    assert fast(keys, tok + "\u00e9", P.CLIENT_SHARING, None) is None
+    assert fast(keys, tok, P.CLIENT_SHARING, b"example.com") is None
+    with _engine.use("py"):
+        assert fast(keys, tok, P.CLIENT_SHARING, None) is None
+
+
 UIDS = st.one_of(
     st.binary(min_size=32, max_size=32).map(lambda b: base64.b64encode(b).decode()),
     st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()),
