@@ -1,7 +1,7 @@
 """The benchmark behind ``uid2fast bench`` and ``benchmarks/bench_decrypt.py``.
 
-For v2, v3 and v4 advertising tokens (decrypt) and for sharing tokens (encrypt) it times, in one run on
-the same tokens and keys:
+For v2, v3 and v4 advertising tokens (decrypt; v4 also through the legacy ``decrypt(token, keys)``) and for
+sharing tokens (encrypt) it times, in one run on the same tokens and keys:
 
 - the official SDK (``uid2_client``, when installed), one token at a time;
 - uid2fast's pure-Python engine, one token at a time;
@@ -158,7 +158,7 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
         rows.append({"operation": op, "path": path, "us_per_token": us, "tokens": done,
                      "tokens_per_second": None if us is None else 1e6 / us, "note": note})
         shown = "-" if us is None else f"{us:.3f} µs/token"
-        log(f"  {op:<11} {path:<28} {shown} {note}")
+        log(f"  {op:<12} {path:<28} {shown} {note}")
 
     # ---- decrypt v2 / v3 / v4 ------------------------------------------------------------------
     def decrypt_version(version: int) -> None:
@@ -213,6 +213,33 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
 
     for version in (2, 3, 4):
         decrypt_version(version)
+
+    # ---- the legacy module function decrypt(token, keys), v4 ------------------------------------
+    op = "decrypt() v4"
+    tokens, uids = _tokens(body, 4, n)
+    sample = tokens[:scalar_n]
+    osample = tokens[:official_n]
+    if off_b is not None:
+        got = [official.decrypt(t, off_b._keys).uid for t in osample]
+        if got != uids[:official_n]:
+            raise RuntimeError(f"{op}: the official SDK gives other uids; not timing")
+        okeys = off_b._keys
+        us, done = _timeit(lambda: [official.decrypt(t, okeys) for t in osample], len(osample), min_time)
+        add(op, "official uid2-client", us, done)
+    with _engine.use("py"):
+        if [uid2fast.decrypt(t, keys).uid for t in osample] != uids[:official_n]:
+            add(op, "uid2fast Python engine", None, 0, "WRONG RESULTS: not timed")
+        else:
+            us, done = _timeit(lambda: [uid2fast.decrypt(t, keys) for t in osample], len(osample), min_time)
+            add(op, "uid2fast Python engine", us, done)
+    if have_c:
+        with _engine.use("c"):
+            if [uid2fast.decrypt(t, keys).uid for t in sample] != uids[:scalar_n]:
+                add(op, "uid2fast C, one by one", None, 0, "WRONG RESULTS: not timed")
+            else:
+                dec = uid2fast.decrypt
+                us, done = _timeit(lambda: [dec(t, keys) for t in sample], len(sample), min_time)
+                add(op, "uid2fast C, one by one", us, done)
 
     # ---- encrypt (sharing, v4) -----------------------------------------------------------------
     op = "encrypt"
@@ -274,8 +301,8 @@ def format_table(result: Dict[str, Any]) -> str:
         + (f"uid2-client {m['uid2_client']}" if m["uid2_client"] else "uid2-client not installed (no ratio)")
         + f"; numpy {m['numpy']}; {m['tokens_per_version']:,} tokens per version",
         "",
-        f"{'operation':<11}  {'path':<28}  {'µs/token':>9}  {'tokens/s':>12}  {'× official':>10}",
-        "-" * 78,
+        f"{'operation':<12}  {'path':<28}  {'µs/token':>9}  {'tokens/s':>12}  {'× official':>10}",
+        "-" * 79,
     ]
     last = None
     for r in result["rows"]:
@@ -283,12 +310,12 @@ def format_table(result: Dict[str, Any]) -> str:
             lines.append("")
         last = r["operation"]
         if r["us_per_token"] is None:
-            lines.append(f"{r['operation']:<11}  {r['path']:<28}  {'-':>9}  {'-':>12}  {'':>10}  {r['note']}")
+            lines.append(f"{r['operation']:<12}  {r['path']:<28}  {'-':>9}  {'-':>12}  {'':>10}  {r['note']}")
             continue
         us = r["us_per_token"]
         us_s = f"{us:.3f}" if us < 10 else f"{us:.1f}"
         x = "" if r["x_official"] is None else f"{r['x_official']:,.1f}×"
-        lines.append(f"{r['operation']:<11}  {r['path']:<28}  {us_s:>9}  {r['tokens_per_second']:>12,.0f}  {x:>10}")
+        lines.append(f"{r['operation']:<12}  {r['path']:<28}  {us_s:>9}  {r['tokens_per_second']:>12,.0f}  {x:>10}")
     return "\n".join(lines)
 
 
