@@ -388,6 +388,28 @@ def test_scalar_fast_path_declines():
         assert fast(keys, tok, P.CLIENT_SHARING, None) is None
 
 
+def test_scalar_fast_path_reads_the_clock_like_now_us(monkeypatch):
+    """Without now_us the fast path reads CLOCK_REALTIME while time.time_ns is the builtin, and calls a
+    patched time.time_ns (freezegun, mocks) as _time.now_us does."""
+    import time
+
+    from uid2fast import encryption
+
+    fast = encryption._fast_decrypt
+    if fast is None:
+        pytest.skip("no C fast path")
+    keys = _public_keys()
+    keys._engine_table()
+    tok = _valid_v3(128)  # expires NOW_MS + 1 h
+    monkeypatch.setattr(time, "time_ns", lambda: NOW_US * 1000)
+    assert fast(keys, tok, P.CLIENT_SHARING, None).status.name == "SUCCESS"
+    monkeypatch.setattr(time, "time_ns", lambda: (NOW_MS + 2 * 3_600_000) * 1_000_000)
+    assert fast(keys, tok, P.CLIENT_SHARING, None).status.name == "EXPIRED_TOKEN"
+    monkeypatch.undo()
+    real = fast(keys, tok, P.CLIENT_SHARING, None)
+    assert real.status.name == ("SUCCESS" if time.time_ns() // 1000 <= NOW_US + 3_600_000_000 else "EXPIRED_TOKEN")
+
+
 UIDS = st.one_of(
     st.binary(min_size=32, max_size=32).map(lambda b: base64.b64encode(b).decode()),
     st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()),
