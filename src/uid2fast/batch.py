@@ -83,7 +83,10 @@ class DecryptedTokens:
     - ``identity_type`` (int8: 0 email, 1 phone, -1 absent), ``identity_scope`` (int8, -1 absent),
       ``version`` (int16: 2, 112, 128; -1 absent), ``is_client_side_generated`` (int8: 0, 1, -1 absent).
 
-    ``result[i]`` is the :class:`DecryptedToken` the scalar API returns for the same token.
+    ``result[i]`` is the :class:`DecryptedToken` the scalar API returns for the same token, with one
+    exception: a row that is not ASCII text (non-ASCII ``str``, bytes or Arrow UTF-8) is always
+    ``INVALID_PAYLOAD``, while the scalar API, like the official SDK, first reads the version from the
+    first four characters and may say ``VERSION_NOT_SUPPORTED``. Neither can ever decrypt.
     """
 
     NONE_I64 = NONE_I64
