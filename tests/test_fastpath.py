@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import uid2fast
 from uid2fast import _engine_py as P
 
 C = pytest.importorskip("uid2fast._engine_c", reason="C engine not built")
@@ -86,7 +87,8 @@ def _features_in_subprocess(**env):
             "c = _engine.c_engine\n"
             f"fp = sorted(c.KeyTable(**{table_args()!r}).fastpath) if c is not None else None\n"
             "print(json.dumps([uid2fast.backend, uid2fast.backend_features, fp]))")
-    full = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    # The uid2fast this test imported (the source tree, or site-packages when installed), not ROOT/src.
+    full = dict(os.environ, PYTHONPATH=str(pathlib.Path(uid2fast.__file__).resolve().parent.parent))
     for k, v in env.items():
         if v is None:
             full.pop(k, None)
