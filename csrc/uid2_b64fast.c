@@ -62,6 +62,8 @@ static int decode_scalar(const uint8_t *in, size_t body, uint8_t *out, int url)
 #include <cpuid.h>
 #include <tmmintrin.h>
 
+#include "uid2_simd.h"
+
 #define B64_TARGET __attribute__((target("ssse3")))
 
 static int have_ssse3 = -1; /* probed once; every thread computes and stores the same value */
@@ -89,31 +91,6 @@ static inline __attribute__((always_inline)) B64_TARGET __m128i load_tail(const 
     __m128i idx = _mm_loadu_si128((const __m128i *)(shift_tab + 16 - n));
     *fill_mask = _mm_cmpgt_epi8(_mm_setzero_si128(), idx);
     return _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + len - 16)), idx);
-}
-
-/* Stores the low n (< 16) bytes of x: pieces of 8, 4, 2, 1 chosen by the bits of the (public) length. */
-static inline __attribute__((always_inline)) B64_TARGET void store_low(uint8_t *p, __m128i x, size_t n)
-{
-    if (n & 8) {
-        _mm_storel_epi64((__m128i *)p, x);
-        p += 8;
-        x = _mm_srli_si128(x, 8);
-    }
-    uint64_t v = (uint64_t)_mm_cvtsi128_si64(x);
-    if (n & 4) {
-        uint32_t w = (uint32_t)v;
-        memcpy(p, &w, 4);
-        p += 4;
-        v >>= 32;
-    }
-    if (n & 2) {
-        uint16_t w = (uint16_t)v;
-        memcpy(p, &w, 2);
-        p += 2;
-        v >>= 16;
-    }
-    if (n & 1)
-        *p = (uint8_t)v;
 }
 
 /* 16 characters -> 12 bytes in the low lanes of the result; *bad |= a non-zero byte for any character
@@ -181,7 +158,7 @@ static inline __attribute__((always_inline)) B64_TARGET int decode_ssse3(const u
             memcpy(cbuf, in, body);
             c = _mm_loadu_si128((const __m128i *)cbuf);
         }
-        store_low(out + i / 4 * 3, decode16(c, &bad, url), dec - i / 4 * 3);
+        uid2_store_low(out + i / 4 * 3, decode16(c, &bad, url), dec - i / 4 * 3);
     }
     return _mm_movemask_epi8(_mm_cmpeq_epi8(bad, _mm_setzero_si128())) == 0xFFFF ? 0 : -1;
 }
@@ -234,7 +211,7 @@ static inline __attribute__((always_inline)) B64_TARGET size_t encode_ssse3(cons
         if (chars == 16)
             _mm_storeu_si128((__m128i *)(out + o), x);
         else
-            store_low((uint8_t *)out + o, x, chars);
+            uid2_store_low((uint8_t *)out + o, x, chars);
         i += m;
         o += chars;
     }

@@ -51,6 +51,8 @@ static int env_disabled(void)
 #include <emmintrin.h>
 #include <smmintrin.h>
 #include <tmmintrin.h>
+
+#include "uid2_simd.h"
 #include <wmmintrin.h>
 
 #define NI_TARGET __attribute__((target("aes,pclmul,sse4.1,ssse3")))
@@ -162,31 +164,6 @@ NI_INLINE __m128i load_partial(const uint8_t *p, size_t len)
     uint8_t t[16] = {0};
     memcpy(t, p, rem);
     return ld(t);
-}
-
-/* Stores the low n (< 16) bytes of x: pieces of 8, 4, 2, 1 chosen by the bits of the public length. */
-NI_INLINE void store_partial(uint8_t *p, __m128i x, size_t n)
-{
-    if (n & 8) {
-        _mm_storel_epi64((__m128i *)p, x);
-        p += 8;
-        x = _mm_srli_si128(x, 8);
-    }
-    uint64_t v = (uint64_t)_mm_cvtsi128_si64(x);
-    if (n & 4) {
-        uint32_t w = (uint32_t)v;
-        memcpy(p, &w, 4);
-        p += 4;
-        v >>= 32;
-    }
-    if (n & 2) {
-        uint16_t w = (uint16_t)v;
-        memcpy(p, &w, 2);
-        p += 2;
-        v >>= 16;
-    }
-    if (n & 1)
-        *p = (uint8_t)v;
 }
 
 /* One group of g blocks, blocks i .. i+g-1: full blocks come from p, the zero-padded partial block from
@@ -309,7 +286,7 @@ NI_INLINE __m128i final_r(const uid2_gcm_ni_key *k, const __m128i *b, const size
         } else {
             __m128i x = load_partial(in, len);
             __m128i p = _mm_xor_si128(x, b[v]);
-            store_partial(out + 16 * (d + v), p, rem);
+            uid2_store_low(out + 16 * (d + v), p, rem);
             /* the ciphertext block is hashed zero-padded */
             c = decrypt ? x : _mm_and_si128(p, ld(ones_then_zeros + 16 - rem));
         }
