@@ -28,6 +28,10 @@ echo "== install into a fresh venv and test from the installed wheel"
 cp -r "$root/tests" "$work/tests"
 cp -r "$root/benchmarks" "$work/benchmarks"   # tests/test_cli.py runs benchmarks/bench_decrypt.py --help
 cp "$root/README.md" "$work/README.md"         # tests/test_recipes.py runs the README recipes
+cp "$root/pyproject.toml" "$work/pyproject.toml"  # the pytest settings (markers, -m "not slow"), nothing else
+# Tests of the C sources themselves (header codes, kernel and wipe harnesses) compile csrc/ with gcc.
+cp -r "$root/csrc" "$work/csrc"
+cp "$root/setup.py" "$work/setup.py"
 cd "$work"
 UID2FAST_REQUIRE_EXTENSIONS=1 "$work/test-venv/bin/python" -c \
     "import uid2fast, sys; assert uid2fast.backend == 'c', uid2fast.backend; print('installed:', uid2fast.__file__, uid2fast.backend_features)"
