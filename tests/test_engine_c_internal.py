@@ -484,7 +484,10 @@ def test_batch_input_is_snapshotted():
     th.start()
     mutable[:] = ["x"] * 10  # frees the originals unless the engine kept them alive
     th.join()
-    assert len(out["r"]["status"]) in (2000, 10)
+    r = out["r"]
+    assert len(r["status"]) in (2000, 10)
+    if len(r["status"]) == 2000:  # the call began before the list was emptied: the answer is the original one
+        assert np.array_equal(r["status"], expected["status"]) and np.array_equal(r["uid"], expected["uid"])
 
 
 def test_gil_is_released_during_batches():

@@ -243,7 +243,8 @@ def test_clean_tokens_succeed_on_the_fast_path():
                 r = bytes(rnd.integers(0, 256, 32, dtype=np.uint8))
                 if version == 2:
                     identity = be(SITE_ID, 4) + be(44, 4) + b"B" * 44 + bytes(4) + be(NOW_MS - DAY_MS, 8)
-                    master = be(NOW_MS + 3_600_000, 8) + be(site_key_id, 4) + cbc(SECRETS[site_key_id], identity, r[:16])
+                    master = (be(NOW_MS + 3_600_000, 8) + be(site_key_id, 4)
+                              + cbc(SECRETS[site_key_id], identity, r[:16]))
                     raw = b"\x02" + be(master_id, 4) + cbc(SECRETS[master_id], master, r[16:])
                 else:
                     site = be(SITE_ID, 4) + bytes(16) + be(NOW_MS - DAY_MS, 8) + be(NOW_MS, 8) + r
@@ -304,8 +305,8 @@ def test_str_list_batch_keeps_its_items_alive():
         if expected is None:
             expected = C.decrypt_tokens(FAST, list(mutable), NOW_US, P.CLIENT_SHARING, None, 1)
         out = {}
-        th = threading.Thread(target=lambda: out.update(r=C.decrypt_tokens(FAST, mutable, NOW_US, P.CLIENT_SHARING,
-                                                                         None, 1)))
+        th = threading.Thread(target=lambda out=out, mutable=mutable: out.update(
+            r=C.decrypt_tokens(FAST, mutable, NOW_US, P.CLIENT_SHARING, None, 1)))
         th.start()
         mutable[:] = ["x"] * 10
         th.join()
