@@ -6,7 +6,10 @@
 
 #include "uid2_internal.h"
 
-#define MIN_ROWS_PER_THREAD 512u
+/* Starting a thread (its stack, its malloc arena, a cold cache) costs about as much as decrypting a
+ * thousand tokens here (benchmarks/bench_scaling.py: 2,000 tokens on 2 threads were slower than on one), so
+ * each thread gets at least this many rows. */
+#define MIN_ROWS_PER_THREAD 2048u
 
 typedef struct {
     const uid2_table_t *t;
@@ -101,7 +104,7 @@ static void *decrypt_job(void *arg)
 static size_t plan_threads(size_t n, int threads)
 {
     size_t nt = threads > 0 ? (size_t)threads : 1;
-    size_t most = (n + MIN_ROWS_PER_THREAD - 1) / MIN_ROWS_PER_THREAD;
+    size_t most = n / MIN_ROWS_PER_THREAD;
     if (nt > most)
         nt = most;
     if (nt < 1)

@@ -93,7 +93,7 @@ def test_empty_batch(engine, keys):
 
 
 def test_threads_give_same_answer(engine, keys, mixed):
-    tokens = mixed * 300
+    tokens = mixed * 800  # 8,800 rows: 4 threads of at least 2,048 rows each (csrc/uid2_batch.c)
     one = U.decrypt_tokens(tokens, keys, now=NOW, threads=1)
     many = U.decrypt_tokens(tokens, keys, now=NOW, threads=4)
     for name in ("status", "uid", "established_ms", "expiry_ms", "site_id", "version", "identity_type"):
