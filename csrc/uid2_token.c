@@ -449,6 +449,26 @@ static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
     return r->status = UID2_STATUS_SUCCESS;
 }
 
+/* Scratch memory for one call: the worker's (wiped when the worker is freed), else the caller's stack
+ * buffer when it fits, else the heap (*heap set: give it back with scratch_drop_heap, which wipes it). */
+static uint8_t *scratch_get(uid2_worker_t *w, size_t need, uint8_t *stack, size_t stack_len, uint8_t **heap)
+{
+    *heap = NULL;
+    if (w != NULL)
+        return uid2_worker_scratch(w, need);
+    if (need <= stack_len)
+        return stack;
+    return *heap = malloc(need);
+}
+
+static void scratch_drop_heap(uint8_t *heap, size_t need)
+{
+    if (heap != NULL) {
+        uid2_wipe(heap, need);
+        free(heap);
+    }
+}
+
 static int decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *token, size_t len, unsigned flags,
                          int64_t now_us, int client, const uint8_t *domain, size_t domain_len, char *uid_buf,
                          uid2_result_t *r, int *clean)
@@ -500,13 +520,8 @@ static int decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *to
         return SET_ERR(r, UID2_STATUS_MALFORMED);
     size_t need = 3 * dmax + 48;
     uint8_t stack_buf[2048];
-    uint8_t *heap = NULL, *buf;
-    if (w != NULL)
-        buf = uid2_worker_scratch(w, need);
-    else if (need <= sizeof stack_buf)
-        buf = stack_buf;
-    else
-        buf = heap = malloc(need);
+    uint8_t *heap;
+    uint8_t *buf = scratch_get(w, need, stack_buf, sizeof stack_buf, &heap);
     if (buf == NULL)
         return SET_ERR(r, UID2_STATUS_MALFORMED); /* out of memory */
     uint8_t *tb = buf, *m = buf + dmax + 16, *s = buf + 2 * dmax + 32;
@@ -522,10 +537,7 @@ static int decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *to
      * the worker is freed */
     if (buf == stack_buf)
         uid2_wipe(m, need - dmax - 16);
-    if (heap != NULL) {
-        uid2_wipe(heap, need);
-        free(heap);
-    }
+    scratch_drop_heap(heap, need);
     return st;
 }
 
@@ -662,13 +674,8 @@ int uid2_encrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *uid,
         return UID2_ENC_ENCRYPTION_FAILURE;
     size_t need = 4 * dmax + 400;
     uint8_t stack_buf[2048];
-    uint8_t *heap = NULL, *buf;
-    if (w != NULL)
-        buf = uid2_worker_scratch(w, need);
-    else if (need <= sizeof stack_buf)
-        buf = stack_buf;
-    else
-        buf = heap = malloc(need);
+    uint8_t *heap;
+    uint8_t *buf = scratch_get(w, need, stack_buf, sizeof stack_buf, &heap);
     if (buf == NULL)
         return UID2_ENC_ENCRYPTION_FAILURE;
     /* site payload at sp: raw decoded in place at sp + 36 */
@@ -714,9 +721,6 @@ done:
     uid2_wipe(nonce, sizeof nonce);
     if (buf == stack_buf)
         uid2_wipe(stack_buf, need);
-    if (heap != NULL) {
-        uid2_wipe(heap, need);
-        free(heap);
-    }
+    scratch_drop_heap(heap, need);
     return st;
 }
