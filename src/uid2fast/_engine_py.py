@@ -21,43 +21,17 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+# The code tables both engines share (statuses, clients, privacy bits).
+from ._codes import (  # noqa: F401 - re-exported: the engine's interface
+    SUCCESS, NOT_AUTHORIZED_FOR_MASTER_KEY, NOT_AUTHORIZED_FOR_KEY, NOT_INITIALIZED,
+    INVALID_PAYLOAD, EXPIRED_TOKEN, KEYS_NOT_SYNCED, VERSION_NOT_SUPPORTED, INVALID_PAYLOAD_TYPE,
+    INVALID_IDENTITY_SCOPE, USER_OPTED_OUT, DOMAIN_NAME_CHECK_FAILED, INVALID_TOKEN_LIFETIME, MALFORMED,
+    ENC_SUCCESS, ENC_NOT_AUTHORIZED_FOR_MASTER_KEY, ENC_NOT_AUTHORIZED_FOR_KEY, ENC_NOT_INITIALIZED,
+    ENC_KEYS_NOT_SYNCED, ENC_ENCRYPTION_FAILURE, CLIENT_SHARING, CLIENT_BIDSTREAM, CLIENT_LEGACY,
+    PRIVACY_CLIENT_SIDE_GENERATED, PRIVACY_OPTED_OUT, UID_WIDTH, NONE_I64)
 from ._time import ms_to_us
 
 NAME = "python"
-
-# --- decryption status codes (UID2_STATUS_* in csrc/uid2_engine.h) ---------------------------
-SUCCESS = 0
-NOT_AUTHORIZED_FOR_MASTER_KEY = 1
-NOT_AUTHORIZED_FOR_KEY = 2
-NOT_INITIALIZED = 3
-INVALID_PAYLOAD = 4
-EXPIRED_TOKEN = 5
-KEYS_NOT_SYNCED = 6
-VERSION_NOT_SUPPORTED = 7
-INVALID_PAYLOAD_TYPE = 8  # reserved (encrypted data); never returned for tokens
-INVALID_IDENTITY_SCOPE = 9
-USER_OPTED_OUT = 10
-DOMAIN_NAME_CHECK_FAILED = 11
-INVALID_TOKEN_LIFETIME = 12
-# Where the official SDK raised: INVALID_PAYLOAD for the clients, EncryptionError('invalid payload')
-# for the legacy functions. Batch results store it as INVALID_PAYLOAD.
-MALFORMED = 13
-
-# --- encryption status codes (UID2_ENC_* in csrc/uid2_engine.h) -------------------------------
-ENC_SUCCESS = 0
-ENC_NOT_AUTHORIZED_FOR_MASTER_KEY = 1
-ENC_NOT_AUTHORIZED_FOR_KEY = 2
-ENC_NOT_INITIALIZED = 3
-ENC_KEYS_NOT_SYNCED = 4
-ENC_ENCRYPTION_FAILURE = 5
-
-# --- client types ---------------------------------------------------------------------------
-CLIENT_SHARING = 1
-CLIENT_BIDSTREAM = 2
-CLIENT_LEGACY = 3
-
-PRIVACY_CLIENT_SIDE_GENERATED = 0x2
-PRIVACY_OPTED_OUT = 0x4
 
 _VERSION_V2 = 2
 _VERSION_V3 = 112
@@ -372,8 +346,6 @@ def encrypt_token(table: Optional[KeyTable], uid: Any, now_us: int, keyset_id: O
 
 
 # --- batches ----------------------------------------------------------------------------------
-UID_WIDTH = 44
-NONE_I64 = -(1 << 63)
 
 
 def _as_token(item: Any) -> Optional[str]:
