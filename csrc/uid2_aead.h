@@ -42,6 +42,9 @@ int uid2_cbc_open(EVP_CIPHER_CTX *ctx, const uint8_t *iv, const uint8_t *ct, siz
 
 /* n bytes from the OpenSSL CSPRNG (seeded from the OS). 0 or -1. */
 int uid2_random_bytes(uint8_t *buf, size_t n);
+/* n random bytes for nonces, from a per-thread pool that a fork never shares with the child (see
+ * uid2_aead.c); 0 on success. */
+int uid2_nonce_bytes(uint8_t *out, size_t n);
 
 /* Wipe memory that held secrets (a memset the compiler cannot remove; OPENSSL_cleanse elsewhere). */
 void uid2_wipe(void *p, size_t n);

@@ -601,7 +601,7 @@ static void put_be(uint8_t *p, uint64_t v, int n)
 static int nonces(uid2_worker_t *w, uint8_t *out24)
 {
     if (w == NULL)
-        return uid2_random_bytes(out24, 24);
+        return uid2_nonce_bytes(out24, 24);
     if (w->rnd_pos + 24 > sizeof w->rnd) {
         if (uid2_random_bytes(w->rnd, sizeof w->rnd) != 0)
             return -1;
