@@ -405,6 +405,18 @@ cdef int _domain_ptr(object domain, const uint8_t **ptr, size_t *n, list keep) e
     return 0
 
 
+cdef inline char *_uid_buffer(size_t n, char *stack, size_t stack_len) except NULL:
+    """Where the engine writes the uid of a token of ``n`` characters: ``stack`` when it fits, else a malloc'd
+    buffer (the caller frees it when it is not ``stack``)."""
+    cdef size_t need = UID2_UID_BUF_LEN(n)
+    if need <= stack_len:
+        return stack
+    cdef char *p = <char *>malloc(need)
+    if p == NULL:
+        raise MemoryError()
+    return p
+
+
 def decrypt_token(KeyTable table, token, int64_t now_us, int client, domain):
     """Decrypt one token: ``(status, uid, established_ms, site_id, site_key_site_id, identity_type,
     version, is_client_side_generated, expiry_ms)``; fields not populated for a status are None."""
@@ -452,13 +464,7 @@ def decrypt_token(KeyTable table, token, int64_t now_us, int client, domain):
     if domain is not None:
         keep = []
         _domain_ptr(domain, &dptr, &dlen, keep)
-    cdef size_t need = UID2_UID_BUF_LEN(<size_t>n)
-    if need <= sizeof(ubuf_stack):
-        ubuf = ubuf_stack
-    else:
-        ubuf = <char *>malloc(need)
-        if ubuf == NULL:
-            raise MemoryError()
+    ubuf = _uid_buffer(<size_t>n, ubuf_stack, sizeof(ubuf_stack))
     try:
         uid2_decrypt_token(table._t, NULL, p, <size_t>n, flags, now_us, client, dptr, dlen, ubuf, &r)
         return _result_tuple(table, &r)
@@ -615,13 +621,7 @@ cdef class TokenFactory:
         else:
             now = now_us
         p = PyUnicode_AsUTF8AndSize(token, &n)
-        cdef size_t need = UID2_UID_BUF_LEN(<size_t>n)
-        if need <= sizeof(ubuf_stack):
-            ubuf = ubuf_stack
-        else:
-            ubuf = <char *>malloc(need)
-            if ubuf == NULL:
-                raise MemoryError()
+        ubuf = _uid_buffer(<size_t>n, ubuf_stack, sizeof(ubuf_stack))
         try:
             uid2_decrypt_token(table._t, NULL, p, <size_t>n, 0, now, client, dptr, dlen, ubuf, &r)
             status = self.statuses[r.status] if 0 <= r.status < 14 else None
