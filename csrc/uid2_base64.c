@@ -25,7 +25,7 @@ static const uint8_t tab_std[256] = {
     X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
 };
 
-static const uint8_t tab_url[256] = {
+const uint8_t uid2_b64_tab_url[256] = {
     X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
     X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
     X, X, X, X, X, X, X, X, X, X, X, 62, X, 62, X, 63,
@@ -47,7 +47,7 @@ static const uint8_t tab_url[256] = {
 
 ptrdiff_t uid2_b64_decode(const uint8_t *in, size_t len, size_t extra_pad, int url, uint8_t *out)
 {
-    const uint8_t *tab = url ? tab_url : tab_std;
+    const uint8_t *tab = url ? uid2_b64_tab_url : tab_std;
     uint8_t *o = out;
     size_t i = 0;
 

@@ -27,4 +27,23 @@ size_t uid2_b64_encode(const uint8_t *in, size_t len, char *out);
 /* URL-safe alphabet without padding (Uid2Base64UrlCoder.encode). Returns the number of chars written. */
 size_t uid2_b64url_encode_nopad(const uint8_t *in, size_t len, char *out);
 
+/* Sextet values of the url-safe decoder: [A-Za-z0-9], '+' and '-' (62), '/' and '_' (63); 0xFF elsewhere. */
+extern const uint8_t uid2_b64_tab_url[256];
+
+/* The first four characters of a str token decoded the way the version check does it (the url alphabet
+ * when any of them is '-' or '_', else the standard one), when all four are alphabet characters: then both
+ * alphabets agree on them and nothing is skipped. 0 and out[0..3), or -1 (take uid2_b64_decode). */
+static inline int uid2_b64_quad(const uint8_t *in, uint8_t out[3])
+{
+    uint32_t a = uid2_b64_tab_url[in[0]], b = uid2_b64_tab_url[in[1]], c = uid2_b64_tab_url[in[2]],
+             d = uid2_b64_tab_url[in[3]];
+    if ((a | b | c | d) & 0x80u)
+        return -1;
+    uint32_t v = a << 18 | b << 12 | c << 6 | d;
+    out[0] = (uint8_t)(v >> 16);
+    out[1] = (uint8_t)(v >> 8);
+    out[2] = (uint8_t)v;
+    return 0;
+}
+
 #endif

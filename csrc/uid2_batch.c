@@ -29,10 +29,12 @@ static void put_row(const uid2_columns_t *c, size_t i, const uid2_result_t *r, p
     unsigned h = r->have;
     c->status[i] = (uint8_t)st;
     char *u = c->uid + i * UID2_UID_WIDTH;
-    /* v3/v4 uids are base64 text (ASCII); a v2 uid is any UTF-8 */
+    c->uid_overflow[i] = 0;
+    /* v3/v4 uids are base64 text (ASCII); a v2 uid is any UTF-8. uid2_decrypt_fast writes in place. */
     if ((h & UID2_HAVE_UID) && r->uid_len == UID2_UID_WIDTH &&
         (r->version != UID2_VERSION_V2 || uid2_all_ascii((const uint8_t *)r->uid, r->uid_len))) {
-        memcpy(u, r->uid, UID2_UID_WIDTH);
+        if (r->uid != u)
+            memcpy(u, r->uid, UID2_UID_WIDTH);
     } else {
         memset(u, 0, UID2_UID_WIDTH);
         if (h & UID2_HAVE_UID) {
@@ -49,6 +51,58 @@ static void put_row(const uid2_columns_t *c, size_t i, const uid2_result_t *r, p
     c->is_client_side_generated[i] = (h & UID2_HAVE_CSG) ? (int8_t)(r->is_client_side_generated != 0) : -1;
 }
 
+ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_bytes_t *tokens, size_t lo,
+                            size_t hi, const uid2_bytes_t *domains, const uid2_bytes_t *single_domain,
+                            int64_t now_us, int client, const uid2_columns_t *cols)
+{
+    /* locals, not loads through the job: the column stores (char / int8 pointers) may alias anything */
+    const uid2_columns_t c = *cols;
+    ptrdiff_t overflow = 0;
+    /* scratch for uid2_decrypt_fast (a v4 token of up to ~1,300 characters); wiped with the worker */
+    const size_t fast_cap = 4096;
+    /* (it declines every row when the kernels are off: UID2FAST_NO_FASTPATH, or a CPU without them) */
+    uint8_t *fast = w != NULL ? uid2_worker_scratch(w, fast_cap) : NULL;
+    for (size_t i = lo; i < hi; i++) {
+        const uid2_bytes_t *tok = &tokens[i];
+#if defined(__GNUC__) || defined(__clang__)
+        if (i + 2 < hi && tokens[i + 2].ptr != NULL) {
+            /* the token after next (the rows are scattered over the heap): its first 256 bytes, a v4 token */
+            const uint8_t *nx = tokens[i + 2].ptr;
+            size_t nl = tokens[i + 2].len < 256 ? tokens[i + 2].len : 256;
+            for (size_t k = 0; k < nl; k += 64)
+                __builtin_prefetch(nx + k);
+        }
+#endif
+        const uid2_bytes_t *dom = domains ? &domains[i] : single_domain;
+        const uint8_t *dptr = dom ? dom->ptr : NULL;
+        size_t dlen = dom ? dom->len : 0;
+        if (fast != NULL && tok->ptr != NULL &&
+            uid2_decrypt_fast(t, fast, fast_cap, (const char *)tok->ptr, tok->len, now_us, client, dptr, dlen, &c,
+                              i))
+            continue; /* the common row, written */
+        uid2_result_t r;
+        r.uid = NULL;
+        r.uid_len = 0;
+        if (t == NULL) {
+            r.status = UID2_STATUS_NOT_INITIALIZED;
+            r.have = 0;
+        } else if (tok->ptr == NULL) {
+            /* pre-checks first, as the Python twin: NOT_INITIALIZED / KEYS_NOT_SYNCED win */
+            uid2_decrypt_token(t, w, "", 0, 0, now_us, client, NULL, 0, NULL, &r);
+        } else {
+            char *ub = w != NULL ? uid2_worker_uid_buf(w, UID2_UID_BUF_LEN(tok->len)) : NULL;
+            if (ub == NULL)
+                return -1;
+            /* a non-ASCII row is INVALID_PAYLOAD after the same pre-checks; the engine tests ASCII only when
+             * the fast base64 decoder has not already proved it */
+            uid2_decrypt_token(t, w, (const char *)tok->ptr, tok->len, UID2_TOKEN_ASCII_UNCHECKED, now_us, client,
+                               dptr, dlen, ub, &r);
+        }
+        put_row(&c, i, &r, &overflow);
+    }
+    return overflow;
+}
+
 static void *decrypt_job(void *arg)
 {
     decrypt_job_t *j = arg;
@@ -57,51 +111,13 @@ static void *decrypt_job(void *arg)
         j->overflow = -1;
         return NULL;
     }
-    ptrdiff_t overflow = 0;
-    for (size_t i = j->lo; i < j->hi; i++) {
-        const uid2_bytes_t *tok = &j->tokens[i];
-#if defined(__GNUC__) || defined(__clang__)
-        if (i + 2 < j->hi && j->tokens[i + 2].ptr != NULL) {
-            /* the token after next (the rows are scattered over the heap): its first 256 bytes, a v4 token */
-            const uint8_t *nx = j->tokens[i + 2].ptr;
-            size_t nl = j->tokens[i + 2].len < 256 ? j->tokens[i + 2].len : 256;
-            for (size_t k = 0; k < nl; k += 64)
-                __builtin_prefetch(nx + k);
-        }
-#endif
-        const uid2_bytes_t *dom = j->domains ? &j->domains[i] : j->single_domain;
-        const uint8_t *dptr = dom ? dom->ptr : NULL;
-        size_t dlen = dom ? dom->len : 0;
-        j->cols->uid_overflow[i] = 0;
-        uid2_result_t r;
-        r.uid = NULL;
-        r.uid_len = 0;
-        if (j->t == NULL) {
-            r.status = UID2_STATUS_NOT_INITIALIZED;
-            r.have = 0;
-        } else if (tok->ptr == NULL) {
-            /* pre-checks first, as the Python twin: NOT_INITIALIZED / KEYS_NOT_SYNCED win */
-            uid2_decrypt_token(j->t, w, "", 0, 0, j->now_us, j->client, NULL, 0, NULL, &r);
-        } else {
-            char *ub = uid2_worker_uid_buf(w, UID2_UID_BUF_LEN(tok->len));
-            if (ub == NULL) {
-                j->overflow = -1;
-                uid2_worker_free(w);
-                return NULL;
-            }
-            /* a non-ASCII row is INVALID_PAYLOAD after the same pre-checks; the engine tests ASCII only when
-             * the fast base64 decoder has not already proved it */
-            uid2_decrypt_token(j->t, w, (const char *)tok->ptr, tok->len, UID2_TOKEN_ASCII_UNCHECKED, j->now_us,
-                               j->client, dptr, dlen, ub, &r);
-        }
-        put_row(j->cols, i, &r, &overflow);
-    }
+    j->overflow = uid2_decrypt_rows(j->t, w, j->tokens, j->lo, j->hi, j->domains, j->single_domain, j->now_us,
+                                    j->client, j->cols);
     uid2_worker_free(w);
-    j->overflow = overflow;
     return NULL;
 }
 
-static size_t plan_threads(size_t n, int threads)
+size_t uid2_batch_threads(size_t n, int threads)
 {
     size_t nt = threads > 0 ? (size_t)threads : 1;
     size_t most = n / MIN_ROWS_PER_THREAD;
@@ -147,7 +163,7 @@ ptrdiff_t uid2_decrypt_many(const uid2_table_t *t, const uid2_bytes_t *tokens, s
 {
     if (n == 0)
         return 0;
-    size_t nt = plan_threads(n, threads);
+    size_t nt = uid2_batch_threads(n, threads);
     decrypt_job_t *jobs = calloc(nt, sizeof *jobs);
     if (jobs == NULL)
         return -1;
@@ -215,7 +231,7 @@ int uid2_encrypt_many(const uid2_table_t *t, const uid2_bytes_t *uids, size_t n,
 {
     if (n == 0)
         return 0;
-    size_t nt = plan_threads(n, threads);
+    size_t nt = uid2_batch_threads(n, threads);
     encrypt_job_t *jobs = calloc(nt, sizeof *jobs);
     if (jobs == NULL)
         return -1;

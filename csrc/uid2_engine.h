@@ -198,6 +198,16 @@ ptrdiff_t uid2_decrypt_many(const uid2_table_t *t, const uid2_bytes_t *tokens, s
                             const uid2_bytes_t *domains, const uid2_bytes_t *single_domain, int64_t now_us,
                             int client, const uid2_columns_t *cols, int threads);
 
+/* How many threads uid2_decrypt_many / uid2_encrypt_many use for n rows when asked for `threads`: each
+ * thread gets at least 2,048 rows (starting one costs about a thousand tokens' work). */
+size_t uid2_batch_threads(size_t n, int threads);
+
+/* Rows [lo, hi) of such a batch on the calling thread with the caller's worker (w from uid2_worker_new(t),
+ * or NULL when t is NULL): what each thread of uid2_decrypt_many runs. Same return value. */
+ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_bytes_t *tokens, size_t lo,
+                            size_t hi, const uid2_bytes_t *domains, const uid2_bytes_t *single_domain,
+                            int64_t now_us, int client, const uid2_columns_t *cols);
+
 /* ---- encrypt -------------------------------------------------------------------------------------- */
 
 typedef struct {

@@ -105,6 +105,12 @@ static inline int uid2_all_ascii(const uint8_t *p, size_t n)
 EVP_CIPHER_CTX *uid2_ctx_acquire(const uid2_table_t *t, uid2_worker_t *w, size_t key, int kind);
 void uid2_ctx_release(const uid2_table_t *t, uid2_worker_t *w, size_t key, int kind, EVP_CIPHER_CTX *ctx);
 
+/* The common batch row (a v4 token that decrypts to SUCCESS) in one pass: 1 with row i of the columns
+ * written, or 0 (nothing written but scratch): then take uid2_decrypt_token. */
+int uid2_decrypt_fast(const uid2_table_t *t, uint8_t *scratch, size_t cap, const char *token, size_t len,
+                      int64_t now_us, int client, const uint8_t *domain, size_t dlen, const uid2_columns_t *c,
+                      size_t i);
+
 /* Grow-only scratch of the worker; NULL if memory ran out. */
 uint8_t *uid2_worker_scratch(uid2_worker_t *w, size_t need);
 char *uid2_worker_uid_buf(uid2_worker_t *w, size_t need);

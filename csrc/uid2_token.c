@@ -42,7 +42,7 @@ static inline size_t tail_len(size_t n, size_t start)
 
 /* Microseconds of datetime.fromtimestamp(ms / 1000.0, tz=utc), replaying CPython's float path
  * (_PyTime_DoubleToDenominator with ROUND_HALF_EVEN); -1 where that raises (beyond datetime.max). */
-static int ms_to_us(uint64_t ms, int64_t *us)
+static inline int ms_to_us(uint64_t ms, int64_t *us)
 {
     if (ms < UINT64_C(4294967296000)) { /* below 2**32 s the float is within 0.5 us of exact */
         *us = (int64_t)ms * 1000;
@@ -484,12 +484,15 @@ static int decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *to
     const uint8_t *tok = (const uint8_t *)token;
 
     /* Version from the first 4 characters: base64url if any is '-' or '_' (str tokens only). */
-    int url = 0;
-    if (!(flags & UID2_TOKEN_BYTES))
-        for (int i = 0; i < 4; i++)
-            url |= tok[i] == '-' || tok[i] == '_';
     uint8_t hdr[3];
-    ptrdiff_t hn = uid2_b64_decode(tok, 4, 0, url, hdr);
+    ptrdiff_t hn = 3;
+    if ((flags & UID2_TOKEN_BYTES) || uid2_b64_quad(tok, hdr) != 0) {
+        int url = 0;
+        if (!(flags & UID2_TOKEN_BYTES))
+            for (int i = 0; i < 4; i++)
+                url |= tok[i] == '-' || tok[i] == '_';
+        hn = uid2_b64_decode(tok, 4, 0, url, hdr);
+    }
     if (hn < 1)
         return SET_ERR(r, UID2_STATUS_MALFORMED); /* binascii.Error, or header[0] IndexError */
     int version;
@@ -539,6 +542,84 @@ static int decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *to
         uid2_wipe(m, need - dmax - 16);
     scratch_drop_heap(heap, need);
     return st;
+}
+
+/* The common batch row, in one straight pass: a v4 str token that decrypts to SUCCESS with a 32-byte raw UID
+ * (44 uid characters), on the AES-NI kernel and the fast base64 decoder. The same steps and checks as
+ * decrypt_token -> decrypt_v3 in the same order, without the general machinery (no version dispatch, no
+ * uid buffer, no EVP, no partial results): anything else -- another version, a byte the fast decoder
+ * declines, an unknown key, a failed tag, a short payload, any status but SUCCESS -- returns 0 having
+ * written nothing but scratch, and the caller runs decrypt_token, which gives that row its answer. So a 1
+ * here is always exactly what decrypt_token would have said; tests/test_fastpath.py and the differential
+ * tests compare the two on every kind of row. `scratch` holds `cap` bytes; a 1 has written row i of the
+ * columns as uid2_batch.c's put_row writes a SUCCESS result. */
+int uid2_decrypt_fast(const uid2_table_t *t, uint8_t *scratch, size_t cap, const char *token, size_t len,
+                      int64_t now_us, int client, const uint8_t *domain, size_t dlen, const uid2_columns_t *c,
+                      size_t i)
+{
+    const uint8_t *tok = (const uint8_t *)token;
+    uint8_t hdr[3];
+    if (t == NULL || !t->b64fast || !table_valid(t, now_us) || len < 4 || len % 4 == 1 ||
+        uid2_b64_quad(tok, hdr) != 0 || hdr[0] == 2 || hdr[1] != UID2_VERSION_V4)
+        return 0;
+    size_t dmax = UID2_B64_DECODED_MAX(len + 3);
+    if (dmax > cap / 3 || 3 * dmax + 48 > cap)
+        return 0;
+    uint8_t *tb = scratch, *m = scratch + dmax + 16, *s = scratch + 2 * dmax + 32;
+    size_t tn;
+    if (uid2_b64fast_decode(token, len, tb, &tn, 1) != 0)
+        return 0;
+    /* token: prefix [0] | version [1] | master key id [2:6] | GCM(master payload) [6:] */
+    if (tn < 6 + UID2_GCM_OVERHEAD + 33 + UID2_GCM_OVERHEAD + 36 + 32)
+        return 0;
+    if ((int64_t)((tb[0] >> 4) & 1) != t->p.identity_scope)
+        return 0;
+    ptrdiff_t mk = uid2_find(t, (uint32_t)be(tb, tn, 2, 6));
+    if (mk < 0 || !t->keys[mk].ni_ok || !t->keys[mk].secret_ok)
+        return 0;
+    size_t mlen = tn - 6 - UID2_GCM_OVERHEAD;
+    if (uid2_gcm_ni_decrypt(&t->keys[mk].ni, tb + 6, tb + 6 + UID2_GCM_NONCE_LEN, mlen, tb + tn - UID2_GCM_TAG_LEN,
+                            m) != 0)
+        return 0;
+    /* master payload: expires [0:8] | generated [8:16] | ... | site key id [29:33] | GCM(site payload) [33:] */
+    uint64_t expires_ms = be(m, mlen, 0, 8), generated_ms = be(m, mlen, 8, 16);
+    int64_t expires_us, generated_us;
+    if (ms_to_us(expires_ms, &expires_us) != 0 || expires_us < now_us)
+        return 0;
+    ptrdiff_t sk = uid2_find(t, (uint32_t)be(m, mlen, 29, 33));
+    if (sk < 0 || !t->keys[sk].ni_ok || !t->keys[sk].secret_ok)
+        return 0;
+    size_t slen = mlen - 33 - UID2_GCM_OVERHEAD;
+    if (slen != 36 + 32)
+        return 0;
+    if (uid2_gcm_ni_decrypt(&t->keys[sk].ni, m + 33, m + 33 + UID2_GCM_NONCE_LEN, slen,
+                            m + mlen - UID2_GCM_TAG_LEN, s) != 0)
+        return 0;
+    /* site payload: site id [0:4] | ... | privacy [16:20] | established [20:28] | ... | raw UID [36:] */
+    uint32_t site_id = (uint32_t)be(s, slen, 0, 4);
+    uint32_t privacy = (uint32_t)be(s, slen, 16, 20);
+    uint64_t established_ms = be(s, slen, 20, 28);
+    int64_t established_us;
+    if (ms_to_us(established_ms, &established_us) != 0 || ms_to_us(generated_ms, &generated_us) != 0)
+        return 0;
+    int is_csg = (privacy & UID2_PRIVACY_CLIENT_SIDE_GENERATED) != 0;
+    if (client == UID2_CLIENT_BIDSTREAM &&
+        ((privacy & UID2_PRIVACY_OPTED_OUT) || (is_csg && !domain_allowed(t, site_id, domain, dlen))))
+        return 0;
+    if (!lifetime_ok(t, client, generated_us, expires_us, now_us))
+        return 0;
+    /* the row, as put_row writes a SUCCESS result */
+    uid2_b64fast_encode(s + 36, 32, c->uid + i * UID2_UID_WIDTH, 0);
+    c->status[i] = UID2_STATUS_SUCCESS;
+    c->uid_overflow[i] = 0;
+    c->established_ms[i] = (int64_t)established_ms;
+    c->expiry_ms[i] = (int64_t)expires_ms;
+    c->site_id[i] = (int64_t)site_id;
+    c->site_key_site_id[i] = t->keys[sk].site_id;
+    c->identity_type[i] = ((tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
+    c->version[i] = UID2_VERSION_V4;
+    c->is_client_side_generated[i] = (int8_t)is_csg;
+    return 1;
 }
 
 int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *token, size_t len,

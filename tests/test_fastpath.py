@@ -292,6 +292,86 @@ def test_non_ascii_batch_rows_are_invalid_even_when_they_would_decode():
             [P.KEYS_NOT_SYNCED] * len(bad)
 
 
+def _v4(expires=3_600_000, generated=-60_000, privacy=0, raw=bytes(range(32)), prefix=3, master_id=164,
+        site_key_id=165, site_id=SITE_ID, tail=b"", master_tail=b"", tag_flip=False):
+    site = be(site_id, 4) + bytes(12) + be(privacy, 4) + be(NOW_MS - DAY_MS, 8) + be(NOW_MS, 8) + raw + tail
+    master = (be(NOW_MS + expires, 8) + be(NOW_MS + generated, 8) + bytes(4) + b"\x01" + bytes(8)
+              + be(site_key_id, 4) + gcm(SECRETS.get(site_key_id, bytes(32)), site, bytes(12)) + master_tail)
+    blob = bytearray(gcm(SECRETS.get(master_id, bytes(32)), master, bytes(range(12))))
+    if tag_flip:
+        blob[-1] ^= 1
+    return encode(bytes([prefix, 128]) + be(master_id, 4) + bytes(blob), 128)
+
+
+# Each v4 row the batch's one-pass path (uid2_decrypt_fast) must hand back to the general path, beside rows
+# it takes: every field of every row must still be what the scalar engine and the twin say.
+NEAR_MISSES = {
+    "ok": _v4(), "ok-csg": _v4(privacy=2), "ok-phone": _v4(prefix=3 | 4), "ok-key-168": _v4(site_key_id=168),
+    "expired": _v4(expires=-1000), "opted-out": _v4(privacy=4), "csg-opted-out": _v4(privacy=6),
+    "csg-other-site": _v4(privacy=2, site_id=SITE_ID + 1), "too-long-lived": _v4(expires=4 * DAY_MS),
+    "generated-in-future": _v4(generated=3_600_000), "scope-euid": _v4(prefix=0x13),
+    "uid-31": _v4(raw=bytes(31)), "uid-33": _v4(raw=bytes(33)), "site-tail": _v4(tail=b"x"),
+    "master-tail": _v4(master_tail=b"y"), "bad-tag": _v4(tag_flip=True), "unknown-master": _v4(master_id=999),
+    "unknown-site": _v4(site_key_id=999), "evp-master": _v4(master_id=167), "evp-site": _v4(site_key_id=166),
+    "padded": _v4() + "==", "std-alphabet": base64.b64encode(base64.urlsafe_b64decode(_v4() + "==")).decode(),
+    "short": _v4()[:150], "v3": _valid_v3(), "empty": "",
+}
+
+
+@pytest.mark.parametrize("client", [P.CLIENT_SHARING, P.CLIENT_BIDSTREAM, P.CLIENT_LEGACY])
+@pytest.mark.parametrize("domain", [None, "example.com", "EXAMPLE.COM", "other.org"])
+def test_batch_one_pass_rows_equal_the_general_path(client, domain):
+    names = list(NEAR_MISSES)
+    toks = [NEAR_MISSES[k] for k in names]
+    want = [C.decrypt_token(SLOW, t, NOW_US, client, domain) for t in toks]
+    assert want == [P.decrypt_token(TWIN, t, NOW_US, client, domain) for t in toks]
+    # the rows really exercise both paths: every way out of the one-pass path, and successes it declines
+    seen = {w[0] for w in want}
+    assert {P.SUCCESS, P.EXPIRED_TOKEN, P.INVALID_IDENTITY_SCOPE, P.MALFORMED, P.NOT_AUTHORIZED_FOR_MASTER_KEY,
+            P.NOT_AUTHORIZED_FOR_KEY, P.INVALID_PAYLOAD} <= seen
+    if client == P.CLIENT_BIDSTREAM:
+        assert {P.USER_OPTED_OUT, P.INVALID_TOKEN_LIFETIME} <= seen
+        assert P.DOMAIN_NAME_CHECK_FAILED in seen  # csg-other-site, whatever the domain
+    for name in ("ok", "uid-31", "uid-33", "site-tail", "evp-master", "evp-site", "padded", "std-alphabet", "v3"):
+        assert want[names.index(name)][0] == P.SUCCESS, name
+    for table in (FAST, SLOW):
+        for threads in (1, 2):
+            got = C.decrypt_tokens(table, toks, NOW_US, client, domain, threads)
+            twin = P.decrypt_tokens(TWIN, toks, NOW_US, client, domain, threads)
+            for col in ("status", "uid", "established_ms", "expiry_ms", "site_id", "site_key_site_id",
+                        "identity_type", "version", "is_client_side_generated"):
+                assert np.array_equal(got[col], twin[col]), (col, table is FAST, threads)
+            for i, name in enumerate(names):
+                st_ = P.INVALID_PAYLOAD if want[i][0] == P.MALFORMED else want[i][0]
+                assert got["status"][i] == st_, name
+                assert got["uid"][i].decode() == (want[i][1] or "") or i in got["uid_overflow"], name
+
+
+def test_str_list_batch_in_chunks_drops_every_reference():
+    """One thread over a list of str decrypts in chunks of rows and drops each chunk's references as it goes:
+    many chunks (and a short last one) give the columns of the multi-thread path and the twin, and every
+    item's reference count is back where it was."""
+    import sys as _sys
+
+    names = list(NEAR_MISSES)
+    toks = [NEAR_MISSES[names[i % len(names)]][:] + "" for i in range(5_003)]
+    toks = [t[:-1] + t[-1:] if t else t for t in toks]  # distinct objects where possible
+    before = [_sys.getrefcount(t) for t in toks[:64]]
+    one = C.decrypt_tokens(FAST, toks, NOW_US, P.CLIENT_BIDSTREAM, "example.com", 1)
+    two = C.decrypt_tokens(FAST, toks, NOW_US, P.CLIENT_BIDSTREAM, "example.com", 2)
+    twin = P.decrypt_tokens(TWIN, toks, NOW_US, P.CLIENT_BIDSTREAM, "example.com", 1)
+    for col in ("status", "uid", "established_ms", "expiry_ms", "site_id", "site_key_site_id", "identity_type",
+                "version", "is_client_side_generated"):
+        assert np.array_equal(one[col], two[col]) and np.array_equal(one[col], twin[col]), col
+    assert one["uid_overflow"] == two["uid_overflow"] == twin["uid_overflow"]
+    assert (one["status"] == P.SUCCESS).sum() >= 5_003 // len(names) * 4
+    assert [_sys.getrefcount(t) for t in toks[:64]] == before
+    # no table: every row NOT_INITIALIZED, references dropped all the same
+    none = C.decrypt_tokens(None, toks, NOW_US, P.CLIENT_BIDSTREAM, None, 1)
+    assert (none["status"] == P.NOT_INITIALIZED).all()
+    assert [_sys.getrefcount(t) for t in toks[:64]] == before
+
+
 def test_str_list_batch_keeps_its_items_alive():
     """The list-of-str fast path takes a reference to every item instead of copying the list: a list emptied
     by another thread while the GIL is released must neither free the tokens under the engine nor change

@@ -97,11 +97,14 @@ class DecryptedTokens:
             setattr(self, name, columns[name])
         self._scope = identity_scope
         self._keys = keys
-        bare = np.isin(self.status, list(_BARE_CODES)) if identity_scope is not None else None
-        scope = np.full(len(self.status), -1 if identity_scope is None else int(identity_scope), dtype=np.int8)
-        if bare is not None:
-            scope[bare] = -1
-        self.identity_scope = scope
+        if identity_scope is None:
+            self.identity_scope = np.full(len(self.status), -1, dtype=np.int8)
+        else:
+            # by status code: the key set's scope, or -1 for the codes the official SDK reports without one
+            # (a table lookup, not np.isin: this runs once per batch of any size)
+            lut = np.full(256, int(identity_scope), dtype=np.int8)
+            lut[list(_BARE_CODES)] = -1
+            self.identity_scope = np.take(lut, self.status)
 
     status: np.ndarray
     uid: np.ndarray
