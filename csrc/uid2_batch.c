@@ -66,11 +66,12 @@ ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_
         const uid2_bytes_t *tok = &tokens[i];
 #if defined(__GNUC__) || defined(__clang__)
         if (i + 2 < hi && tokens[i + 2].ptr != NULL) {
-            /* the token after next (the rows are scattered over the heap): its first 256 bytes, a v4 token */
-            const uint8_t *nx = tokens[i + 2].ptr;
-            size_t nl = tokens[i + 2].len < 256 ? tokens[i + 2].len : 256;
-            for (size_t k = 0; k < nl; k += 64)
-                __builtin_prefetch(nx + k);
+            /* the token after next (the rows are scattered over the heap): every cache line of its first 256
+             * bytes (a v4 token), counted from the line its first byte is in */
+            uintptr_t nx = (uintptr_t)tokens[i + 2].ptr;
+            uintptr_t end = nx + (tokens[i + 2].len < 256 ? tokens[i + 2].len : 256);
+            for (uintptr_t p = nx & ~(uintptr_t)63; p < end; p += 64)
+                __builtin_prefetch((const void *)p);
         }
 #endif
         const uid2_bytes_t *dom = domains ? &domains[i] : single_domain;

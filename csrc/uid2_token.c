@@ -42,12 +42,8 @@ static inline size_t tail_len(size_t n, size_t start)
 
 /* Microseconds of datetime.fromtimestamp(ms / 1000.0, tz=utc), replaying CPython's float path
  * (_PyTime_DoubleToDenominator with ROUND_HALF_EVEN); -1 where that raises (beyond datetime.max). */
-static inline int ms_to_us(uint64_t ms, int64_t *us)
+static int ms_to_us_float(uint64_t ms, int64_t *us)
 {
-    if (ms < UINT64_C(4294967296000)) { /* below 2**32 s the float is within 0.5 us of exact */
-        *us = (int64_t)ms * 1000;
-        return 0;
-    }
     double x = (double)ms / 1000.0; /* int / float: the int is rounded to double first */
     double ip;
     double fp = modf(x, &ip);
@@ -60,6 +56,15 @@ static inline int ms_to_us(uint64_t ms, int64_t *us)
         return -1;
     *us = (int64_t)ip * 1000000 + (int64_t)fp;
     return 0;
+}
+
+static inline int ms_to_us(uint64_t ms, int64_t *us)
+{
+    if (ms < UINT64_C(4294967296000)) { /* below 2**32 s the float is within 0.5 us of exact */
+        *us = (int64_t)ms * 1000;
+        return 0;
+    }
+    return ms_to_us_float(ms, us);
 }
 
 /* a / 1_000_000 with Python int semantics: the correctly rounded double of the exact quotient. */

@@ -137,6 +137,22 @@ def test_columns_and_exports(engine, keys, mixed):
     assert "SUCCESS=5" in repr(out)
 
 
+@pytest.mark.parametrize("client", ["bidstream", "sharing"])
+def test_identity_scope_column_equals_the_scalar_scope(engine, keys, mixed, client):
+    """The identity_scope column (built on first use) is, row by row, the scalar answer's identity_scope:
+    the key set's scope, or -1 where the official SDK reports none (the bare error statuses)."""
+    out = U.decrypt_tokens(mixed, keys, now=NOW, client=client)
+    col = out.identity_scope
+    assert col.dtype == np.int8 and len(col) == len(mixed) and out.identity_scope is col
+    scalars = [_scalar(keys, t, client) for t in mixed]
+    want = [-1 if r.identity_scope is None else int(r.identity_scope) for r in scalars]
+    assert col.tolist() == want
+    assert -1 in want and int(keys.get_identity_scope()) in want  # both kinds of row are there
+    if pytest.importorskip("pyarrow"):
+        assert out.to_arrow().column("identity_scope").to_pylist() == [None if v == -1 else v for v in want]
+    assert U.decrypt_tokens(mixed, None, now=NOW).identity_scope.tolist() == [-1] * len(mixed)
+
+
 def test_domain_names_per_item(engine):
     keys = make_keys(NOW, site_data=[{"id": 9000, "domain_names": ["pub.example"]}])
     csg = make_token(keys, NOW, version=4, privacy_bits=0x2)

@@ -488,8 +488,12 @@ cdef extern from *:
     #else
     #define uid2_prefetch_w(p) ((void)(p))
     #endif
+    /* The compact ASCII str whose characters start at `data` (PyUnicode_DATA inverted: they follow the
+     * object's header); the caller checks uid2_str_of_data(PyUnicode_DATA(s)) == s before relying on it. */
+    #define uid2_str_of_data(data) ((PyObject *)((PyASCIIObject *)(data) - 1))
     """
     void uid2_prefetch_w(const void *p) nogil
+    PyObject *uid2_str_of_data(const void *data) nogil
 
 
 cdef extern from *:
@@ -743,25 +747,32 @@ cdef class _Items:
     cdef uid2_bytes_t *rows
     cdef Py_ssize_t n
     cdef list keep
-    cdef PyObject **refs          # owned references to the rows' str objects (the list fast path)
-    cdef Py_ssize_t n_refs
+    # The list fast path: rows [str_lo, str_hi) each own a reference to their str object, found again from
+    # the row's data pointer (uid2_str_of_data), so the pass over the list stores nothing else per item.
+    cdef Py_ssize_t str_lo, str_hi
+    cdef bint str_rows            # the rows come from _fill_from_str_list
 
     def __cinit__(self):
         self.rows = NULL
         self.n = 0
         self.keep = []
-        self.refs = NULL
-        self.n_refs = 0
+        self.str_lo = 0
+        self.str_hi = 0
+        self.str_rows = False
 
     def __dealloc__(self):
-        cdef Py_ssize_t i
-        for i in range(self.n_refs):
-            if i + 32 < self.n_refs:
-                uid2_prefetch_w(self.refs[i + 32])
-            if self.refs[i] != NULL:
-                Py_DECREF(<object>self.refs[i])
-        free(self.refs)
+        self.release_str(self.str_hi)
         free(self.rows)
+
+    cdef void release_str(self, Py_ssize_t upto):
+        """Drops the references of the str rows below `upto` still held."""
+        cdef Py_ssize_t i
+        for i in range(self.str_lo, upto):
+            if i + 32 < upto:
+                uid2_prefetch_w(uid2_str_of_data(self.rows[i + 32].ptr))
+            Py_DECREF(<object>uid2_str_of_data(self.rows[i].ptr))
+        if upto > self.str_lo:
+            self.str_lo = upto
 
     cdef int alloc(self, Py_ssize_t n) except -1:
         self.n = n
@@ -776,23 +787,26 @@ cdef bint _fill_from_str_list(_Items it, list items) except -1:
     alive while the GIL is released, whatever the caller does to the list) and its UTF-8 pointer; no Python
     code can run meanwhile. False (nothing kept) at the first item of any other kind: then the caller takes
     the general path, which snapshots the list."""
-    cdef Py_ssize_t i, n = PyList_GET_SIZE(items), sz
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(items)
     cdef PyObject *item
+    cdef const void *data
     it.alloc(n)
-    it.refs = <PyObject **>malloc(<size_t>(n if n > 0 else 1) * sizeof(PyObject *))
-    if it.refs == NULL:
-        raise MemoryError()
+    it.str_rows = True
     for i in range(n):
         if i + 32 < n:
             uid2_prefetch_w(PyList_GET_ITEM_PTR(items, i + 32))  # its header: read here, refcount written
         item = PyList_GET_ITEM_PTR(items, i)
         if not PyUnicode_CheckExact(<object>item) or not PyUnicode_IS_ASCII(<object>item):
+            it.str_hi = i
             return False
-        it.rows[i].ptr = <const uint8_t *>PyUnicode_DATA(<object>item)  # ASCII: the UTF-8 bytes themselves
+        data = PyUnicode_DATA(<object>item)  # ASCII: the UTF-8 bytes themselves
+        if uid2_str_of_data(data) != item:  # not the compact layout this build expects: the general path
+            it.str_hi = i
+            return False
+        it.rows[i].ptr = <const uint8_t *>data
         it.rows[i].len = <size_t>PyUnicode_GET_LENGTH(<object>item)
         Py_INCREF(<object>item)
-        it.refs[i] = item
-        it.n_refs = i + 1
+    it.str_hi = n
     return True
 
 
@@ -1048,9 +1062,7 @@ cdef ptrdiff_t _decrypt_str_rows(const uid2_table_t *t, _Items it, const uid2_by
             if part < 0:
                 return -1
             total += part
-            for j in range(lo, hi):
-                Py_DECREF(<object>it.refs[j])
-                it.refs[j] = NULL  # _Items.__dealloc__ skips it
+            it.release_str(hi)
             lo = hi
     finally:
         uid2_worker_free(w)
@@ -1131,7 +1143,7 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
     cols.version = &ver_v[0]
     cols.is_client_side_generated = &csg_v[0]
     cols.uid_overflow = &of_v[0]
-    if it.refs != NULL and uid2_batch_threads(<size_t>n, nthreads) == 1:
+    if it.str_rows and uid2_batch_threads(<size_t>n, nthreads) == 1:
         n_over = _decrypt_str_rows(t, it, doms_p, single_p, now_us, client, &cols)
     else:
         with nogil:

@@ -97,14 +97,20 @@ class DecryptedTokens:
             setattr(self, name, columns[name])
         self._scope = identity_scope
         self._keys = keys
-        if identity_scope is None:
-            self.identity_scope = np.full(len(self.status), -1, dtype=np.int8)
-        else:
-            # by status code: the key set's scope, or -1 for the codes the official SDK reports without one
-            # (a table lookup, not np.isin: this runs once per batch of any size)
-            lut = np.full(256, int(identity_scope), dtype=np.int8)
-            lut[list(_BARE_CODES)] = -1
-            self.identity_scope = np.take(lut, self.status)
+        self._scope_column: Optional[np.ndarray] = None
+
+    @property
+    def identity_scope(self) -> np.ndarray:
+        """int8 column: the key set's identity scope, or -1 for the statuses the official SDK reports without
+        one (and where there was no key set). Built on first use: a batch that never reads it never pays."""
+        if self._scope_column is None:
+            if self._scope is None:
+                self._scope_column = np.full(len(self.status), -1, dtype=np.int8)
+            else:
+                lut = np.full(256, int(self._scope), dtype=np.int8)
+                lut[list(_BARE_CODES)] = -1
+                self._scope_column = np.take(lut, self.status)
+        return self._scope_column
 
     status: np.ndarray
     uid: np.ndarray
