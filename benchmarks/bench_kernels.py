@@ -40,9 +40,10 @@ def v4_token():
     return None
 
 
-def python_batch_ns(n, runs):
-    """(median, min) ns per token of uid2fast.decrypt_tokens on n distinct v4 tokens, one thread; None if
-    uid2fast's C engine is not importable."""
+def python_batches(n):
+    """{input kind: one-call timer} for uid2fast.decrypt_tokens on n distinct v4 tokens, one thread (a list
+    of str, and an Arrow array when pyarrow is importable), each checked first; None if uid2fast's C engine
+    is not importable."""
     import time
 
     sys.path.insert(0, str(ROOT / "src"))
@@ -58,17 +59,33 @@ def python_batch_ns(n, runs):
     client = BidstreamClient("http://127.0.0.1:1", "bench", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
     client._refresh_json(json.dumps({"body": body, "status": "success"}))
     tokens, uids = _bench._tokens(body, 4, n)
-    if uid2fast.decrypt_tokens(tokens, client.keys, threads=1).uids() != uids:
-        raise SystemExit("decrypt_tokens gave wrong uids: not timing")
-    for _ in range(3):  # warm up (the allocator settles on reusing the result block)
-        uid2fast.decrypt_tokens(tokens, client.keys, threads=1)
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        uid2fast.decrypt_tokens(tokens, client.keys, threads=1)
-        samples.append((time.perf_counter() - t0) / n * 1e9)
-    samples.sort()
-    return samples[len(samples) // 2], samples[0], uid2fast.backend_features
+    inputs = {"str tokens": tokens}
+    try:
+        import pyarrow as pa
+
+        inputs["Arrow array"] = pa.array(tokens, type=pa.string())
+    except ImportError:
+        pass
+    timers = {}
+    for kind, data in inputs.items():
+        if uid2fast.decrypt_tokens(data, client.keys, threads=1).uids() != uids:
+            raise SystemExit(f"decrypt_tokens gave wrong uids for {kind}: not timing")
+        for _ in range(3):  # warm up (the allocator settles on reusing the result block)
+            uid2fast.decrypt_tokens(data, client.keys, threads=1)
+
+        def one(data=data):
+            t0 = time.perf_counter()
+            uid2fast.decrypt_tokens(data, client.keys, threads=1)
+            return (time.perf_counter() - t0) / n * 1e9
+
+        timers[kind] = one
+    timers["features"] = uid2fast.backend_features
+    return timers
+
+
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
 
 
 def main(argv=None):
@@ -76,34 +93,58 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=101, help="timed runs per figure (1..255), median reported")
     ap.add_argument("--iters", type=int, default=5000, help="calls per run")
     ap.add_argument("--tokens", type=int, default=20000, help="tokens in the Python batch")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="kernel runs and Python batches alternate this many times (the ratio is taken over "
+                         "the same stretch of a shared machine's load)")
     ap.add_argument("--cc", default="gcc")
     args = ap.parse_args(argv)
+    rounds = max(1, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         exe = pathlib.Path(tmp) / "bench_kernels"
         cmd = [args.cc, *CFLAGS, f"-I{CSRC}", "-o", str(exe), str(ROOT / "benchmarks" / "bench_kernels.c"),
                *(str(CSRC / s) for s in SOURCES), "-lcrypto", "-lm"]
         subprocess.run(cmd, check=True)
-        run = [str(exe), str(args.runs), str(args.iters)]
         tok = v4_token()
-        if tok is not None:
-            run.append(tok)
         print(f"Python {platform.python_version()} | {platform.machine()} | {' '.join(CFLAGS)}", flush=True)
-        proc = subprocess.run(run, capture_output=True, text=True)
-    sys.stdout.write(proc.stdout)
-    sys.stderr.write(proc.stderr)
-    if proc.returncode != 0:
-        return proc.returncode
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("KERNELS ")]
-    k = dict(kv.split("=") for kv in line[0].split()[1:]) if line else {}
-    py = python_batch_ns(args.tokens, min(args.runs, 51))
-    if py is None:
+        timers = python_batches(args.tokens)
+        kernel_sums, kernel_mins, engine, py = [], [], [], {}
+        per_round = max(5, args.runs // rounds)
+        for r in range(rounds):
+            run = [str(exe), str(args.runs if r == 0 else per_round), str(args.iters)]
+            if tok is not None:
+                run.append(tok)
+            proc = subprocess.run(run, capture_output=True, text=True)
+            if r == 0:  # the full table once; later rounds only add samples
+                sys.stdout.write(proc.stdout)
+                sys.stderr.write(proc.stderr)
+            if proc.returncode != 0:
+                if r != 0:
+                    sys.stderr.write(proc.stderr)
+                return proc.returncode
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("KERNELS ")]
+            if not line:
+                break
+            k = dict(kv.split("=") for kv in line[0].split()[1:])
+            kernel_sums.append(float(k["sum"]))
+            kernel_mins.append(float(k["summin"]))
+            engine.append(float(k["engine"]))
+            if timers is not None:
+                for kind, one in timers.items():
+                    if kind != "features":
+                        for _ in range(3):  # untimed: the subprocess has just had the caches
+                            one()
+                        py.setdefault(kind, []).extend(one() for _ in range(max(5, 51 // rounds)))
+    if timers is None:
         print("  uid2fast.decrypt_tokens: uid2fast with its C engine is not importable (build it first)")
-    elif k:
-        med, best, features = py
-        s = float(k["sum"])
-        print(f"  uid2fast.decrypt_tokens, {args.tokens} str tokens   {med:7.1f} ns (min {best:.1f}) = "
-              f"{med / s:.2f}x the kernel sum (min/min {best / float(k['summin']):.2f}x)")
-        print(f"  backend_features: {features}")
+    elif kernel_sums:
+        s, smin = _median(kernel_sums), min(kernel_mins)
+        print(f"\n{rounds} rounds, kernels and batches alternating: kernel sum {s:.1f} ns (median of the rounds), "
+              f"engine {_median(engine):.1f} ns = {_median(engine) / s:.2f}x")
+        for kind, xs in py.items():
+            med, best = _median(xs), min(xs)
+            print(f"  uid2fast.decrypt_tokens, {args.tokens} {kind:<12} {med:7.1f} ns (min {best:.1f}) = "
+                  f"{med / s:.2f}x the kernel sum (min/min {best / smin:.2f}x)")
+        print(f"  backend_features: {timers['features']}")
     return 0
 
 

@@ -225,7 +225,31 @@ B64_TARGET static size_t encode_simd(const uint8_t *in, size_t len, char *out, i
 {
     return url ? encode_ssse3(in, len, out, 1) : encode_ssse3(in, len, out, 0);
 }
+
+/* 32 bytes -> 44 characters: bytes 0..11 and 12..23 as two full groups, bytes 24..31 (shifted down from the
+ * 16-byte load at 16, zero above) as the last 11 characters, then '='. Reads in[0..32), writes out[0..44). */
+B64_TARGET static void encode32_simd(const uint8_t *in, char *out)
+{
+    _mm_storeu_si128((__m128i *)out, encode12(_mm_loadu_si128((const __m128i *)in), 0));
+    _mm_storeu_si128((__m128i *)(out + 16), encode12(_mm_loadu_si128((const __m128i *)(in + 12)), 0));
+    __m128i t = encode12(_mm_srli_si128(_mm_loadu_si128((const __m128i *)(in + 16)), 8), 0);
+    _mm_storel_epi64((__m128i *)(out + 32), t);
+    uint32_t w = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(t, 8));
+    w = (w & 0x00FFFFFFu) | ((uint32_t)'=' << 24); /* little-endian: the 4th character is the pad */
+    memcpy(out + 40, &w, 4);
+}
 #endif
+
+void uid2_b64fast_encode32(const uint8_t *in, char *out)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UID2_FASTPATH_GENERIC)
+    if (ssse3()) {
+        encode32_simd(in, out);
+        return;
+    }
+#endif
+    uid2_b64_encode(in, 32, out);
+}
 
 size_t uid2_b64fast_encode(const uint8_t *in, size_t len, char *out, int url)
 {

@@ -30,6 +30,10 @@ int uid2_b64fast_decode(const char *in, size_t len, uint8_t *out, size_t *out_le
  * table lookups, so it may encode a decrypted raw UID. Never reads past in[len). */
 size_t uid2_b64fast_encode(const uint8_t *in, size_t len, char *out, int url);
 
+/* uid2_b64fast_encode(in, 32, out, 0) for the common raw UID: exactly 44 characters (standard alphabet, one
+ * '='), written with three 16-byte groups and no tail loop. */
+void uid2_b64fast_encode32(const uint8_t *in, char *out);
+
 /* 0 when UID2FAST_NO_FASTPATH is set (not "" or "0"): then the engine should use the exact decoder only
  * (so one switch runs the whole suite on the reference paths). 1 otherwise. Read once, cached. */
 int uid2_b64fast_enabled(void);

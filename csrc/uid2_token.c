@@ -128,7 +128,7 @@ static int quotient_gt(int64_t a, int64_t m)
 }
 
 /* _lifetime_ok: SHARING / BIDSTREAM limits; LEGACY skips. */
-static int lifetime_ok(const uid2_table_t *t, int client, int64_t generated_us, int64_t expires_us,
+static inline int lifetime_ok(const uid2_table_t *t, int client, int64_t generated_us, int64_t expires_us,
                        int64_t now_us)
 {
     int64_t max_lifetime;
@@ -614,7 +614,7 @@ int uid2_decrypt_fast(const uid2_table_t *t, uint8_t *scratch, size_t cap, const
     if (!lifetime_ok(t, client, generated_us, expires_us, now_us))
         return 0;
     /* the row, as put_row writes a SUCCESS result */
-    uid2_b64fast_encode(s + 36, 32, c->uid + i * UID2_UID_WIDTH, 0);
+    uid2_b64fast_encode32(s + 36, c->uid + i * UID2_UID_WIDTH);
     c->status[i] = UID2_STATUS_SUCCESS;
     c->uid_overflow[i] = 0;
     c->established_ms[i] = (int64_t)established_ms;

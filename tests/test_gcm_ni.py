@@ -65,6 +65,8 @@ def _load(path):
     lib.uid2_b64fast_decode.argtypes = [u8p, sz, ctypes.c_void_p, ctypes.POINTER(sz), ctypes.c_int]
     lib.uid2_b64fast_encode.argtypes = [u8p, sz, ctypes.c_void_p, ctypes.c_int]
     lib.uid2_b64fast_encode.restype = sz
+    lib.uid2_b64fast_encode32.argtypes = [u8p, ctypes.c_void_p]
+    lib.uid2_b64fast_encode32.restype = None
     lib.t_b64_encode_differential.argtypes = [ctypes.c_uint64, ctypes.c_long, sz, ctypes.c_char_p, sz]
     lib.t_b64_encode_differential.restype = ctypes.c_long
     lib.path = path
@@ -362,6 +364,18 @@ def test_b64_encode(lib, url):
             rng.randbytes(rng.randrange(0, 200)) for _ in range(3000)]:
         want = base64.urlsafe_b64encode(raw).rstrip(b"=") if url else base64.b64encode(raw)
         assert fast_b64_encode(lib, raw, url) == want, raw
+
+
+def test_b64_encode32_is_the_padded_encoding_of_a_raw_uid(lib):
+    """The batch's raw-UID shortcut: 32 bytes -> the 44 characters of base64.b64encode, nothing written
+    beyond them (the next row's uid follows in the column)."""
+    rng = random.Random(44)
+    for raw in [bytes(32), b"\xff" * 32, bytes(range(32)), b"\xfb\xff\xbf" * 10 + b"\xfe\xff"] + [
+            rng.randbytes(32) for _ in range(5000)]:
+        out = ctypes.create_string_buffer(b"\xaa" * 64, 64)
+        lib.uid2_b64fast_encode32(raw, out)
+        assert out.raw[:44] == base64.b64encode(raw), raw
+        assert out.raw[44:] == b"\xaa" * 20
 
 
 def test_b64_encode_differential_in_c(lib):
