@@ -613,17 +613,21 @@ int uid2_decrypt_fast(const uid2_table_t *t, uint8_t *scratch, size_t cap, const
         return 0;
     if (!lifetime_ok(t, client, generated_us, expires_us, now_us))
         return 0;
-    /* the row, as put_row writes a SUCCESS result */
-    uid2_b64fast_encode32(s + 36, c->uid + i * UID2_UID_WIDTH);
-    c->status[i] = UID2_STATUS_SUCCESS;
-    c->uid_overflow[i] = 0;
-    c->established_ms[i] = (int64_t)established_ms;
-    c->expiry_ms[i] = (int64_t)expires_ms;
-    c->site_id[i] = (int64_t)site_id;
-    c->site_key_site_id[i] = t->keys[sk].site_id;
-    c->identity_type[i] = ((tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
-    c->version[i] = UID2_VERSION_V4;
-    c->is_client_side_generated[i] = (int8_t)is_csg;
+    /* the row, as put_row writes a SUCCESS result (the column pointers copied first: a store through one of
+     * the byte columns could alias *c, and the compiler would reload them after every store) */
+    const uid2_columns_t cc = *c;
+    const int64_t sksi = t->keys[sk].site_id;
+    const int8_t itype = ((tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
+    uid2_b64fast_encode32(s + 36, cc.uid + i * UID2_UID_WIDTH);
+    cc.status[i] = UID2_STATUS_SUCCESS;
+    cc.uid_overflow[i] = 0;
+    cc.established_ms[i] = (int64_t)established_ms;
+    cc.expiry_ms[i] = (int64_t)expires_ms;
+    cc.site_id[i] = (int64_t)site_id;
+    cc.site_key_site_id[i] = sksi;
+    cc.identity_type[i] = itype;
+    cc.version[i] = UID2_VERSION_V4;
+    cc.is_client_side_generated[i] = (int8_t)is_csg;
     return 1;
 }
 
