@@ -210,25 +210,26 @@ int main(int argc, char **argv)
 
     /* ---- the engine: a batch of distinct v4 tokens on one thread (no Python) -------------------------- */
     size_t nt = (size_t)(iters < 2000 ? 2000 : iters > 20000 ? 20000 : iters);
-    uint8_t s1[32], s2[32];
-    for (size_t i = 0; i < 32; i++) {
-        s1[i] = (uint8_t)(i * 5 + 7);
-        s2[i] = (uint8_t)(i * 11 + 3);
+    /* one master key and SITES site keys (each its own keyset), tokens spread over the sites at random as in
+     * bidstream traffic (uid2fast._bench does the same) */
+    enum { SITES = 16 };
+    static uint8_t secrets[1 + SITES][32];
+    uid2_key_spec_t keys[1 + SITES];
+    for (size_t k = 0; k < 1 + SITES; k++) {
+        for (size_t i = 0; i < 32; i++)
+            secrets[k][i] = (uint8_t)(i * (2 * k + 5) + 7 * k + 3);
+        keys[k] = (uid2_key_spec_t){.id = (uint32_t)(1 + k), .id_is_u32 = 1, .site_id = -1,
+                                    .keyset_group = (int32_t)k, .activates_us = 0, .expires_us = INT64_MAX,
+                                    .secret = secrets[k], .secret_len = 32};
     }
     const int64_t now = INT64_C(1780315200000000);
-    uid2_key_spec_t keys[2] = {
-        {.id = 1, .id_is_u32 = 1, .site_id = -1, .keyset_group = 0, .activates_us = 0, .expires_us = INT64_MAX,
-         .secret = s1, .secret_len = 32},
-        {.id = 2, .id_is_u32 = 1, .site_id = -1, .keyset_group = 1, .activates_us = 0, .expires_us = INT64_MAX,
-         .secret = s2, .secret_len = 32},
-    };
     /* the limits a key set gets from the operator (3 days bidstream lifetime, 30 min skew) */
     uid2_table_params_t p = {.identity_scope = 0, .caller_site_state = UID2_OPT_OK, .caller_site_id = 1001,
                              .master_group = 0, .default_group = 1, .token_expiry_seconds = 3600,
                              .max_sharing_lifetime_seconds = 2592000, .max_bidstream_lifetime_seconds = 259200,
                              .allow_clock_skew_seconds = 1800, .has_latest_expires = 1,
                              .latest_expires_us = INT64_MAX};
-    uid2_table_t *t = uid2_table_new(keys, 2, 2, NULL, 0, NULL, 0, &p);
+    uid2_table_t *t = uid2_table_new(keys, 1 + SITES, 1 + SITES, NULL, 0, NULL, 0, &p);
     uid2_bytes_t *toks = calloc(nt, sizeof *toks);
     char *tbuf = malloc(nt * 256);
     uid2_columns_t c = {.status = malloc(nt), .uid = malloc(nt * UID2_UID_WIDTH), .established_ms = malloc(nt * 8),
@@ -241,8 +242,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "engine setup failed\n");
         return 1;
     }
-    uid2_encrypt_args_t ea = {.established_ok = 1, .established_ms = 1780315200000};
+    uid2_encrypt_args_t ea = {.established_ok = 1, .established_ms = 1780315200000, .has_keyset = 1};
     for (size_t i = 0; i < nt; i++) {
+        x = x * 1103515245u + 12345u;
+        ea.keyset_group = (int32_t)(1 + (x >> 16) % SITES);
         uint8_t raw[32];
         char uid[45];
         for (size_t j = 0; j < 32; j++) {
@@ -273,8 +276,8 @@ int main(int argc, char **argv)
     /* the GCM the engine uses here: the kernel, or EVP on a CPU without it */
     double kernels = (have_ni ? total_ni : total_evp) + b_fast;
     double kernels_min = (have_ni ? m_ni_68 + m_ni_129 : m_evp_68 + m_evp_129) + m_fast;
-    printf("\nv4 token (%zu chars, payloads of 129 and 68 bytes), a batch of %zu distinct tokens, one thread:\n",
-           tlen, nt);
+    printf("\nv4 token (%zu chars, payloads of 129 and 68 bytes), a batch of %zu distinct tokens from %d sites, "
+           "one thread:\n", tlen, nt, (int)SITES);
     printf("  kernel sum: base64url decode + GCM 129 + GCM 68     %7.1f ns (min %.1f)\n", kernels, kernels_min);
     printf("  ... + base64 encode of the raw UID                  %7.1f ns (min %.1f)\n", kernels + e_fast,
            kernels_min + me_fast);

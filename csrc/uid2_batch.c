@@ -62,6 +62,7 @@ ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_
     const size_t fast_cap = 4096;
     /* (it declines every row when the kernels are off: UID2FAST_NO_FASTPATH, or a CPU without them) */
     uint8_t *fast = w != NULL ? uid2_worker_scratch(w, fast_cap) : NULL;
+    uid2_key_memo_t memo = {{0, 0}, {-1, -1}};
     for (size_t i = lo; i < hi; i++) {
         const uid2_bytes_t *tok = &tokens[i];
 #if defined(__GNUC__) || defined(__clang__)
@@ -78,8 +79,8 @@ ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_
         const uint8_t *dptr = dom ? dom->ptr : NULL;
         size_t dlen = dom ? dom->len : 0;
         if (fast != NULL && tok->ptr != NULL &&
-            uid2_decrypt_fast(t, fast, fast_cap, (const char *)tok->ptr, tok->len, now_us, client, dptr, dlen, &c,
-                              i))
+            uid2_decrypt_fast(t, &memo, fast, fast_cap, (const char *)tok->ptr, tok->len, now_us, client, dptr,
+                              dlen, &c, i))
             continue; /* the common row, written */
         uid2_result_t r;
         r.uid = NULL;

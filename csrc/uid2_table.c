@@ -41,9 +41,13 @@ uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t 
     t->n_keys = n_keys;
     t->n_groups = n_groups;
     size_t cap = 8;
-    while (cap < 2 * n_keys)
+    uint32_t bits = 3;
+    while (cap < 4 * n_keys) { /* at most a quarter full: a lookup is nearly always one probe */
         cap <<= 1;
+        bits++;
+    }
     t->hmask = (uint32_t)(cap - 1);
+    t->hshift = 32u - bits;
     t->keys = calloc(n_keys ? n_keys : 1, sizeof *t->keys);
     t->hid = calloc(cap, sizeof *t->hid);
     t->hidx = calloc(cap, sizeof *t->hidx);
@@ -76,7 +80,7 @@ uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t 
             k->ni_ok = uid2_gcm_ni_key_init(&k->ni, k->secret, 32) == 0;
         t->any_ni |= k->ni_ok;
         if (s->id_is_u32) {
-            uint32_t h = uid2_hash_id(s->id) & t->hmask;
+            uint32_t h = uid2_hash_id(s->id, t->hshift);
             while (t->hidx[h] != 0 && t->hid[h] != s->id)
                 h = (h + 1) & t->hmask;
             t->hid[h] = s->id;

@@ -558,9 +558,22 @@ static int decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *to
  * here is always exactly what decrypt_token would have said; tests/test_fastpath.py and the differential
  * tests compare the two on every kind of row. `scratch` holds `cap` bytes; a 1 has written row i of the
  * columns as uid2_batch.c's put_row writes a SUCCESS result. */
-int uid2_decrypt_fast(const uid2_table_t *t, uint8_t *scratch, size_t cap, const char *token, size_t len,
-                      int64_t now_us, int client, const uint8_t *domain, size_t dlen, const uid2_columns_t *c,
-                      size_t i)
+/* uid2_find for uid2_decrypt_fast through the call's memo: -1 unless the key is there and on the kernel */
+static inline __attribute__((always_inline)) ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *memo, int slot, uint32_t id)
+{
+    if (memo->idx[slot] >= 0 && memo->id[slot] == id)
+        return memo->idx[slot];
+    ptrdiff_t k = uid2_find(t, id);
+    if (k < 0 || !t->keys[k].ni_ok || !t->keys[k].secret_ok)
+        return -1;
+    memo->id[slot] = id;
+    memo->idx[slot] = k;
+    return k;
+}
+
+int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
+                      const char *token, size_t len, int64_t now_us, int client, const uint8_t *domain,
+                      size_t dlen, const uid2_columns_t *c, size_t i)
 {
     const uint8_t *tok = (const uint8_t *)token;
     uint8_t hdr[3];
@@ -579,8 +592,8 @@ int uid2_decrypt_fast(const uid2_table_t *t, uint8_t *scratch, size_t cap, const
         return 0;
     if ((int64_t)((tb[0] >> 4) & 1) != t->p.identity_scope)
         return 0;
-    ptrdiff_t mk = uid2_find(t, (uint32_t)be(tb, tn, 2, 6));
-    if (mk < 0 || !t->keys[mk].ni_ok || !t->keys[mk].secret_ok)
+    ptrdiff_t mk = fast_key(t, memo, 0, (uint32_t)be(tb, tn, 2, 6));
+    if (mk < 0)
         return 0;
     size_t mlen = tn - 6 - UID2_GCM_OVERHEAD;
     if (uid2_gcm_ni_decrypt(&t->keys[mk].ni, tb + 6, tb + 6 + UID2_GCM_NONCE_LEN, mlen, tb + tn - UID2_GCM_TAG_LEN,
@@ -591,8 +604,8 @@ int uid2_decrypt_fast(const uid2_table_t *t, uint8_t *scratch, size_t cap, const
     int64_t expires_us, generated_us;
     if (ms_to_us(expires_ms, &expires_us) != 0 || expires_us < now_us)
         return 0;
-    ptrdiff_t sk = uid2_find(t, (uint32_t)be(m, mlen, 29, 33));
-    if (sk < 0 || !t->keys[sk].ni_ok || !t->keys[sk].secret_ok)
+    ptrdiff_t sk = fast_key(t, memo, 1, (uint32_t)be(m, mlen, 29, 33));
+    if (sk < 0)
         return 0;
     size_t slen = mlen - 33 - UID2_GCM_OVERHEAD;
     if (slen != 36 + 32)

@@ -9,6 +9,7 @@ splitting, and the GIL being released. Everything is compared with ``_engine_py`
 import base64
 import os
 import pathlib
+import random
 import re
 import sys
 import threading
@@ -337,6 +338,24 @@ def test_non_str_tokens_match_twin():
                 "A\u00e9", None, 12345, ["A", "g", "A", "A"], ("x",)):
         both(tok)
         both(tok, client=3)
+
+
+@pytest.mark.parametrize("ids", [
+    list(range(1, 19)), list(range(1000, 1600)), list(range(5, 3005, 3)), [2**32 - 1 - i for i in range(64)],
+    [i << 20 for i in range(1, 200)], random.Random(7).sample(range(1, 2**32), 500), [0, 1, 2**31, 2**32 - 1],
+])
+def test_key_lookup_finds_every_id_and_nothing_else(ids):
+    """The open-addressing key table (Fibonacci hashing) over consecutive, strided, high, shifted and random
+    ids: every key is found at its own index, ids that are not keys are not."""
+    far = (NOW_MS + DAY_MS) * 1000
+    keys = [(k, -1, None, 0, far, SECRETS[MASTER_ID]) for k in ids]
+    tc = C.KeyTable(**table_args(keys=keys))
+    assert [tc.key_index(k) for k in ids] == list(range(len(ids)))
+    present = set(ids)
+    rng = random.Random(len(ids))
+    absent = [k for k in (rng.randrange(2**32) for _ in range(2000)) if k not in present]
+    absent += [k + 1 for k in ids if k + 1 < 2**32 and k + 1 not in present]
+    assert all(tc.key_index(k) is None for k in absent)
 
 
 def test_table_edge_cases():

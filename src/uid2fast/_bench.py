@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import platform
+import random
 import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -52,8 +53,13 @@ def _version(dist: str) -> Optional[str]:
         return None
 
 
+# Publisher sites whose tokens a benchmark batch mixes, each with its own site key (as in bidstream traffic:
+# one master key, many sites), so per-key shortcuts in an engine are measured on a realistic mix.
+_SITES = 16
+
+
 def _keys_body() -> Dict[str, Any]:
-    """A sharing-style key set: a master keyset, the caller's default keyset and a token site's key."""
+    """A sharing-style key set: a master keyset, the caller's default keyset and _SITES token sites' keys."""
     now = int(time.time())
 
     def key(key_id: int, keyset_id: Optional[int]) -> Dict[str, Any]:
@@ -66,11 +72,11 @@ def _keys_body() -> Dict[str, Any]:
     return {"identity_scope": "UID2", "caller_site_id": _CALLER_SITE, "master_keyset_id": _MASTER_KEYSET,
             "default_keyset_id": _DEFAULT_KEYSET, "token_expiry_seconds": "2592000",
             "allow_clock_skew_seconds": 1800,
-            "keys": [key(1, _MASTER_KEYSET), key(2, _DEFAULT_KEYSET), key(3, 5)]}
+            "keys": [key(1, _MASTER_KEYSET), key(2, _DEFAULT_KEYSET)] + [key(3 + j, 5) for j in range(_SITES)]}
 
 
 def _tokens(body: Dict[str, Any], version: int, n: int) -> Tuple[List[str], List[str]]:
-    """``n`` distinct tokens of one version and their raw UIDs."""
+    """``n`` distinct tokens of one version and their raw UIDs, from sites picked at random (seeded)."""
     from .keys import EncryptionKey
     from .uid2_token_generator import Params, UID2TokenGenerator
 
@@ -79,12 +85,18 @@ def _tokens(body: Dict[str, Any], version: int, n: int) -> Tuple[List[str], List
         return EncryptionKey(k["id"], -1, ts(k["created"], dt.timezone.utc), ts(k["activates"], dt.timezone.utc),
                              ts(k["expires"], dt.timezone.utc), base64.b64decode(k["secret"]), k.get("keyset_id"))
 
-    master, site = as_key(body["keys"][0]), as_key(body["keys"][2])
+    master = as_key(body["keys"][0])
+    sites = [as_key(k) for k in body["keys"][2:]]
     params = Params(expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
     uids = [base64.b64encode(os.urandom(32)).decode() for _ in range(n)]
     gen = {2: UID2TokenGenerator.generate_uid2_token_v2, 3: UID2TokenGenerator.generate_uid2_token_v3,
            4: UID2TokenGenerator.generate_uid2_token_v4}[version]
-    return [gen(u, master, _TOKEN_SITE, site, params) for u in uids], uids
+    pick = random.Random(n * 10 + version)
+    tokens = []
+    for u in uids:
+        j = pick.randrange(len(sites))
+        tokens.append(gen(u, master, _TOKEN_SITE + j, sites[j], params))
+    return tokens, uids
 
 
 def _timeit(fn: Callable[[], Any], n_items: int, min_time: float) -> Tuple[float, int]:
