@@ -1028,10 +1028,22 @@ cdef _Items _collect_domains(object domains, Py_ssize_t n):
     return it
 
 
-cdef object _column(object block, list offsets, int k, Py_ssize_t n, object dtype):
-    import numpy as np
-    dt = np.dtype(dtype)
-    return block[offsets[k]:offsets[k] + n * dt.itemsize].view(dt)
+# The batch columns in block order: (name, dtype, bytes per row). Their dtypes are built once (on first use:
+# numpy is imported lazily), not per call: a small batch's fixed cost is mostly Python object work.
+cdef tuple _COLUMN_SPECS = (
+    ("established_ms", "i8", 8), ("expiry_ms", "i8", 8), ("site_id", "i8", 8), ("site_key_site_id", "i8", 8),
+    ("version", "i2", 2), ("uid", "S44", 44), ("status", "u1", 1), ("identity_type", "i1", 1),
+    ("is_client_side_generated", "i1", 1), ("uid_overflow", "u1", 1),
+)
+cdef list _column_dtypes = None
+
+
+cdef list _dtypes():
+    global _column_dtypes
+    if _column_dtypes is None:
+        import numpy as np
+        _column_dtypes = [np.dtype(spec[1]) for spec in _COLUMN_SPECS]
+    return _column_dtypes
 
 
 # Rows per GIL release on the single-thread list path (~100 us of work): the str objects of a chunk are still
@@ -1093,56 +1105,36 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
     else:
         doms = _collect_domains(domains, n)
         doms_p = doms.rows
-    if n == 0:
-        block = np.empty(0, dtype=np.uint8)
-    else:
-        # One allocation for every column (each a contiguous, 64-byte aligned view; the engine writes every
-        # byte): one malloc instead of ten, and a block large enough that glibc's dynamic thresholds keep it
-        # on the heap between calls instead of returning the pages to the kernel and faulting them back in.
-        offsets = []
-        total = 0
-        for width in (8, 8, 8, 8, 2, UID_WIDTH, 1, 1, 1, 1):
-            offsets.append(total)
-            total = (total + n * width + 63) & ~63
-        block = np.empty(total, dtype=np.uint8)
-    established = _column(block, offsets, 0, n, np.int64) if n else np.empty(0, dtype=np.int64)
-    expiry = _column(block, offsets, 1, n, np.int64) if n else np.empty(0, dtype=np.int64)
-    site_id = _column(block, offsets, 2, n, np.int64) if n else np.empty(0, dtype=np.int64)
-    sksi = _column(block, offsets, 3, n, np.int64) if n else np.empty(0, dtype=np.int64)
-    version = _column(block, offsets, 4, n, np.int16) if n else np.empty(0, dtype=np.int16)
-    uid = _column(block, offsets, 5, n, f"S{UID_WIDTH}") if n else np.empty(0, dtype=f"S{UID_WIDTH}")
-    status = _column(block, offsets, 6, n, np.uint8) if n else np.empty(0, dtype=np.uint8)
-    itype = _column(block, offsets, 7, n, np.int8) if n else np.empty(0, dtype=np.int8)
-    csg = _column(block, offsets, 8, n, np.int8) if n else np.empty(0, dtype=np.int8)
+    # One allocation for every column (each a contiguous view starting a multiple of 64 bytes into it, in the
+    # machine's byte order; the engine writes every byte):
+    # one malloc instead of ten, and a block large enough that glibc's dynamic thresholds keep it on the heap
+    # between calls instead of returning the pages to the kernel and faulting them back in.
+    cdef list dtypes = _dtypes()
+    cdef Py_ssize_t offsets[10]
+    cdef Py_ssize_t total = 0, k
+    for k in range(10):
+        offsets[k] = total
+        total = (total + n * <Py_ssize_t>_COLUMN_SPECS[k][2] + 63) & ~63
+    block = np.empty(total if total > 0 else 1, dtype=np.uint8)
+    cdef uint8_t[::1] block_v = block
+    cdef uint8_t *base = &block_v[0]
+    columns = [block[offsets[k]:offsets[k] + n * <Py_ssize_t>_COLUMN_SPECS[k][2]].view(dtypes[k]) for k in range(10)]
     overflow = {}
-    result = {
-        "status": status, "uid": uid, "established_ms": established, "expiry_ms": expiry, "site_id": site_id,
-        "site_key_site_id": sksi, "identity_type": itype, "version": version, "is_client_side_generated": csg,
-        "uid_overflow": overflow,
-    }
+    result = {_COLUMN_SPECS[k][0]: columns[k] for k in range(9)}
+    result["uid_overflow"] = overflow
     if n == 0:
         return result
-    over_flags = _column(block, offsets, 9, n, np.uint8)  # set for every row by the engine
-    cdef uint8_t[::1] st_v = status
-    cdef uint8_t[::1] uid_v = uid.view(np.uint8)
-    cdef int64_t[::1] est_v = established
-    cdef int64_t[::1] exp_v = expiry
-    cdef int64_t[::1] site_v = site_id
-    cdef int64_t[::1] sksi_v = sksi
-    cdef int8_t[::1] it_v = itype
-    cdef int16_t[::1] ver_v = version
-    cdef int8_t[::1] csg_v = csg
-    cdef uint8_t[::1] of_v = over_flags
-    cols.status = &st_v[0]
-    cols.uid = <char *>&uid_v[0]
-    cols.established_ms = &est_v[0]
-    cols.expiry_ms = &exp_v[0]
-    cols.site_id = &site_v[0]
-    cols.site_key_site_id = &sksi_v[0]
-    cols.identity_type = &it_v[0]
-    cols.version = &ver_v[0]
-    cols.is_client_side_generated = &csg_v[0]
-    cols.uid_overflow = &of_v[0]
+    over_flags = columns[9]  # set for every row by the engine
+    cols.established_ms = <int64_t *>(base + offsets[0])
+    cols.expiry_ms = <int64_t *>(base + offsets[1])
+    cols.site_id = <int64_t *>(base + offsets[2])
+    cols.site_key_site_id = <int64_t *>(base + offsets[3])
+    cols.version = <int16_t *>(base + offsets[4])
+    cols.uid = <char *>(base + offsets[5])
+    cols.status = base + offsets[6]
+    cols.identity_type = <int8_t *>(base + offsets[7])
+    cols.is_client_side_generated = <int8_t *>(base + offsets[8])
+    cols.uid_overflow = base + offsets[9]
     if it.str_rows and uid2_batch_threads(<size_t>n, nthreads) == 1:
         n_over = _decrypt_str_rows(t, it, doms_p, single_p, now_us, client, &cols)
     else:
