@@ -30,11 +30,10 @@ static void put_row(const uid2_columns_t *c, size_t i, const uid2_result_t *r, p
     c->status[i] = (uint8_t)st;
     char *u = c->uid + i * UID2_UID_WIDTH;
     c->uid_overflow[i] = 0;
-    /* v3/v4 uids are base64 text (ASCII); a v2 uid is any UTF-8. uid2_decrypt_fast writes in place. */
+    /* v3/v4 uids are base64 text (ASCII); a v2 uid is any UTF-8 */
     if ((h & UID2_HAVE_UID) && r->uid_len == UID2_UID_WIDTH &&
         (r->version != UID2_VERSION_V2 || uid2_all_ascii((const uint8_t *)r->uid, r->uid_len))) {
-        if (r->uid != u)
-            memcpy(u, r->uid, UID2_UID_WIDTH);
+        memcpy(u, r->uid, UID2_UID_WIDTH);
     } else {
         memset(u, 0, UID2_UID_WIDTH);
         if (h & UID2_HAVE_UID) {
@@ -58,10 +57,12 @@ ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_
     /* locals, not loads through the job: the column stores (char / int8 pointers) may alias anything */
     const uid2_columns_t c = *cols;
     ptrdiff_t overflow = 0;
-    /* scratch for uid2_decrypt_fast (a v4 token of up to ~1,300 characters); wiped with the worker */
+    /* scratch for uid2_decrypt_fast (a v4 token of up to ~1,300 characters), the worker's (wiped with it).
+     * uid2_decrypt_fast declines every row when the kernels are off (UID2FAST_NO_FASTPATH, another CPU). */
     const size_t fast_cap = 4096;
-    /* (it declines every row when the kernels are off: UID2FAST_NO_FASTPATH, or a CPU without them) */
-    uint8_t *fast = w != NULL ? uid2_worker_scratch(w, fast_cap) : NULL;
+    uint8_t *fast = NULL;
+    if (w != NULL && (fast = uid2_worker_scratch(w, fast_cap)) == NULL)
+        return -1;
     uid2_key_memo_t memo = {{0, 0}, {-1, -1}};
     for (size_t i = lo; i < hi; i++) {
         const uid2_bytes_t *tok = &tokens[i];
@@ -99,6 +100,8 @@ ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_
              * the fast base64 decoder has not already proved it */
             uid2_decrypt_token(t, w, (const char *)tok->ptr, tok->len, UID2_TOKEN_ASCII_UNCHECKED, now_us, client,
                                dptr, dlen, ub, &r);
+            /* a long row may have grown (moved) the worker's scratch: the fast path's pointer again */
+            fast = uid2_worker_scratch(w, fast_cap);
         }
         put_row(&c, i, &r, &overflow);
     }

@@ -347,6 +347,22 @@ def test_batch_one_pass_rows_equal_the_general_path(client, domain):
                 assert got["uid"][i].decode() == (want[i][1] or "") or i in got["uid_overflow"], name
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_long_row_between_one_pass_rows(threads):
+    """A row long enough that the general path grows (moves) the worker's scratch, between rows the one-pass
+    path takes: those rows must use the new scratch (under AddressSanitizer, scripts/sanitize_check.sh, a
+    stale pointer is a use after free)."""
+    good = NEAR_MISSES["ok"]
+    huge = good[:8] + "A" * 6000  # a v4 header and a 4.5 kB payload: MALFORMED, after a 13 kB scratch
+    toks = [good] * 3 + [huge] + [good] * 3000 + [huge + "AAAA"] + [good] * 3
+    for data in (toks, np.array(toks, dtype=object)):
+        got = C.decrypt_tokens(FAST, data, NOW_US, P.CLIENT_SHARING, None, threads)
+        want = P.decrypt_tokens(TWIN, toks, NOW_US, P.CLIENT_SHARING, None, threads)
+        for col in ("status", "uid", "established_ms", "expiry_ms", "site_id", "site_key_site_id"):
+            assert np.array_equal(got[col], want[col]), col
+        assert (got["status"] == P.SUCCESS).sum() == len(toks) - 2
+
+
 def test_str_list_batch_in_chunks_drops_every_reference():
     """One thread over a list of str decrypts in chunks of rows and drops each chunk's references as it goes:
     many chunks (and a short last one) give the columns of the multi-thread path and the twin, and every
