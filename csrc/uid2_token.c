@@ -129,7 +129,7 @@ static int quotient_gt(int64_t a, int64_t m)
 
 /* _lifetime_ok: SHARING / BIDSTREAM limits; LEGACY skips. */
 static inline int lifetime_ok(const uid2_table_t *t, int client, int64_t generated_us, int64_t expires_us,
-                       int64_t now_us)
+                              int64_t now_us)
 {
     int64_t max_lifetime;
     if (client == UID2_CLIENT_BIDSTREAM)
@@ -549,17 +549,9 @@ static int decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *to
     return st;
 }
 
-/* The common batch row, in one straight pass: a v4 str token that decrypts to SUCCESS with a 32-byte raw UID
- * (44 uid characters), on the AES-NI kernel and the fast base64 decoder. The same steps and checks as
- * decrypt_token -> decrypt_v3 in the same order, without the general machinery (no version dispatch, no
- * uid buffer, no EVP, no partial results): anything else -- another version, a byte the fast decoder
- * declines, an unknown key, a failed tag, a short payload, any status but SUCCESS -- returns 0 having
- * written nothing but scratch, and the caller runs decrypt_token, which gives that row its answer. So a 1
- * here is always exactly what decrypt_token would have said; tests/test_fastpath.py and the differential
- * tests compare the two on every kind of row. `scratch` holds `cap` bytes; a 1 has written row i of the
- * columns as uid2_batch.c's put_row writes a SUCCESS result. */
 /* uid2_find for uid2_decrypt_fast through the call's memo: -1 unless the key is there and on the kernel */
-static inline __attribute__((always_inline)) ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *memo, int slot, uint32_t id)
+static inline __attribute__((always_inline)) ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *memo,
+                                                                int slot, uint32_t id)
 {
     if (memo->idx[slot] >= 0 && memo->id[slot] == id)
         return memo->idx[slot];
@@ -571,6 +563,15 @@ static inline __attribute__((always_inline)) ptrdiff_t fast_key(const uid2_table
     return k;
 }
 
+/* The common batch row, in one straight pass: a v4 str token that decrypts to SUCCESS with a 32-byte raw UID
+ * (44 uid characters), on the AES-NI kernel and the fast base64 decoder. The same steps and checks as
+ * decrypt_token -> decrypt_v3 in the same order, without the general machinery (no version dispatch, no
+ * uid buffer, no EVP, no partial results): anything else -- another version, a byte the fast decoder
+ * declines, an unknown key, a failed tag, a short payload, any status but SUCCESS -- returns 0 having
+ * written nothing but scratch, and the caller runs decrypt_token, which gives that row its answer. So a 1
+ * here is always exactly what decrypt_token would have said; tests/test_fastpath.py and the differential
+ * tests compare the two on every kind of row. `scratch` holds `cap` bytes; a 1 has written row i of the
+ * columns as uid2_batch.c's put_row writes a SUCCESS result. */
 int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
                       const char *token, size_t len, int64_t now_us, int client, const uint8_t *domain,
                       size_t dlen, const uid2_columns_t *c, size_t i)

@@ -1059,7 +1059,7 @@ cdef ptrdiff_t _decrypt_str_rows(const uid2_table_t *t, _Items it, const uid2_by
     chunk's references while those objects are still in cache instead of in one more pass over the whole
     heap afterwards. Every reference was taken before the first chunk (the input is still a snapshot)."""
     cdef uid2_worker_t *w = NULL
-    cdef Py_ssize_t lo = 0, hi, j, n = it.n
+    cdef Py_ssize_t lo = 0, hi, n = it.n
     cdef ptrdiff_t part, total = 0
     if t != NULL:
         w = uid2_worker_new(t)
@@ -1106,9 +1106,9 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
         doms = _collect_domains(domains, n)
         doms_p = doms.rows
     # One allocation for every column (each a contiguous view starting a multiple of 64 bytes into it, in the
-    # machine's byte order; the engine writes every byte):
-    # one malloc instead of ten, and a block large enough that glibc's dynamic thresholds keep it on the heap
-    # between calls instead of returning the pages to the kernel and faulting them back in.
+    # machine's byte order; the engine writes every byte): one malloc instead of ten, and a block large enough
+    # that glibc's dynamic thresholds keep it on the heap between calls instead of returning the pages to the
+    # kernel and faulting them back in.
     cdef list dtypes = _dtypes()
     cdef Py_ssize_t offsets[10]
     cdef Py_ssize_t total = 0, k
