@@ -578,11 +578,11 @@ int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scr
 {
     const uint8_t *tok = (const uint8_t *)token;
     uint8_t hdr[3];
-    if (t == NULL || !t->b64fast || !table_valid(t, now_us) || len < 4 || len % 4 == 1 ||
+    if (t == NULL || !t->b64fast || !table_valid(t, now_us) || len < 4 || len > cap || len % 4 == 1 ||
         uid2_b64_quad(tok, hdr) != 0 || hdr[0] == 2 || hdr[1] != UID2_VERSION_V4)
         return 0;
     size_t dmax = UID2_B64_DECODED_MAX(len + 3);
-    if (dmax > cap / 3 || 3 * dmax + 48 > cap)
+    if (3 * dmax + 48 > cap) /* (len <= cap: no overflow) */
         return 0;
     uint8_t *tb = scratch, *m = scratch + dmax + 16, *s = scratch + 2 * dmax + 32;
     size_t tn;
