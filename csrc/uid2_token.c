@@ -380,6 +380,8 @@ static int decrypt_v2(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
     return r->status = UID2_STATUS_SUCCESS;
 }
 
+/* v3 and v4 tokens. uid2_decrypt_fast (below) repeats these steps for the common v4 row of a batch: a change to
+ * the checks, their order or the offsets here belongs there too (tests/test_fastpath.py compares the two). */
 static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb, size_t tn, uint8_t *m,
                       uint8_t *s, int64_t now_us, int client, const uint8_t *domain, size_t dlen, int version,
                       char *uid_buf, uid2_result_t *r)
