@@ -132,20 +132,3 @@ def test_argument_errors_on_the_driver(spark, op):
         decrypt_column(df, "token", bid.keys, prefix="")
     with pytest.raises(TypeError):
         decrypt_column(df, "token", 42)
-
-
-def test_readme_spark_recipe(spark, op, tmp_path, monkeypatch):
-    """README's Spark block, run as written, matches the batch API row for row."""
-    from tests.test_recipes import assert_matches, make_inputs, readme_recipe
-
-    keys, tokens, domains = make_inputs(tmp_path, op)
-    monkeypatch.chdir(tmp_path)
-    ns = {"spark": spark}
-    # The JVM keeps its own working directory: the recipe's relative path is made absolute.
-    code = readme_recipe("spark").replace('"bids.parquet"', repr(str(tmp_path / "bids.parquet")))
-    exec(compile(code, "README.md:spark", "exec"), ns)
-    got = ns["decrypted"].toPandas()
-    got.columns = [c[len("uid2_"):] if c.startswith("uid2_") else c for c in got.columns]
-    for col in ("established", "expiry"):  # Spark hands timestamps back naive, in the session zone (UTC)
-        got[col] = got[col].dt.tz_localize("UTC").astype("datetime64[ms, UTC]")
-    assert_matches(got, keys, tokens, domains)

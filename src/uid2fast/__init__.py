@@ -91,6 +91,23 @@ from . import (  # noqa: E402 - the submodules, bound by name as upstream's star
 
 __version__ = "0.1.0"
 
+# Submodules beyond the official package's, loaded on first attribute access so that ``import uid2fast``
+# stays cheap (spark, cli and testing pull in more) while ``uid2fast.keyfile.load_keys(...)`` works after a
+# plain ``import uid2fast``.
+_LAZY_SUBMODULES = frozenset(("cli", "keyfile", "spark", "testing"))
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | _LAZY_SUBMODULES)
+
 
 def _features() -> dict:
     from . import _engine
