@@ -48,6 +48,9 @@ WERROR = not _flag("UID2FAST_NO_WERROR")
 CSRC = ["csrc/uid2_aead.c", "csrc/uid2_b64fast.c", "csrc/uid2_base64.c", "csrc/uid2_batch.c",
         "csrc/uid2_gcm_ni.c", "csrc/uid2_table.c", "csrc/uid2_token.c"]
 CHEADERS = sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, "csrc", "*.h")))
+# The Cython module: _engine_c.pyx includes the .pxi files along its seams; _engine_c.pxd declares the C side.
+CYTHON_PARTS = sorted(os.path.relpath(p, HERE) for pat in ("_engine_c.pxd", "_engine_c_*.pxi")
+                      for p in glob.glob(os.path.join(HERE, "src", "uid2fast", pat)))
 
 OPT = ["-O0", "-g"] if DEBUG else ["-O3"]
 WARN = ["-Wall", "-Wextra"] + (["-Werror"] if WERROR else [])
@@ -125,7 +128,7 @@ def _extensions():
         libraries=["crypto"],
         extra_compile_args=CYTHON_FLAGS,
         extra_link_args=LINK,
-        depends=CSRC + CHEADERS,
+        depends=CSRC + CHEADERS + CYTHON_PARTS,
     )
     return cythonize(
         [ext],

