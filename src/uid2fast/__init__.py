@@ -3,12 +3,15 @@
 ``import uid2fast as uid2_client`` keeps code written for the official SDK working, with the same
 results (except the fixes listed in the README, "Differences from uid2-client"); token decryption and
 encryption run on a C engine when it is built (``uid2fast.backend == "c"``), else on a pure-Python twin.
+:func:`install_as_uid2_client` also makes ``import uid2_client`` and ``from uid2_client.x import Y`` give
+uid2fast's own modules.
 
 Additions: batch APIs (:func:`decrypt_tokens`, :func:`encrypt_tokens`, the clients'
 ``decrypt_tokens_into_raw_uids`` and ``encrypt_raw_uids_into_tokens``), key auto-refresh for every
 client, opt-out status and token validation clients, and :mod:`uid2fast.testing` (a local operator).
 """
 from ._engine import backend
+from ._dropin import install_as_uid2_client
 from .advertising_token_version import AdvertisingTokenVersion
 from .auto_refresh import EncryptionKeysAutoRefreshResult, EncryptionKeysAutoRefresher
 from .batch import DecryptedTokens, EncryptedTokens, decrypt_tokens, encrypt_tokens
@@ -134,7 +137,8 @@ __all__ = [
     "auth_headers", "backend", "backend_features", "base64_to_byte_array", "base64_url_special_chars",
     "byte_array_to_base64", "create_envelope", "decrypt", "decrypt_data", "decrypt_token", "decrypt_tokens",
     "encrypt", "encrypt_data", "encrypt_tokens", "encryption_block_size", "get_base64_encoded_hash",
-    "get_datetime_utc_iso_format", "get_sha256_bytes", "is_ascii_digit", "is_phone_number_normalized",
+    "get_datetime_utc_iso_format", "get_sha256_bytes", "install_as_uid2_client", "is_ascii_digit",
+    "is_phone_number_normalized",
     "make_binary_request", "make_request", "normalize_and_hash_email", "normalize_and_hash_phone",
     "normalize_email_string", "parse_keys_json", "parse_response", "post", "refresh_bidstream_keys",
     "refresh_sharing_keys",

@@ -6,11 +6,12 @@ How it works (see README.md beside this file):
    upstream code and never committed). The sdist is taken from ``$UID2_OFFICIAL_SDIST_DIR`` or
    ``/tmp/off/uid2_client-2.9.0`` if unpacked there, else downloaded with
    ``pip download --no-binary :all: --no-deps uid2-client==2.9.0`` into a temporary directory.
-2. While an official test module is imported and while each official test runs, a meta-path finder
-   aliases ``uid2_client`` and every ``uid2_client.<mod>`` to ``uid2fast`` / ``uid2fast.<mod>``: the
-   *same* module objects, so ``unittest.mock.patch('uid2_client.client.refresh_sharing_keys')``
-   patches ours. Outside those windows the real ``uid2_client`` (if installed) is untouched, so the
-   differential tests in the same session still compare against the official SDK.
+2. While an official test module is imported and while each official test runs,
+   ``uid2fast.install_as_uid2_client()`` is in force: ``uid2_client`` and every ``uid2_client.<mod>`` are
+   ``uid2fast`` / ``uid2fast.<mod>``, the *same* module objects, so
+   ``unittest.mock.patch('uid2_client.client.refresh_sharing_keys')`` patches ours. Outside
+   those windows the real ``uid2_client`` (if installed) is untouched, so the differential tests in the
+   same session still compare against the official SDK.
 3. The official end-to-end tests (publisher, identity map v2/v3, bidstream and sharing e2e, doc samples)
    read ``UID2_BASE_URL``/``UID2_API_KEY``/``UID2_SECRET_KEY`` (and ``EUID_*``). Unless those are set in the
    environment (to run them against a real integration operator), they run against two
@@ -21,9 +22,6 @@ How it works (see README.md beside this file):
    that starts passing is noticed.
 """
 import contextlib
-import importlib
-import importlib.abc
-import importlib.util
 import os
 import pathlib
 import shutil
@@ -39,7 +37,6 @@ HERE = pathlib.Path(__file__).resolve().parent
 OFFICIAL_DIR = HERE / "_official"
 _STAMP = OFFICIAL_DIR / ".source"
 ALIAS = "uid2_client"
-TARGET = "uid2fast"
 
 # Official tests that fail against uid2fast because of a deliberate difference (SPEC.md §2).
 # Key: the test's node id relative to _official ("file.py::Class::test"). Value: the reason,
@@ -103,34 +100,6 @@ def ensure_official_tests() -> pathlib.Path:
     return OFFICIAL_DIR
 
 
-# -- aliasing uid2_client -> uid2fast --------------------------------------------------------
-class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Resolves ``uid2_client[.x]`` to the already-imported (or importable) ``uid2fast[.x]`` module."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != ALIAS and not fullname.startswith(ALIAS + "."):
-            return None
-        real = TARGET + fullname[len(ALIAS):]
-        try:
-            module = importlib.import_module(real)
-        except ModuleNotFoundError as exc:
-            if exc.name == real:
-                return None  # the submodule does not exist in uid2fast: a normal ImportError follows
-            raise
-        spec = importlib.util.spec_from_loader(fullname, self, is_package=hasattr(module, "__path__"))
-        spec.loader_state = module
-        return spec
-
-    def create_module(self, spec):
-        return spec.loader_state  # the uid2fast module object itself
-
-    def exec_module(self, module):
-        pass  # already executed under its real name
-
-
-_FINDER = _AliasFinder()
-
-
 # -- the operators the official end-to-end tests talk to ------------------------------------------
 _E2E_ROLES = ["publisher", "mapper", "sharer", "bidstream"]
 _E2E_OPERATORS: list = []
@@ -181,17 +150,20 @@ def _is_alias(name: str) -> bool:
 
 @contextlib.contextmanager
 def aliased():
-    """Within the block, ``import uid2_client[.x]`` gives ``uid2fast[.x]`` (the same objects)."""
+    """Within the block, ``uid2fast.install_as_uid2_client()`` is in force: ``import uid2_client[.x]`` gives
+    ``uid2fast[.x]`` (the same objects). The official package's modules, if imported, are set aside first
+    (install_as_uid2_client refuses to run over them) and put back afterwards."""
+    import uid2fast
+    from uid2fast._dropin import _uninstall_uid2_client
+
     saved = {k: v for k, v in sys.modules.items() if _is_alias(k)}
     for k in saved:
         del sys.modules[k]
-    sys.meta_path.insert(0, _FINDER)
+    uid2fast.install_as_uid2_client()
     try:
         yield
     finally:
-        sys.meta_path.remove(_FINDER)
-        for k in [k for k in sys.modules if _is_alias(k)]:
-            del sys.modules[k]
+        _uninstall_uid2_client()
         sys.modules.update(saved)
 
 
