@@ -3,7 +3,7 @@
  * (pointer, length) in, integer status out. Key tables are immutable snapshots that many threads may use
  * at once. Times are integer microseconds since the Unix epoch; token timestamps are milliseconds.
  * The semantics are those of src/uid2fast/_engine_py.py (the reference), which mirrors uid2-client 2.9.0
- * with the fixes listed in SPEC.md §2.
+ * with the fixes listed in docs/differences.md.
  *
  * The status lists below are parsed by tests/test_engine_c_internal.py and compared with the Python
  * table: keep one `UID2_..._NAME = value,` per line. */

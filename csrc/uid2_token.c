@@ -150,7 +150,7 @@ static int table_valid(const uid2_table_t *t, int64_t now_us)
     return t->p.has_latest_expires && t->p.latest_expires_us > now_us;
 }
 
-/* ---- domain check (SPEC §2.2) ---------------------------------------------------------------------- */
+/* ---- domain check (docs/differences.md#domain-check) ------------------------------------------------- */
 
 static int domain_allowed(const uid2_table_t *t, uint32_t site_id, const uint8_t *domain, size_t dlen)
 {
@@ -256,7 +256,7 @@ static inline __attribute__((always_inline)) ptrdiff_t gcm_open_key(const uid2_t
     return rc == 0 ? (ptrdiff_t)ct_len : -1;
 }
 
-/* CBC + strict PKCS7 (SPEC §2.8); returns the unpadded length or -1. */
+/* CBC + strict PKCS7 (docs/differences.md#cbc-padding); returns the unpadded length or -1. */
 static ptrdiff_t cbc_open_key(const uid2_table_t *t, uid2_worker_t *w, size_t key, const uint8_t *iv,
                               size_t iv_len, const uint8_t *ct, size_t ct_len, uint8_t *out)
 {
@@ -370,7 +370,7 @@ static int decrypt_v2(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
               UID2_HAVE_EXPIRY;
     /* v2 has no "generated" field: the remaining lifetime (from now) is checked */
     if (!lifetime_ok(t, client, now_us, expires_us, now_us))
-        return r->status = UID2_STATUS_INVALID_TOKEN_LIFETIME; /* SPEC §2.8: no uid */
+        return r->status = UID2_STATUS_INVALID_TOKEN_LIFETIME; /* docs/differences.md#cbc-padding: no uid */
     r->have |= UID2_HAVE_UID;
     r->uid_len = u1 - u0;
     if (uid_buf != NULL) {
@@ -390,7 +390,7 @@ static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
     if (tn == 0)
         return SET_ERR(r, UID2_STATUS_MALFORMED);
     int identity_type = ((tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
-    if ((int64_t)((tb[0] >> 4) & 1) != t->p.identity_scope) /* SPEC §2.4 */
+    if ((int64_t)((tb[0] >> 4) & 1) != t->p.identity_scope) /* docs/differences.md#identity-scope */
         return SET_ERR(r, UID2_STATUS_INVALID_IDENTITY_SCOPE);
     ptrdiff_t mk = uid2_find(t, (uint32_t)be(tb, tn, 2, 6));
     if (mk < 0)
@@ -430,7 +430,7 @@ static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
     int64_t established_us, generated_us;
     if (ms_to_us(established_ms, &established_us) != 0 || ms_to_us(generated_ms, &generated_us) != 0)
         return SET_ERR(r, UID2_STATUS_MALFORMED);
-    int is_csg = (privacy & UID2_PRIVACY_CLIENT_SIDE_GENERATED) != 0; /* SPEC §2.1: bit 1 */
+    int is_csg = (privacy & UID2_PRIVACY_CLIENT_SIDE_GENERATED) != 0; /* docs/differences.md#csg-bit: bit 1 */
     r->established_ms = established_ms;
     r->site_id = site_id;
     r->site_key_index = (size_t)sk;
@@ -439,9 +439,9 @@ static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
     r->have = UID2_HAVE_ESTABLISHED | UID2_HAVE_SITE_ID | UID2_HAVE_SITE_KEY | UID2_HAVE_IDENTITY_TYPE |
               UID2_HAVE_VERSION | UID2_HAVE_CSG | UID2_HAVE_EXPIRY;
     if (client == UID2_CLIENT_BIDSTREAM) {
-        if (privacy & UID2_PRIVACY_OPTED_OUT) /* SPEC §2.5 */
+        if (privacy & UID2_PRIVACY_OPTED_OUT) /* docs/differences.md#cstg-opt-out */
             return r->status = UID2_STATUS_USER_OPTED_OUT;
-        if (is_csg && !domain_allowed(t, site_id, domain, dlen)) /* SPEC §2.2 */
+        if (is_csg && !domain_allowed(t, site_id, domain, dlen)) /* docs/differences.md#domain-check */
             return r->status = UID2_STATUS_DOMAIN_NAME_CHECK_FAILED;
     }
     if (!lifetime_ok(t, client, generated_us, expires_us, now_us))
@@ -683,7 +683,8 @@ static int encrypt_keys(const uid2_table_t *t, int64_t now_us, const uid2_encryp
     *master = uid2_table_active_key(t, t->p.master_group, now_us);
     if (*master < 0)
         return UID2_ENC_NOT_AUTHORIZED_FOR_MASTER_KEY;
-    if (t->p.caller_site_state == UID2_OPT_NONE) /* SPEC §2.9: a status, not a print and None */
+    /* docs/differences.md#encrypt-settings: a status, not a print and None */
+    if (t->p.caller_site_state == UID2_OPT_NONE)
         return UID2_ENC_ENCRYPTION_FAILURE;
     if (*key < 0)
         return UID2_ENC_NOT_AUTHORIZED_FOR_KEY;

@@ -31,6 +31,7 @@ cp -r "$root/tests" "$work/tests"
 cp -r "$root/benchmarks" "$work/benchmarks"   # tests/test_cli.py runs benchmarks/bench_decrypt.py --help
 cp "$root/README.md" "$work/README.md"         # tests/test_recipes.py runs the README recipes
 cp "$root/pyproject.toml" "$work/pyproject.toml"  # the pytest settings (markers, -m "not slow"), nothing else
+cp -r "$root/docs" "$work/docs"                 # tests/test_docs.py checks every reference into docs/
 # Tests of the C sources themselves (header codes, kernel and wipe harnesses) compile csrc/ with gcc.
 cp -r "$root/csrc" "$work/csrc"
 cp "$root/setup.py" "$work/setup.py"

@@ -1,4 +1,4 @@
-"""The batch API (SPEC §3): every input kind, per-item statuses, columns equal to the scalar answers."""
+"""The batch API (docs/design.md#batch): every input kind, per-item statuses, columns equal to the scalar answers."""
 import datetime as dt
 
 import numpy as np

@@ -3,7 +3,7 @@
 The reference is the installed official package (a test-only dependency). "Public" means every name
 of ``uid2_client`` that the package itself defines, a submodule of it, or a plain constant
 (``BINARY``, ``encryption_block_size``, ``base64_url_special_chars``); third-party names that leak
-into the official namespace through its ``from x import *`` chain (REFERENCE.md §5.8: ``AES``,
+into the official namespace through its ``from x import *`` chain (docs/differences.md#namespace: ``AES``,
 ``base64``, ``bitarray``, ``dt``, ``json``, ``os``, ``request``, ``metadata``, ``threading``, typing
 names, ``Enum``, ``datetime``, ``timezone``, ``bisect_*``, ``deprecated``…) are not part of the promise.
 
@@ -22,17 +22,17 @@ import pytest
 uid2_client = pytest.importorskip("uid2_client")
 import uid2fast  # noqa: E402
 
-# Private hooks the official tests and users rely on (SPEC §1); checked like public methods.
+# Private hooks the official tests and users rely on (docs/differences.md#drop-in-promise); checked like public methods.
 PRIVATE_HOOKS = {
     "BidstreamClient": ["_refresh_json", "_decrypt_token_into_raw_uid"],
     "SharingClient": ["_refresh_json", "_encrypt_raw_uid_into_token", "_decrypt_token_into_raw_uid"],
 }
 
-# Enum members uid2fast adds on purpose, by SPEC item.
+# Enum members uid2fast adds on purpose, by docs/differences.md section.
 ADDED_ENUM_MEMBERS = {
     "DecryptionStatus": {
-        "INVALID_IDENTITY_SCOPE": "SPEC §2.4 (identity scope check, as Java/.NET)",
-        "USER_OPTED_OUT": "SPEC §2.5 (CSTG opt-out bit, as .NET)",
+        "INVALID_IDENTITY_SCOPE": "docs/differences.md#identity-scope (identity scope check, as Java/.NET)",
+        "USER_OPTED_OUT": "docs/differences.md#cstg-opt-out (CSTG opt-out bit, as .NET)",
     },
 }
 
@@ -235,7 +235,7 @@ def test_enum_members_and_values(name):
         assert member in u_members, f"{name}.{member} missing"
         assert u_members[member] == value, f"{name}.{member}: {u_members[member]!r} != {value!r}"
     added = set(u_members) - set(o_members)
-    assert added == set(ADDED_ENUM_MEMBERS.get(name, {})), f"{name} adds {sorted(added)}, SPEC lists " \
+    assert added == set(ADDED_ENUM_MEMBERS.get(name, {})), f"{name} adds {sorted(added)}, docs/differences.md lists " \
                                                            f"{sorted(ADDED_ENUM_MEMBERS.get(name, {}))}"
     # Same declaration order for the official members (iteration order is observable).
     assert [m for m in u_members if m in o_members] == list(o_members)

@@ -13,10 +13,10 @@ call ran:
 - a batch is answered by **one** generation for all of its rows: keys and site data of two refreshes never
   mix (a torn key set would show as rows needing two different generations, or a domain check passing
   under keys of a generation whose site data does not name the domain);
-- keys that expire while readers run give ``KEYS_NOT_SYNCED`` (REFERENCE §4.2: a key set is valid while
-  one key has not expired) from the first call that starts at or after the expiry, never a stale success,
-  and a batch checks all its rows at the same instant (its ``now`` is read once), so a batch straddling
-  the expiry is all success or all ``KEYS_NOT_SYNCED``.
+- keys that expire while readers run give ``KEYS_NOT_SYNCED`` (a key set is valid while one key has not
+  expired: docs/keys-and-envelope.md#key-set-validity) from the first call that starts at or after the
+  expiry, never a stale success, and a batch checks all its rows at the same instant (its ``now`` is read
+  once), so a batch straddling the expiry is all success or all ``KEYS_NOT_SYNCED``.
 """
 import base64
 import collections

@@ -8,10 +8,11 @@ sets privacy bits and arbitrary prefix bytes), the three client paths, and then 
 (truncation, bit flips, character replacement, base64/base64url swaps, padding, garbage, unicode,
 bytes, None).
 
-Every answer must be the official one, or the SPEC §2 answer: :func:`expected_from_official` maps
-the official outcome to ours and names the SPEC item it applied. Encryption is checked both ways and
-key selection against a model (SPEC §2.6); the batch API is checked item by item against the scalar
-API. The default run keeps ``max_examples`` small; ``-m slow`` runs the heavy profile.
+Every answer must be the official one, or the answer docs/differences.md gives:
+:func:`expected_from_official` maps the official outcome to ours and names the docs/differences.md section
+it applied. Encryption is checked both ways and key selection against a model
+(docs/differences.md#key-selection); the batch API is checked item by item against the scalar API.
+The default run keeps ``max_examples`` small; ``-m slow`` runs the heavy profile.
 """
 import base64
 import dataclasses
@@ -175,7 +176,7 @@ def _gcm(secret: bytes, plaintext: bytes) -> bytes:
 
 def build_v3(*, version, uid_bytes, master_id, master_secret, site_key_id, site_secret, site_id, privacy,
              established_ms, generated_ms, expires_ms, prefix) -> str:
-    """A v3/v4 token, byte for byte as REFERENCE §1.3 lays it out (with privacy bits and any prefix)."""
+    """A v3/v4 token, byte for byte as docs/formats.md#v3-v4-token lays it out (with privacy bits and any prefix)."""
     site_payload = (site_id.to_bytes(4, "big") + bytes(8) + bytes(4) + privacy.to_bytes(4, "big")
                     + established_ms.to_bytes(8, "big") + generated_ms.to_bytes(8, "big") + uid_bytes)
     master_payload = (expires_ms.to_bytes(8, "big") + generated_ms.to_bytes(8, "big") + bytes(4) + b"\x01"
@@ -306,7 +307,7 @@ garbage = st.one_of(
 
 
 # ============================================================================================
-# Outcomes and the SPEC §2 mapping
+# Outcomes and the docs/differences.md mapping
 # ============================================================================================
 CLIENTS = ["legacy", "bidstream", "sharing"]
 
@@ -374,7 +375,7 @@ def _cbc(secret: bytes, iv: bytes, data: bytes) -> Optional[bytes]:
 
 
 def v2_padding_ok(tb: bytes, keys, now: dt.datetime) -> bool:
-    """False where strict PKCS7 (SPEC §2.8) rejects a layer the official SDK decrypts on its way."""
+    """False where strict PKCS7 (docs/differences.md#cbc-padding) rejects a layer the official SDK decrypts."""
     master = keys.get(int.from_bytes(tb[1:5], "big"))
     if master is None:
         return True
@@ -425,7 +426,7 @@ def _status_of(o: Outcome) -> Tuple[str, Optional[tuple]]:
 
 
 def expected_from_official(official: Outcome, ctx: Ctx) -> Tuple[Outcome, List[str]]:
-    """Our expected outcome for the official one, and the SPEC §2 items that changed it."""
+    """Our expected outcome for the official one, and the docs/differences.md items that changed it."""
     items: List[str] = []
     status, fields = _status_of(official)
     keys = ctx.keys
@@ -434,35 +435,35 @@ def expected_from_official(official: Outcome, ctx: Ctx) -> Tuple[Outcome, List[s
 
     if version in (V3, V4) and tb and ((tb[0] >> 4) & 1) != int(keys.get_identity_scope()):
         status, fields = "INVALID_IDENTITY_SCOPE", None
-        items.append("§2.4 identity scope")
+        items.append("#identity-scope identity scope")
     elif version == V2 and status != MALFORMED and not v2_padding_ok(tb, keys, ctx.now):
         status, fields = MALFORMED, None
-        items.append("§2.8 strict PKCS7")
+        items.append("#cbc-padding strict PKCS7")
     elif version == V2 and status == "INVALID_TOKEN_LIFETIME":
         fields = (None,) + fields[1:]
-        items.append("§2.8 no uid with v2 INVALID_TOKEN_LIFETIME")
+        items.append("#cbc-padding no uid with v2 INVALID_TOKEN_LIFETIME")
     elif version in (V3, V4) and status in ("SUCCESS", "INVALID_TOKEN_LIFETIME") and fields is not None:
         privacy = v3_privacy_bits(tb, keys)
         csg = bool(privacy & 0x2)
         if csg != fields[7]:
-            items.append("§2.1 CSTG bit 1")
+            items.append("#csg-bit CSTG bit 1")
         fields = fields[:7] + (csg,) + fields[8:]
         if ctx.client == "bidstream":
             site_id = fields[2]
             if privacy & 0x4:
                 status, fields = "USER_OPTED_OUT", (None,) + fields[1:]
-                items.append("§2.5 opt-out bit")
+                items.append("#cstg-opt-out opt-out bit")
             elif csg and not (isinstance(ctx.domain, str)
                               and ctx.domain.lower() in ctx.site_data.get(site_id, [])):
                 status, fields = "DOMAIN_NAME_CHECK_FAILED", (None,) + fields[1:]
-                items.append("§2.2 domain check")
+                items.append("#domain-check domain check")
 
     if ctx.client == "legacy":
         if status == "SUCCESS":
             return Outcome(status=status, fields=fields), items
         return Outcome(raises="invalid payload" if status == MALFORMED else f"DecryptionStatus.{status}"), items
     if status == MALFORMED:
-        items.append("§2.3 INVALID_PAYLOAD, no raise")
+        items.append("#malformed-tokens INVALID_PAYLOAD, no raise")
         status, fields = "INVALID_PAYLOAD", None
     if fields is None:  # make_error: every field None
         fields = (None,) * 9
@@ -478,11 +479,12 @@ def check_token(ks: KeySet, token, client: str, domain, engine_clients=None, off
     ctx = Ctx(client, token, o_keys, domain, ks.site_data, ks.now)
     expected, items = expected_from_official(off, ctx)
     assert ours == expected, (f"\nclient={client} token={token!r} domain={domain!r}\nofficial={off}\n"
-                              f"expected={expected} (SPEC: {items})\nours={ours}\nkeys={ks.json_str}\nnow={ks.now}")
+                              f"expected={expected} (docs/differences.md: {items})\nours={ours}\n"
+                              f"keys={ks.json_str}\nnow={ks.now}")
     if currently_in_test_context():  # statistics for --hypothesis-show-statistics
         event(f"{client}: {ours.status or ours.raises}")
         for item in items:
-            event(f"SPEC {item}")
+            event(f"docs/differences.md{item}")
     return ours, items
 
 
@@ -545,12 +547,13 @@ def test_decrypt_unmodified_tokens_at_lifetime_and_skew_edges(engine, data):
 
 
 def test_expected_from_official_names_spec_items():
-    """The mapping itself: the documented examples (SPEC §2.3, legacy keeps raising)."""
+    """The mapping itself: the documented examples (docs/differences.md#malformed-tokens, legacy keeps raising)."""
     keys = O.EncryptionKeysCollection([_okey(1, bytes(32), 1)])
     now = _dt_s(BASE_S)
     ctx = Ctx("bidstream", "AgAAAAAA", keys, None, {}, now)
     exp, items = expected_from_official(Outcome(raises="invalid payload"), ctx)
-    assert exp == Outcome(status="INVALID_PAYLOAD", fields=(None,) * 9) and items == ["§2.3 INVALID_PAYLOAD, no raise"]
+    assert exp == Outcome(status="INVALID_PAYLOAD", fields=(None,) * 9)
+    assert items == ["#malformed-tokens INVALID_PAYLOAD, no raise"]
     ctx.client = "legacy"
     exp, items = expected_from_official(Outcome(raises="invalid payload"), ctx)
     assert exp == Outcome(raises="invalid payload") and items == []
@@ -559,7 +562,8 @@ def test_expected_from_official_names_spec_items():
 
 
 def test_cstg_opt_out_and_domain_items_are_exercised(engine):
-    """Fixed tokens that hit §2.1, §2.2, §2.4 and §2.5, so the mapping is known to be exercised."""
+    """Fixed tokens that hit #csg-bit, #domain-check, #identity-scope and #cstg-opt-out (docs/differences.md),
+    so the mapping is known to be exercised."""
     now_s = BASE_S + 100
     secret_m, secret_s = bytes(range(32)), bytes(range(1, 33))
     body = {"caller_site_id": 9000, "master_keyset_id": 1, "default_keyset_id": 99,
@@ -580,14 +584,15 @@ def test_cstg_opt_out_and_domain_items_are_exercised(engine):
         for client in CLIENTS:
             _, items = check_token(ks, token, client, domain)
             seen.update(i.split()[0] for i in items)
-    assert {"§2.1", "§2.2", "§2.4", "§2.5"} <= seen
+    assert {"#csg-bit", "#domain-check", "#identity-scope", "#cstg-opt-out"} <= seen
 
 
 # ============================================================================================
-# Encryption and key selection (SPEC §2.6, §2.9)
+# Encryption and key selection (docs/differences.md#key-selection, #encrypt-settings)
 # ============================================================================================
 def model_key(ks: KeySet, keyset_id, now: dt.datetime) -> Optional[int]:
-    """SPEC §2.6: the latest-activated key of the keyset that is active at ``now`` (ties: the later one
+    """docs/differences.md#key-selection: the latest-activated key of the keyset that is active at ``now``
+    (ties: the later one
     in the JSON, as a stable sort by ``activates`` leaves them)."""
     best = None
     now_ts = now.timestamp()
@@ -608,7 +613,8 @@ def model_encrypt_status(ks: KeySet, keyset_id) -> Tuple[str, Optional[int], Opt
     if master is None:
         return "NOT_AUTHORIZED_FOR_MASTER_KEY", None, None
     if body.get("caller_site_id") is None:
-        return "ENCRYPTION_FAILURE", None, None  # SPEC §2.9 (the official prints and returns None)
+        # docs/differences.md#encrypt-settings (the official prints and returns None)
+        return "ENCRYPTION_FAILURE", None, None
     if key is None:
         return "NOT_AUTHORIZED_FOR_KEY", None, None
     return "SUCCESS", master, key
@@ -642,23 +648,25 @@ def _encrypt_scenario(data):
     assert ours.status.name == status, (ours.status, status, ks.json_str, ks.now)
     off = o_s._encrypt_raw_uid_into_token(uid, keyset_id, ks.now)
     if off is None:
-        assert ks.body.get("caller_site_id") is None and status == "ENCRYPTION_FAILURE"  # SPEC §2.9
+        # docs/differences.md#encrypt-settings
+        assert ks.body.get("caller_site_id") is None and status == "ENCRYPTION_FAILURE"
     elif _keysets_sorted_in_json(ks):
         # With each keyset already sorted in the JSON the official bisect is right: same status.
         assert off.status.name == ours.status.name
     if status != "SUCCESS":
         assert ours.encrypted_data is None
         return
-    # Which keys were used: the model's (SPEC §2.6), whatever the JSON order.
+    # Which keys were used: the model's (docs/differences.md#key-selection), whatever the JSON order.
     got = token_key_ids(ours.encrypted_data, ks.secrets)
     assert got[:2] == (master_id, key_id)
-    # SPEC §2.9: generated is `now` with milliseconds; expiry now + token_expiry_seconds (0 or missing: 30 days).
+    # docs/differences.md#encrypt-settings: generated is `now` with milliseconds; expiry now + token_expiry_seconds (0
+    # or missing: 30 days).
     tes = ks.body.get("token_expiry_seconds") or 30 * DAY
     now_ms = _us(ks.now) // 1000
     assert got[2] == now_ms and got[3] == (_us(ks.now) + tes * 1_000_000) // 1000
     # The official SDK decrypts our token to the same uid (legacy: no lifetime check)...
     assert O.decrypt(ours.encrypted_data, o_s._keys, ks.now).uid == uid
-    # ...and both sharing clients agree on it, through the SPEC mapping.
+    # ...and both sharing clients agree on it, through the docs/differences.md mapping.
     check_token(ks, ours.encrypted_data, "sharing", None, engine_clients=(u_b, u_s), official=(o_b, o_s))
     # And the other way round: an official sharing token decrypts with ours.
     if off is not None and off.success:
@@ -682,7 +690,8 @@ def test_encrypt_round_trips_and_key_selection_heavy(engine, data):
 
 
 def test_key_selection_ignores_json_order(engine):
-    """REFERENCE §4.5's example: keys A (activated -10 s) and B (-100 s); Java picks A in either order."""
+    """The example for docs/keys-and-envelope.md#key-selection: keys A (activated -10 s) and B (-100 s);
+    Java picks A in either order."""
     now_s = BASE_S
     secrets = {1: bytes(32), 2: bytes([1] * 32), 3: bytes([2] * 32)}
     keys = [{"id": 1, "keyset_id": 1, "created": now_s - 500, "activates": now_s - 500, "expires": now_s + DAY},

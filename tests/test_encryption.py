@@ -1,4 +1,4 @@
-"""Scalar decrypt/encrypt semantics on both engines, each SPEC §2 fix asserted by name."""
+"""Scalar decrypt/encrypt semantics on both engines, each docs/differences.md fix asserted by name."""
 import base64
 import datetime as dt
 
@@ -125,7 +125,7 @@ def test_encrypt_statuses_and_expiry_spec_2_9(engine, caplog):
     r = share(keys)._encrypt_raw_uid_into_token(RAW_UID, None, NOW + dt.timedelta(milliseconds=123))
     assert r.success
     t = share(keys)._decrypt_token_into_raw_uid(r.encrypted_data, NOW)
-    # 0 means 30 days (SPEC §2.9), and the milliseconds are kept.
+    # 0 means 30 days (docs/differences.md#encrypt-settings), and the milliseconds are kept.
     assert t.expiry == NOW + dt.timedelta(days=30, milliseconds=123)
     body = keys_body(NOW)
     del body["caller_site_id"]

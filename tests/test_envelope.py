@@ -99,7 +99,7 @@ def test_refresh_response_with_and_without_key():
     body = base64.b64encode(_envelope.encrypt_gcm(key, b'{"status": "optout"}'))
     assert _envelope.decrypt_refresh_response(body, base64.b64encode(key).decode()) == b'{"status": "optout"}'
     assert _envelope.decrypt_refresh_response(body.decode(), key) == b'{"status": "optout"}'
-    # SPEC §2.10: a v1 session (no refresh_response_key) is answered in plain JSON.
+    # docs/differences.md#refresh-without-key: a v1 session (no refresh_response_key) is answered in plain JSON.
     assert _envelope.decrypt_refresh_response(b'{"status": "success"}', None) == b'{"status": "success"}'
     with pytest.raises(ValueError, match="not base64"):
         _envelope.decrypt_refresh_response(b"{not base64}", key)

@@ -13,8 +13,8 @@ generated), bytes, bytearrays, None, ints and floats go through
 
 once on the C engine and once on the pure-Python engine. The two must agree: the same result (status and
 every field) or, where the official SDK raises, the same exception type and message. The bidstream and
-sharing clients never raise for a token's content (SPEC §2.3); the batch APIs never raise per item, and a
-batch row is what the scalar API answers for the same token (STYLE habit 3).
+sharing clients never raise for a token's content (docs/differences.md#malformed-tokens); the batch
+APIs never raise per item, and a batch row is what the scalar API answers for the same token.
 
 Runtime: a few seconds (``max_examples`` below); ``UID2FAST_FUZZ_EXAMPLES=N`` runs N examples per test.
 """

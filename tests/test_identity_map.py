@@ -226,7 +226,8 @@ def test_v3_chunked_equals_single():
 
 
 def test_v3_response_tolerates_unknown_keys():
-    # SPEC §2.10: the official SDK raised ValueError for keys outside email/phone/email_hash/phone_hash.
+    # docs/differences.md#identity-map-v3-keys: the official SDK raised ValueError for keys outside
+    # email/phone/email_hash/phone_hash.
     inp = IdentityMapV3Input.from_emails(["a@example.com"])
     payload = json.dumps({"status": "success", "body": {
         "email_hash": [{"u": "uid", "p": None, "r": 1735689601}], "phone_hash": [], "future_field": [1]}})

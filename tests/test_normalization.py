@@ -41,7 +41,8 @@ def test_email_vectors(v):
 @pytest.mark.parametrize("v", PHONES, ids=lambda v: repr(v["input"]))
 def test_phone_vectors(v):
     if _is_non_ascii_digit_phone(v["input"]):
-        # SPEC §2.10: ASCII digits only (as Java and the operator's E.164 rule). The official Python SDK
+        # docs/differences.md#phone-digits: ASCII digits only (as Java and the operator's E.164 rule). The official
+        # Python SDK
         # accepted Unicode digits and hashed them (the vector has that hash); we reject the number.
         assert "hash" in v
         assert not is_phone_number_normalized(v["input"])
@@ -58,7 +59,7 @@ def test_phone_vectors(v):
 
 
 def test_the_unicode_digit_vector_exists():
-    # Guard: the SPEC §2.10 case above must actually be exercised by the vectors.
+    # Guard: the docs/differences.md#phone-digits case above must actually be exercised by the vectors.
     assert any(_is_non_ascii_digit_phone(v["input"]) for v in PHONES)
 
 

@@ -110,7 +110,8 @@ def test_invalid_and_expired_refresh_tokens_are_http_errors(op, client):
 
 
 def test_v1_session_refresh_reads_plain_json(op, client):
-    # SPEC §2.10: without refresh_response_key the operator answers in plain JSON (the official crashed).
+    # docs/differences.md#refresh-without-key: without refresh_response_key the operator answers in plain JSON (the
+    # official crashed).
     body = op.generate_identity(email="v1@example.com", v1_session=True)
     assert "refresh_response_key" not in body
     identity = IdentityTokens.from_json(body)
@@ -178,7 +179,8 @@ def test_token_generate_input_json_and_deprecation():
 
 
 def test_identity_tokens_compare_milliseconds():
-    # SPEC §2.7 (Java's vector): 2022 timestamps are long past, so not refreshable and due for refresh.
+    # docs/differences.md#identity-tokens-ms (Java's vector): 2022 timestamps are long past, so not refreshable and due
+    # for refresh.
     old = IdentityTokens.from_json({"advertising_token": "a", "refresh_token": "r", "identity_expires": 1668059799628,
                                     "refresh_expires": 1668142599628, "refresh_from": 1668056202628})
     assert not old.is_refreshable() and old.is_due_for_refresh()

@@ -1,4 +1,4 @@
-"""Secrets never leave where they belong (SPEC §4).
+"""Secrets never leave where they belong (docs/design.md#safety-rules).
 
 The secrets are the client credentials (API key and client secret of every role) and every key secret the
 operator serves. None of them may appear, in any spelling (base64, base64url, hex, the ``repr`` of the raw
@@ -390,7 +390,7 @@ def test_debug_logs_of_refresh_retries_failures_decrypt_and_encrypt(op, secrets,
                 bidstream.decrypt_tokens_into_raw_uids(tokens, "wrong.example")
                 shared = sharing.encrypt_raw_uids_into_tokens([op.raw_uid(email="s@example.com")] * 3)
                 sharing.decrypt_tokens_into_raw_uids(shared.tokens)
-                # keys with a master keyset but no caller_site_id: a warning (SPEC §2.9)
+                # keys with a master keyset but no caller_site_id: a warning (docs/differences.md#encrypt-settings)
                 no_site = {k: v for k, v in keyfile.keys_body(sharing.keys).items() if k != "caller_site_id"}
                 uid2fast.encrypt(op.raw_uid(email="s@example.com"), None, keyfile.parse_keys_body(no_site))
 
@@ -411,7 +411,7 @@ def test_debug_logs_of_refresh_retries_failures_decrypt_and_encrypt(op, secrets,
     secrets.check(text, "the DEBUG log")
     out, err = capfd.readouterr()
     secrets.check(out + err, "stdout/stderr")
-    assert out == ""  # SPEC §2.10: nothing prints to stdout
+    assert out == ""  # docs/differences.md#no-stdout: nothing prints to stdout
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Every vector of tests/vectors/decrypt.json (what uid2-client 2.9.0 returns) on both engines.
 
-Where uid2fast deliberately differs from the official SDK (SPEC §2, README "Differences from
-uid2-client"), the test asserts our answer explicitly and names the SPEC item.
+Where uid2fast deliberately differs from the official SDK (docs/differences.md, README "Differences from
+uid2-client"), the test asserts our answer explicitly and names the docs/differences.md section.
 """
 import datetime as dt
 import json
@@ -61,28 +61,30 @@ def _run(v):
 
 
 def _expected(v):
-    """The official answer, adjusted where SPEC §2 says we differ; returns (expected, reason)."""
+    """The official answer, adjusted where docs/differences.md says we differ; returns (expected, reason)."""
     exp = json.loads(json.dumps(v["expect"]))
     reason = None
     if "raises" in exp and v["client"] != "legacy":
-        # SPEC §2.3: token contents never raise from BidstreamClient/SharingClient.
+        # docs/differences.md#malformed-tokens: token contents never raise from BidstreamClient/SharingClient.
         exp = {"result": dict(status="INVALID_PAYLOAD", uid=None, established_ms=None, site_id=None,
                               site_key_site_id=None, identity_scope=None, identity_type=None,
                               advertising_token_version=None, is_client_side_generated=None, expiry_ms=None)}
-        reason = "SPEC 2.3"
+        reason = "docs/differences.md#malformed-tokens"
     res = exp.get("result")
     if res and v["case"] == "client_side_generated":
-        # SPEC §2.1: the CSTG flag is privacy bit 1 (0x2), as Java/.NET read it (official reads bit 30).
+        # docs/differences.md#csg-bit: the CSTG flag is privacy bit 1 (0x2), as Java/.NET read it (official reads bit
+        # 30).
         res["is_client_side_generated"] = True
-        reason = "SPEC 2.1"
+        reason = "docs/differences.md#csg-bit"
         if v["client"] == "bidstream":
-            # SPEC §2.2: a CSTG token with no matching domain fails the domain check (no domain given).
+            # docs/differences.md#domain-check: a CSTG token with no matching domain fails the domain check (no domain
+            # given).
             res["status"] = "DOMAIN_NAME_CHECK_FAILED"
             res["uid"] = None
-            reason = "SPEC 2.1 + 2.2"
+            reason = "docs/differences.md#csg-bit + #domain-check"
     if res and res["status"] == "INVALID_TOKEN_LIFETIME" and v["version"] == 2:
-        res["uid"] = None  # SPEC §2.8: a v2 INVALID_TOKEN_LIFETIME result carries no uid.
-        reason = "SPEC 2.8"
+        res["uid"] = None  # docs/differences.md#cbc-padding: a v2 INVALID_TOKEN_LIFETIME result carries no uid.
+        reason = "docs/differences.md#cbc-padding"
     return exp, reason
 
 
@@ -100,13 +102,14 @@ def test_every_status_has_a_vector():
 
 
 def test_differences_are_rare():
-    # The SPEC §2 adjustments touch only the categories named above; everything else is verbatim.
+    # The docs/differences.md adjustments touch only the categories named above; everything else is verbatim.
     adjusted = [v for v in CASES if _expected(v)[1] is not None]
     assert 0 < len(adjusted) < 70
 
 
 def test_csg_token_passes_domain_check_with_its_domain(engine):
-    # SPEC §2.2 positive case: the vectors' site 9000 lists example.com (case-insensitive) and an app name.
+    # docs/differences.md#domain-check positive case: the vectors' site 9000 lists example.com (case-insensitive) and an
+    # app name.
     v = next(v for v in CASES if v["case"] == "client_side_generated" and v["client"] == "bidstream")
     keys = _keys(v["keyset"])
     now = dt.datetime.fromtimestamp(v["now_ms"] / 1000, tz=dt.timezone.utc)

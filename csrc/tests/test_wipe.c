@@ -1,4 +1,4 @@
-/* Key material is wiped when a key table, a worker or a keyed context is freed (SPEC §4).
+/* Key material is wiped when a key table, a worker or a keyed context is freed (docs/design.md#safety-rules).
  *
  * White-box test, run by tests/test_secrets.py. Linked with
  *     -Wl,--wrap=uid2_wipe,--wrap=EVP_CIPHER_CTX_new,--wrap=EVP_CIPHER_CTX_free

@@ -135,7 +135,7 @@ def _cbc_decrypt(key: _Key, iv: bytes, data: bytes) -> bytes:
     dec = Cipher(algorithms.AES(key.secret), modes.CBC(iv)).decryptor()
     out = dec.update(data) + dec.finalize()
     pad = out[-1]
-    # Strict PKCS7 (SPEC §2.8): the official SDK strips data[-1] bytes without checking.
+    # Strict PKCS7 (docs/differences.md#cbc-padding): the official SDK strips data[-1] bytes without checking.
     if pad < 1 or pad > 16 or out[-pad:] != bytes([pad]) * pad:
         raise _Malformed
     return out[:-pad]
@@ -240,7 +240,7 @@ def _decrypt_v2(table: KeyTable, tb: bytes, now_us: int, client: int) -> tuple:
     _ts_us(established_ms)
     # v2 has no "generated" field: the remaining lifetime (from now) is checked.
     if not _lifetime_ok(table, client, now_us, expires_us, now_us):
-        # SPEC §2.8: no uid with INVALID_TOKEN_LIFETIME.
+        # docs/differences.md#cbc-padding: no uid with INVALID_TOKEN_LIFETIME.
         return (INVALID_TOKEN_LIFETIME, _E, established_ms, site_id, site_key.site_id, _E, _VERSION_V2, False,
                 expires_ms)
     return (SUCCESS, uid, established_ms, site_id, site_key.site_id, _E, _VERSION_V2, False, expires_ms)
@@ -249,7 +249,7 @@ def _decrypt_v2(table: KeyTable, tb: bytes, now_us: int, client: int) -> tuple:
 def _decrypt_v3(table: KeyTable, tb: bytes, now_us: int, client: int, domain: Optional[str], version: int) -> tuple:
     # v3/v4: prefix (1) | version (1) | master key id (4) | GCM(master payload)
     identity_type = 0 if ((tb[0] & 0x0F) >> 2) == 0 else 1
-    if (tb[0] >> 4) & 1 != table.identity_scope:  # SPEC §2.4
+    if (tb[0] >> 4) & 1 != table.identity_scope:  # docs/differences.md#identity-scope
         return _error(INVALID_IDENTITY_SCOPE)
     master = table.key(_be(tb, 2, 6))
     if master is None:
@@ -273,12 +273,12 @@ def _decrypt_v3(table: KeyTable, tb: bytes, now_us: int, client: int, domain: Op
     established_ms = _be(site, 20, 28)
     _ts_us(established_ms)
     generated_us = _ts_us(generated_ms)
-    is_csg = bool(privacy & PRIVACY_CLIENT_SIDE_GENERATED)  # SPEC §2.1: bit 1, as Java/.NET
+    is_csg = bool(privacy & PRIVACY_CLIENT_SIDE_GENERATED)  # docs/differences.md#csg-bit: bit 1, as Java/.NET
     partial = (_E, established_ms, site_id, site_key.site_id, identity_type, version, is_csg, expires_ms)
     if client == CLIENT_BIDSTREAM:
-        if privacy & PRIVACY_OPTED_OUT:  # SPEC §2.5
+        if privacy & PRIVACY_OPTED_OUT:  # docs/differences.md#cstg-opt-out
             return (USER_OPTED_OUT,) + partial
-        if is_csg and not _domain_allowed(table, site_id, domain):  # SPEC §2.2
+        if is_csg and not _domain_allowed(table, site_id, domain):  # docs/differences.md#domain-check
             return (DOMAIN_NAME_CHECK_FAILED,) + partial
     if not _lifetime_ok(table, client, generated_us, expires_us, now_us):
         return (INVALID_TOKEN_LIFETIME,) + partial
@@ -317,7 +317,7 @@ def encrypt_token(table: Optional[KeyTable], uid: Any, now_us: int, keyset_id: O
     master = table.active_keyset_key(table.master_keyset_id, now_us)
     if master is None:
         return ENC_NOT_AUTHORIZED_FOR_MASTER_KEY, None
-    if table.caller_site_id is None:  # SPEC §2.9: a status, not a print and None
+    if table.caller_site_id is None:  # docs/differences.md#encrypt-settings: a status, not a print and None
         return ENC_ENCRYPTION_FAILURE, None
     if key is None:
         return ENC_NOT_AUTHORIZED_FOR_KEY, None

@@ -1,4 +1,6 @@
-"""The operator request/response envelope (REFERENCE §2.1, §2.2) and the refresh-response format.
+"""The operator request/response envelope and the refresh-response format.
+
+Layouts: docs/keys-and-envelope.md#request-envelope and #response-envelope.
 
 Request envelope, as the operator expects it::
 
@@ -12,7 +14,8 @@ Request envelope, as the operator expects it::
 
 Response (HTTP 200 only): ``IV (12) ‖ ciphertext ‖ tag (16)`` with the same secret; the plaintext is
 ``timestamp (8) ‖ nonce (8) ‖ JSON``. ``/v2/token/refresh`` differs: the plaintext is the JSON itself and
-the key is the identity's ``refresh_response_key`` (SPEC §2.10: without a key, the body is plain JSON).
+the key is the identity's ``refresh_response_key``; without a key, the body is plain JSON
+(docs/differences.md#refresh-without-key).
 
 This module is pure crypto: no I/O, no logging of any input.
 """
@@ -206,7 +209,8 @@ def decrypt_refresh_response(body: Union[bytes, str], refresh_response_key: Opti
         The HTTP response body: base64 of ``IV ‖ ciphertext ‖ tag``.
     refresh_response_key : str or bytes or None
         The identity's ``refresh_response_key`` (base64 str, or the raw 32 bytes). ``None`` means a v1
-        session: the operator answers with plain JSON (SPEC §2.10, as the Java SDK reads it).
+        session: the operator answers with plain JSON, as the Java SDK reads it
+        (docs/differences.md#refresh-without-key).
 
     Returns
     -------

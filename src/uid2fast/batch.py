@@ -1,4 +1,4 @@
-"""Batch decryption and encryption: columnar results over numpy arrays (an addition, SPEC §3).
+"""Batch decryption and encryption: columnar results over numpy arrays (an addition, docs/design.md#batch).
 
 A batch call releases the GIL and, on the C engine, splits the work across cores. Per-item problems
 (None, a non-string, non-ASCII text, a malformed token) are statuses, never exceptions; argument errors

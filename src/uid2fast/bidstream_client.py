@@ -51,7 +51,7 @@ class BidstreamClient(_KeyHolder):
             The advertising token from the bid request.
         domain_name : str, optional
             The publisher's domain or app name from the bid request; client-side generated tokens are
-            only accepted when it matches the token's site (SPEC §2.2).
+            only accepted when it matches the token's site (docs/differences.md#domain-check).
 
         Returns
         -------

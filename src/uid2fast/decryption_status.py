@@ -1,4 +1,4 @@
-"""Decryption statuses: the official members and values, plus the two SPEC §2 additions."""
+"""Decryption statuses: the official members and values, plus the two docs/differences.md additions."""
 from enum import Enum
 
 __all__ = ["DecryptionStatus"]
@@ -15,6 +15,6 @@ class DecryptionStatus(Enum):
     SUCCESS = "success"
     EXPIRED_TOKEN = "token expired"
     VERSION_NOT_SUPPORTED = "token version not supported"
-    # Added by uid2fast (SPEC §2.4 and §2.5), as the Java and .NET SDKs have them.
+    # Added by uid2fast (docs/differences.md#identity-scope and #cstg-opt-out), as the Java and .NET SDKs have them.
     INVALID_IDENTITY_SCOPE = "invalid identity scope"
     USER_OPTED_OUT = "user opted out"

@@ -277,7 +277,7 @@ def decrypt_token(token, keys, domain_name, client_type, now=None):  # type: ign
     """Decrypt an advertising or sharing token for a client type.
 
     With ``ClientType.LEGACY_WITHOUT_DOMAIN_CHECK`` it raises like :func:`decrypt`; otherwise every
-    outcome, a malformed token included, is a status (SPEC §2.3).
+    outcome, a malformed token included, is a status (docs/differences.md#malformed-tokens).
     """
     if now is None and _fast_decrypt is not None and client_type is not ClientType.LEGACY_WITHOUT_DOMAIN_CHECK:
         t = _fast_decrypt(keys, token, _client_code(client_type), domain_name)
@@ -422,7 +422,7 @@ def _cbc_decrypt_strict(data: bytes, iv: bytes, secret: bytes) -> bytes:
     dec = Cipher(algorithms.AES(bytes(secret)), modes.CBC(bytes(iv))).decryptor()
     out = dec.update(bytes(data)) + dec.finalize()
     pad = out[-1]
-    if pad < 1 or pad > 16 or out[-pad:] != bytes([pad]) * pad:  # SPEC §2.8
+    if pad < 1 or pad > 16 or out[-pad:] != bytes([pad]) * pad:  # docs/differences.md#cbc-padding
         raise EncryptionError("invalid payload")
     return out[:-pad]
 

@@ -1,6 +1,7 @@
 """``IdentityMapV3Response`` for ``/v3/identity/map``.
 
-Unknown keys in the response body are ignored (SPEC §2.10; the official SDK raised ``ValueError``).
+Unknown keys in the response body are ignored; the official SDK raised ``ValueError``
+(docs/differences.md#identity-map-v3-keys).
 """
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ class ApiResponse:
         body = data.get("body") or {}
         if not isinstance(body, Mapping):
             raise ValueError("api response body is not an object")
-        # Unknown keys (e.g. a future "email" result array) are ignored: SPEC §2.10.
+        # Unknown keys (e.g. a future "email" result array) are ignored: docs/differences.md#identity-map-v3-keys.
         api_body = {k: [ApiIdentity.from_json(item) for item in body[k]] if body.get(k) else []
                     for k in _HASH_KINDS}
         return cls(status=data["status"], body=api_body)

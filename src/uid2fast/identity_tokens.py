@@ -1,7 +1,7 @@
 """``IdentityTokens``: the identity returned by ``/v2/token/generate`` and ``/v2/token/refresh``.
 
-Timestamps are epoch milliseconds, and are compared with milliseconds (SPEC §2.7; the official SDK
-compared seconds with milliseconds, so ``is_due_for_refresh`` was never true).
+Timestamps are epoch milliseconds, and are compared with milliseconds; the official SDK compared seconds
+with milliseconds, so ``is_due_for_refresh`` was never true (docs/differences.md#identity-tokens-ms).
 """
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
-"""Normalization and hashing of emails and phone numbers (REFERENCE §5.4; same names as ``uid2_client``).
+"""Normalization and hashing of emails and phone numbers (same names as ``uid2_client``).
+
+The rules: docs/keys-and-envelope.md#normalization.
 
 Same results as the official SDK, except ``is_phone_number_normalized``: only ASCII digits count
-(SPEC §2.10, as the Java SDK and the operator's E.164 rule); the official one accepted any Unicode digit.
+(docs/differences.md#phone-digits, as the Java SDK and the operator's E.164 rule); the official one accepted
+any Unicode digit.
 """
 from __future__ import annotations
 

@@ -147,7 +147,7 @@ class EncryptionKeysCollection:
     """A dictionary-like collection of :class:`EncryptionKey` objects and the key set's settings.
 
     The constructor and accessors are the official SDK's; ``site_data`` (the CSTG domain and app names
-    per site, SPEC §2.2) is an addition.
+    per site, docs/differences.md#domain-check) is an addition.
     """
 
     def __init__(
@@ -201,7 +201,7 @@ class EncryptionKeysCollection:
                 self._keys_by_keyset.setdefault(key.keyset_id, []).append(key)
             if self._latest_expires is None or key.expires > self._latest_expires:
                 self._latest_expires = key.expires
-        # Sorted by activation, so the chosen key never depends on JSON order (SPEC §2.6).
+        # Sorted by activation, so the chosen key never depends on JSON order (docs/differences.md#key-selection).
         for site_keys in self._keys_by_site.values():
             site_keys.sort(key=lambda k: k.activates)
         for keyset_keys in self._keys_by_keyset.values():
@@ -321,7 +321,7 @@ class EncryptionKeysCollection:
             tes_int = int(tes) if tes is not None else 0
         except (TypeError, ValueError):
             tes_int = 0
-        if tes_int <= 0:  # SPEC §2.9: missing or 0 means 30 days.
+        if tes_int <= 0:  # docs/differences.md#encrypt-settings: missing or 0 means 30 days.
             tes_int = DEFAULT_TOKEN_EXPIRY_SECONDS
         keys = [
             (k.key_id, k.site_id, k.keyset_id, to_us(k.activates), to_us(k.expires), bytes(k.secret))

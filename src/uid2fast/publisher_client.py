@@ -111,7 +111,7 @@ class Uid2PublisherClient:
         """Refresh an identity with its refresh token.
 
         The response is decrypted with the identity's ``refresh_response_key``; an identity without one
-        (v1 session) gets a plain JSON response (SPEC §2.10).
+        (v1 session) gets a plain JSON response (docs/differences.md#refresh-without-key).
         """
         body = current_identity.get_refresh_token().encode()  # type: ignore[union-attr]
         key = current_identity.get_refresh_response_key()

@@ -1,7 +1,8 @@
 """Key refresh: fetching and parsing the keys JSON (the official ``uid2_client.refresh_keys_util`` API).
 
-Parsing follows REFERENCE §3: unknown fields are ignored, ``token_expiry_seconds`` may be a string,
-``site_data`` is read (SPEC §2.2) and the legacy ``/key/latest`` array body is accepted (SPEC §2.10).
+Parsing follows docs/keys-and-envelope.md#keys-json: unknown fields are ignored, ``token_expiry_seconds``
+may be a string, ``site_data`` is read (docs/differences.md#domain-check) and the legacy ``/key/latest``
+array body is accepted (docs/differences.md#key-latest-body).
 """
 import base64
 import datetime as dt
@@ -57,7 +58,7 @@ def _parse_keys_json(resp_body: Any) -> EncryptionKeysCollection:
 
 
 def _error_reason(exc: BaseException) -> str:
-    # A readable string (SPEC §2.10: the official reason is a tuple of exc.args).
+    # A readable string (docs/differences.md#refresh-reason: the official reason is a tuple of exc.args).
     text = str(exc)
     if isinstance(exc, KeyError):
         return f"missing field {text} in keys response"

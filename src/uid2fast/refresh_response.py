@@ -5,7 +5,7 @@ __all__ = ["RefreshResponse"]
 
 
 class RefreshResponse:
-    """``success``, ``reason`` (a str on failure, SPEC §2.10) and ``keys``."""
+    """``success``, ``reason`` (a str on failure, docs/differences.md#refresh-reason) and ``keys``."""
 
     def __init__(self, success: bool, reason: Optional[str], keys: Any):
         self.success = success

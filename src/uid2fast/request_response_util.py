@@ -36,7 +36,7 @@ def _make_url(base_url: str, path: str) -> str:
 
 
 def _package_version() -> str:
-    # Exactly the official lookup (SPEC: everything not listed in §2 matches): the version of the
+    # Exactly the official lookup (docs/differences.md#drop-in-promise): the version of the
     # ``uid2_client`` distribution, or ``non-packaged-mode`` where it is not installed.
     try:
         return metadata.version("uid2_client")

@@ -1,4 +1,7 @@
-"""``TokenGenerateInput``: what ``/v2/token/generate`` is asked to tokenize (REFERENCE §5.1)."""
+"""``TokenGenerateInput``: what ``/v2/token/generate`` is asked to tokenize.
+
+See docs/keys-and-envelope.md#token-generate.
+"""
 from __future__ import annotations
 
 import functools

@@ -14,7 +14,7 @@ class TokenRefreshResponse:
     """``status`` (``success`` or ``optout``) and the refreshed identity.
 
     On success the identity must be refreshable and unexpired at ``timestamp`` (checked in milliseconds,
-    SPEC §2.7, so unlike the official SDK the check really applies).
+    docs/differences.md#identity-tokens-ms, so unlike the official SDK the check really applies).
 
     Raises
     ------

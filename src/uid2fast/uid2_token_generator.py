@@ -1,6 +1,6 @@
 """Token generators (the official ``UID2TokenGenerator`` and ``Params``), used by tests and the local operator.
 
-Unlike the official generator, timestamps keep their milliseconds (SPEC §2.9).
+Unlike the official generator, timestamps keep their milliseconds (docs/differences.md#encrypt-settings).
 """
 import base64
 import datetime as dt

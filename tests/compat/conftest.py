@@ -17,8 +17,8 @@ How it works (see README.md beside this file):
    environment (to run them against a real integration operator), they run against two
    ``uid2fast.testing.LocalOperator`` instances (UID2 and EUID) started on first use, with one client
    holding every role; the variables are set only inside the official tests' windows.
-4. Tests that fail because of a deliberate difference (SPEC.md §2) are marked
-   ``xfail(strict=True)`` by name from ``SPEC_DIFFERENCES`` below, so the suite is green and a test
+4. Tests that fail because of a deliberate difference (docs/differences.md) are marked
+   ``xfail(strict=True)`` by name from ``DELIBERATE_DIFFERENCES`` below, so the suite is green and a test
    that starts passing is noticed.
 """
 import contextlib
@@ -38,16 +38,18 @@ OFFICIAL_DIR = HERE / "_official"
 _STAMP = OFFICIAL_DIR / ".source"
 ALIAS = "uid2_client"
 
-# Official tests that fail against uid2fast because of a deliberate difference (SPEC.md §2).
+# Official tests that fail against uid2fast because of a deliberate difference (docs/differences.md).
 # Key: the test's node id relative to _official ("file.py::Class::test"). Value: the reason,
-# naming the SPEC item. Keep tests/compat/README.md in step with this table.
-SPEC_DIFFERENCES = {
+# naming the docs/differences.md section. Keep tests/compat/README.md in step with this table.
+DELIBERATE_DIFFERENCES = {
     # Not a behaviour difference: the test patches a private function of the official implementation
     # (uid2_client.encryption._decrypt_token_v3) with a mock of the wrong arity and expects the legacy
-    # decrypt to fail through it. uid2fast decrypts in its engine and has no such function; SPEC §1
+    # decrypt to fail through it. uid2fast decrypts in its engine and has no such function;
+    # docs/differences.md#drop-in-promise
     # lists the private hooks we keep (_refresh_json, _decrypt_token_into_raw_uid, ...), and this is not one.
     "test_client.py::TestClient::test_expiry_in_token_matches_expiry_in_response":
-        "SPEC §1: patches uid2_client.encryption._decrypt_token_v3, an official internal with no uid2fast twin",
+        "docs/differences.md#drop-in-promise: patches uid2_client.encryption._decrypt_token_v3, "
+        "an official internal with no uid2fast twin",
 }
 
 
@@ -209,13 +211,13 @@ def pytest_collection_modifyitems(config, items):
         if not _is_official(item.path):
             continue
         name = _rel_nodeid(item)
-        reason = SPEC_DIFFERENCES.get(name)
+        reason = DELIBERATE_DIFFERENCES.get(name)
         if reason is not None:
             seen.add(name)
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
-    stale = set(SPEC_DIFFERENCES) - seen
+    stale = set(DELIBERATE_DIFFERENCES) - seen
     collected_all = any(_is_official(i.path) for i in items) and not config.getoption("keyword") \
         and not config.getoption("markexpr")
     if stale and collected_all and len({_rel_nodeid(i).split("::")[0] for i in items if _is_official(i.path)}) > 10:
-        raise pytest.UsageError(f"tests/compat/conftest.py SPEC_DIFFERENCES names tests that do not exist: "
+        raise pytest.UsageError(f"tests/compat/conftest.py DELIBERATE_DIFFERENCES names tests that do not exist: "
                                 f"{sorted(stale)}")

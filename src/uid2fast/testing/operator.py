@@ -1,6 +1,6 @@
 """A local UID2/EUID operator: a real HTTP server on 127.0.0.1 for integration tests and demos.
 
-It speaks the real wire protocol (REFERENCE §2-§3): the AES-GCM request/response envelope with each
+It speaks the real wire protocol (docs/keys-and-envelope.md): the AES-GCM request/response envelope with each
 client's secret, the keys JSON, v4 advertising tokens, refresh tokens with ``refresh_response_key``, the
 identity map v2/v3 (v3 binary), salt buckets, opt-out status and token validation. Roles authorise
 endpoints as the production operator does; a stale envelope is rejected. Faults can be injected.
