@@ -517,3 +517,30 @@ def test_decrypt_1m_rows_memory_is_flat(sharing_keys, tmp_path):
     assert rss_big - rss_small < 100 * 1024, (rss_small, rss_big, input_mb)
     print(f"peak RSS: 50k rows {rss_small / 1024:.0f} MB, 1M rows {rss_big / 1024:.0f} MB "
           f"(input {input_mb:.0f} MB, output {(tmp_path / 'big-out.parquet').stat().st_size / 1e6:.0f} MB)")
+
+
+# ---------------------------------------------------------------------------------------------------
+# the package layout
+# ---------------------------------------------------------------------------------------------------
+def test_entry_points_and_layout():
+    from importlib import metadata
+
+    from uid2fast import _bench
+    from uid2fast.cli import _demo
+
+    # the console script (uid2fast.cli:main), python -m uid2fast and python -m uid2fast.cli
+    pyproject = pathlib.Path(__file__).resolve().parent.parent / "pyproject.toml"
+    if pyproject.is_file():
+        assert 'uid2fast = "uid2fast.cli:main"' in pyproject.read_text()
+    else:  # the installed wheel
+        eps = [ep for ep in metadata.entry_points(group="console_scripts") if ep.name == "uid2fast"]
+        assert [ep.value for ep in eps] == ["uid2fast.cli:main"]
+    for module in ("uid2fast", "uid2fast.cli"):
+        r = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, env=_env(),
+                           timeout=60)
+        assert r.returncode == 0 and r.stdout.startswith("uid2fast "), r.stderr
+    assert _demo.time_per_item is _bench.time_per_item  # one timer for the demo and the benchmark
+    package = pathlib.Path(cli.__file__).parent
+    sizes = {p.name: len(p.read_text().splitlines()) for p in package.glob("*.py")}
+    assert {"_commands.py", "_formats.py", "_demo.py"} <= set(sizes)
+    assert max(sizes.values()) <= 600, sizes

@@ -99,9 +99,13 @@ def _tokens(body: Dict[str, Any], version: int, n: int) -> Tuple[List[str], List
     return tokens, uids
 
 
-def _timeit(fn: Callable[[], Any], n_items: int, min_time: float) -> Tuple[float, int]:
-    """(µs per item, items done): repeats ``fn`` for at least ``min_time`` seconds."""
-    fn()  # warm up (also builds key tables and thread pools)
+def time_per_item(fn: Callable[[], Any], n_items: int, min_time: float) -> Tuple[float, int, Any]:
+    """(µs per item, items done, the warm-up call's result): repeats ``fn`` for at least ``min_time`` seconds.
+
+    The first call warms up (it also builds key tables and thread pools) and is not timed; its result is
+    returned so that a caller can check the answers of the very function it timed.
+    """
+    first = fn()
     t0 = time.perf_counter()
     calls = 0
     elapsed = 0.0
@@ -109,7 +113,13 @@ def _timeit(fn: Callable[[], Any], n_items: int, min_time: float) -> Tuple[float
         fn()
         calls += 1
         elapsed = time.perf_counter() - t0
-    return elapsed / (calls * n_items) * 1e6, calls * n_items
+    return elapsed / (calls * n_items) * 1e6, calls * n_items, first
+
+
+def _timeit(fn: Callable[[], Any], n_items: int, min_time: float) -> Tuple[float, int]:
+    """(µs per item, items done): :func:`time_per_item` without the result."""
+    us, done, _ = time_per_item(fn, n_items, min_time)
+    return us, done
 
 
 def _row_of(r: Any) -> Tuple[str, Optional[str], Optional[int], Optional[int]]:
