@@ -3,11 +3,14 @@
  * x86-64 with SSSE3: 16 characters per step, classified with two nibble lookups (PSHUFB), translated with
  * a third, and packed 16 -> 12 bytes with two multiply-adds and a shuffle (the technique of Muła and
  * Lemire, "Faster Base64 Encoding and Decoding Using AVX2 Instructions", 2018; tables derived here).
- * Validity is accumulated over the whole input and tested once at the end. Elsewhere: a scalar loop.
+ * Validity is accumulated over the whole input and tested once at the end. aarch64: the NEON codecs of
+ * uid2_b64_neon.c once built; elsewhere a scalar loop.
  * The encoder (SSSE3 as well) is the reverse: two multiplies spread 12 bytes over 16 six-bit fields, a
  * register table adds each field's ASCII offset. */
 #include "uid2_b64fast.h"
+#include "uid2_b64_neon.h"
 #include "uid2_base64.h"
+#include "uid2_kernels.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,25 +61,20 @@ static int decode_scalar(const uint8_t *in, size_t body, uint8_t *out, int url)
     return (bad & ~63u) ? -1 : 0;
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UID2_FASTPATH_GENERIC)
-#include <cpuid.h>
+#if defined(UID2_KERNELS_X86)
 #include <tmmintrin.h>
 
 #include "uid2_simd.h"
 
+#if defined(UID2_GNUC)
 #define B64_TARGET __attribute__((target("ssse3")))
-
-static int have_ssse3 = -1; /* probed once; every thread computes and stores the same value */
+#else
+#define B64_TARGET
+#endif
 
 static int ssse3(void)
 {
-    int v = __atomic_load_n(&have_ssse3, __ATOMIC_RELAXED);
-    if (v < 0) {
-        unsigned a = 0, b = 0, c = 0, d = 0;
-        v = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 9)) != 0;
-        __atomic_store_n(&have_ssse3, v, __ATOMIC_RELAXED);
-    }
-    return v;
+    return (uid2_cpu_features() & UID2_CPU_X86_SSSE3) != 0;
 }
 
 /* The last n (1..16) bytes of p[0 .. len), len >= 16, in the low n lanes (the others zero): one load that
@@ -85,7 +83,7 @@ static int ssse3(void)
 static const int8_t shift_tab[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
                                      -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
 
-static inline __attribute__((always_inline)) B64_TARGET __m128i load_tail(const uint8_t *p, size_t len, size_t n,
+UID2_ALWAYS_INLINE B64_TARGET __m128i load_tail(const uint8_t *p, size_t len, size_t n,
                                                                           __m128i *fill_mask)
 {
     __m128i idx = _mm_loadu_si128((const __m128i *)(shift_tab + 16 - n));
@@ -101,7 +99,7 @@ static inline __attribute__((always_inline)) B64_TARGET __m128i load_tail(const 
  * 2 -> 0x02 ("+/" or "-"), 3 -> 0x04 (digits), 4 and 6 -> 0x08 (letters from 1), 5 -> 0x10, 7 -> 0x20
  * (letters up to 0xA; url adds '_' = 0x5F to class 0x10).
  * Translation: value = c + roll[idx], idx = h, except '/' -> 1 (standard) and '_' -> 8 (url). */
-static inline __attribute__((always_inline)) B64_TARGET __m128i decode16(__m128i c, __m128i *bad, int url)
+UID2_ALWAYS_INLINE B64_TARGET __m128i decode16(__m128i c, __m128i *bad, int url)
 {
     const __m128i lut_hi = _mm_setr_epi8(0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x08, 0x20, 0x01, 0x01, 0x01,
                                          0x01, 0x01, 0x01, 0x01, 0x01);
@@ -124,7 +122,7 @@ static inline __attribute__((always_inline)) B64_TARGET __m128i decode16(__m128i
     return _mm_shuffle_epi8(v, _mm_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1));
 }
 
-static inline __attribute__((always_inline)) B64_TARGET int decode_ssse3(const uint8_t *in, size_t body,
+UID2_ALWAYS_INLINE B64_TARGET int decode_ssse3(const uint8_t *in, size_t body,
                                                                         uint8_t *out, size_t dec, int url)
 {
     __m128i bad = _mm_setzero_si128();
@@ -173,7 +171,7 @@ B64_TARGET static int decode_simd(const uint8_t *in, size_t body, uint8_t *out, 
  * bytes. The ASCII offset for each value comes from a 16-entry register table indexed by a classification
  * of the value (0..25 -> 13 ('A'), 26..51 -> 0 ('a' - 26), 52..61 -> 1..10 ('0' - 52), 62 -> 11, 63 -> 12),
  * so no memory is indexed by data: constant time, fit for a decrypted raw UID. */
-static inline __attribute__((always_inline)) B64_TARGET __m128i encode12(__m128i in, int url)
+UID2_ALWAYS_INLINE B64_TARGET __m128i encode12(__m128i in, int url)
 {
     in = _mm_shuffle_epi8(in, _mm_set_epi8(10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1));
     __m128i ac = _mm_mulhi_epu16(_mm_and_si128(in, _mm_set1_epi32(0x0fc0fc00)), _mm_set1_epi32(0x04000040));
@@ -188,7 +186,7 @@ static inline __attribute__((always_inline)) B64_TARGET __m128i encode12(__m128i
     return _mm_add_epi8(v, _mm_shuffle_epi8(offset, cls));
 }
 
-static inline __attribute__((always_inline)) B64_TARGET size_t encode_ssse3(const uint8_t *in, size_t len, char *out,
+UID2_ALWAYS_INLINE B64_TARGET size_t encode_ssse3(const uint8_t *in, size_t len, char *out,
                                                                            int url)
 {
     size_t i = 0, o = 0;
@@ -238,13 +236,25 @@ B64_TARGET static void encode32_simd(const uint8_t *in, char *out)
     w = (w & 0x00FFFFFFu) | ((uint32_t)'=' << 24); /* little-endian: the 4th character is the pad */
     memcpy(out + 40, &w, 4);
 }
+#elif defined(UID2_KERNELS_ARM)
+
+/* the NEON codecs (uid2_b64_neon.c) once they are built, on a CPU with NEON */
+static int neon(void)
+{
+    return (uid2_cpu_features() & UID2_CPU_ARM_NEON) != 0 && uid2_b64_neon_built();
+}
 #endif
 
 void uid2_b64fast_encode32(const uint8_t *in, char *out)
 {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UID2_FASTPATH_GENERIC)
+#if defined(UID2_KERNELS_X86)
     if (ssse3()) {
         encode32_simd(in, out);
+        return;
+    }
+#elif defined(UID2_KERNELS_ARM)
+    if (neon()) {
+        uid2_b64_neon_encode32(in, out);
         return;
     }
 #endif
@@ -253,9 +263,12 @@ void uid2_b64fast_encode32(const uint8_t *in, char *out)
 
 size_t uid2_b64fast_encode(const uint8_t *in, size_t len, char *out, int url)
 {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UID2_FASTPATH_GENERIC)
+#if defined(UID2_KERNELS_X86)
     if (ssse3())
         return encode_simd(in, len, out, url != 0);
+#elif defined(UID2_KERNELS_ARM)
+    if (neon())
+        return uid2_b64_neon_encode(in, len, out, url != 0);
 #endif
     return url ? uid2_b64url_encode_nopad(in, len, out) : uid2_b64_encode(in, len, out);
 }
@@ -278,9 +291,13 @@ int uid2_b64fast_decode(const char *in, size_t len, uint8_t *out, size_t *out_le
     if (body % 4 == 1)
         return -1; /* "A===" and the like */
     int rc;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UID2_FASTPATH_GENERIC)
+#if defined(UID2_KERNELS_X86)
     if (ssse3())
         rc = decode_simd(s, body, out, dec, url != 0);
+    else
+#elif defined(UID2_KERNELS_ARM)
+    if (neon())
+        rc = uid2_b64_neon_decode(s, body, out, dec, url != 0);
     else
 #endif
         rc = decode_scalar(s, body, out, url != 0);
@@ -291,12 +308,5 @@ int uid2_b64fast_decode(const char *in, size_t len, uint8_t *out, size_t *out_le
 
 int uid2_b64fast_enabled(void)
 {
-    static int cached = -1;
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        const char *e = getenv("UID2FAST_NO_FASTPATH");
-        v = !(e != NULL && e[0] != '\0' && strcmp(e, "0") != 0);
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
+    return uid2_fastpath_enabled();
 }

@@ -108,8 +108,8 @@ ptrdiff_t uid2_b64_decode(const uint8_t *in, size_t len, size_t extra_pad, int u
     return o - out;
 }
 
-static const char enc_std[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char enc_url[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char enc_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char enc_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static size_t encode(const uint8_t *in, size_t len, char *out, const char *alpha, int pad)
 {

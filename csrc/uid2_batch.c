@@ -1,6 +1,6 @@
-/* Batches: a simple pthread fan-out. Each thread gets a contiguous slice of rows, its own worker (scratch
- * memory and keyed contexts) and writes only its slice of the output columns. */
-#include <pthread.h>
+/* Batches: a simple thread fan-out (pthreads, or Win32 threads: uid2_port.h). Each thread gets a
+ * contiguous slice of rows, its own worker (scratch memory and keyed contexts) and writes only its slice
+ * of the output columns. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,16 +66,14 @@ ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_
     uid2_key_memo_t memo = {{0, 0}, {-1, -1}};
     for (size_t i = lo; i < hi; i++) {
         const uid2_bytes_t *tok = &tokens[i];
-#if defined(__GNUC__) || defined(__clang__)
         if (i + 2 < hi && tokens[i + 2].ptr != NULL) {
             /* the token after next (the rows are scattered over the heap): every cache line of its first 256
              * bytes (a v4 token), counted from the line its first byte is in */
             uintptr_t nx = (uintptr_t)tokens[i + 2].ptr;
             uintptr_t end = nx + (tokens[i + 2].len < 256 ? tokens[i + 2].len : 256);
             for (uintptr_t p = nx & ~(uintptr_t)63; p < end; p += 64)
-                __builtin_prefetch((const void *)p);
+                UID2_PREFETCH((const void *)p);
         }
-#endif
         const uid2_bytes_t *dom = domains ? &domains[i] : single_domain;
         const uint8_t *dptr = dom ? dom->ptr : NULL;
         size_t dlen = dom ? dom->len : 0;
@@ -141,7 +139,7 @@ typedef void *(*job_fn)(void *);
  * cannot be created has its job run by the caller afterwards. */
 static void fan_out(void *jobs, size_t size, size_t nt, job_fn fn)
 {
-    pthread_t *tids = calloc(nt, sizeof *tids);
+    uid2_thread_t *tids = calloc(nt, sizeof *tids);
     unsigned char *started = calloc(nt, 1);
     char *base = jobs;
     if (tids == NULL || started == NULL) {
@@ -149,11 +147,11 @@ static void fan_out(void *jobs, size_t size, size_t nt, job_fn fn)
             fn(base + k * size);
     } else {
         for (size_t k = 1; k < nt; k++)
-            started[k] = pthread_create(&tids[k], NULL, fn, base + k * size) == 0;
+            started[k] = uid2_thread_create(&tids[k], fn, base + k * size) == 0;
         fn(base);
         for (size_t k = 1; k < nt; k++) {
             if (started[k])
-                pthread_join(tids[k], NULL);
+                uid2_thread_join(tids[k]);
             else
                 fn(base + k * size);
         }

@@ -16,22 +16,14 @@
  * Constant time: no branch or memory index depends on key, plaintext, ciphertext or tag; branches and
  * indices depend only on lengths and the key size. The tag comparison is a vector xor tested as a whole. */
 #include "uid2_gcm_ni.h"
+#include "uid2_kernels.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static void wipe(void *p, size_t n)
 {
-    if (p == NULL || n == 0)
-        return;
-#if defined(__GNUC__) || defined(__clang__)
-    memset(p, 0, n);
-    __asm__ __volatile__("" : : "r"(p) : "memory"); /* the stores must happen: p escapes to the asm */
-#else
-    volatile uint8_t *v = (volatile uint8_t *)p;
-    while (n--)
-        *v++ = 0;
-#endif
+    uid2_secure_zero(p, n);
 }
 
 void uid2_gcm_ni_key_wipe(uid2_gcm_ni_key *k)
@@ -39,43 +31,27 @@ void uid2_gcm_ni_key_wipe(uid2_gcm_ni_key *k)
     wipe(k, sizeof *k);
 }
 
-static int env_disabled(void)
-{
-    const char *v = getenv("UID2FAST_NO_FASTPATH");
-    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
-}
+#if defined(UID2_KERNELS_X86)
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UID2_FASTPATH_GENERIC)
-
-#include <cpuid.h>
 #include <emmintrin.h>
 #include <smmintrin.h>
 #include <tmmintrin.h>
-
-#include "uid2_simd.h"
 #include <wmmintrin.h>
 
-#define NI_TARGET __attribute__((target("aes,pclmul,sse4.1,ssse3")))
-#define NI_INLINE static inline __attribute__((always_inline)) NI_TARGET
+#include "uid2_simd.h"
 
-/* -1: not probed yet. Written once with the same value by whichever thread probes first. */
-static int avail_cache = -1;
+/* GCC and Clang compile the intrinsics only inside functions built for them (so the rest of the build
+ * needs no -maes); MSVC compiles them anywhere. */
+#if defined(UID2_GNUC)
+#define NI_TARGET __attribute__((target("aes,pclmul,sse4.1,ssse3")))
+#else
+#define NI_TARGET
+#endif
+#define NI_INLINE UID2_ALWAYS_INLINE NI_TARGET
 
 int uid2_gcm_ni_available(void)
 {
-    int v = __atomic_load_n(&avail_cache, __ATOMIC_RELAXED);
-    if (v >= 0)
-        return v;
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    v = 0;
-    if (__get_cpuid(1, &a, &b, &c, &d)) {
-        const unsigned need_c = (1u << 1) | (1u << 9) | (1u << 19) | (1u << 25); /* PCLMUL SSSE3 SSE4.1 AES */
-        v = (c & need_c) == need_c && (d & (1u << 26)) != 0;                       /* SSE2 */
-    }
-    if (v && env_disabled())
-        v = 0;
-    __atomic_store_n(&avail_cache, v, __ATOMIC_RELAXED);
-    return v;
+    return uid2_hw_kernels() == UID2_HW_X86_AESNI && uid2_fastpath_enabled();
 }
 
 /* ---- AES key schedule (once per key, so written for clarity: FIPS-197 5.2 word by word) ------------ */
@@ -173,7 +149,7 @@ NI_INLINE __m128i ghash_group(const uid2_gcm_ni_key *k, __m128i y, const uint8_t
 {
     const __m128i bs = bswap_mask();
     __m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
-#pragma GCC unroll 8
+UID2_UNROLL(8)
     for (size_t j = 0; j < g; j++) {
         size_t b = i + j;
         const uint8_t *src = b < nfull ? p + 16 * b : tail + 16 * (b - nfull);
@@ -188,7 +164,7 @@ NI_INLINE __m128i ghash_group(const uid2_gcm_ni_key *k, __m128i y, const uint8_t
 /* Absorbs n bytes (the last block zero-padded) into the GHASH state y: the AAD (messages go through
  * crypt8/final_r instead). The first group takes (blocks - 1) % 8 + 1 blocks so every later group is 8:
  * one reduction per group, block j of a group of g multiplied by H^(g-j). */
-NI_TARGET __attribute__((noinline)) static __m128i ghash(const uid2_gcm_ni_key *k, __m128i y, const uint8_t *p,
+NI_TARGET UID2_NOINLINE static __m128i ghash(const uid2_gcm_ni_key *k, __m128i y, const uint8_t *p,
                                                          size_t n)
 {
     size_t nfull = n / 16, rem = n % 16;
@@ -221,20 +197,20 @@ NI_INLINE void aes_ctr_blocks(const uid2_gcm_ni_key *k, const unsigned nr, __m12
                               __m128i *b, const size_t n)
 {
     __m128i r0 = ld(k->rk[0]);
-#pragma GCC unroll 8
+UID2_UNROLL(8)
     for (size_t i = 0; i < n; i++) {
         uint32_t c = i < m ? ctr + (uint32_t)i : 1u;
-        b[i] = _mm_xor_si128(_mm_insert_epi32(j0, (int)__builtin_bswap32(c), 3), r0);
+        b[i] = _mm_xor_si128(_mm_insert_epi32(j0, (int)uid2_bswap32(c), 3), r0);
     }
-#pragma GCC unroll 14
+UID2_UNROLL(14)
     for (unsigned r = 1; r < nr; r++) {
         __m128i rk = ld(k->rk[r]);
-#pragma GCC unroll 8
+UID2_UNROLL(8)
         for (size_t i = 0; i < n; i++)
             b[i] = _mm_aesenc_si128(b[i], rk);
     }
     __m128i rl = ld(k->rk[nr]);
-#pragma GCC unroll 8
+UID2_UNROLL(8)
     for (size_t i = 0; i < n; i++)
         b[i] = _mm_aesenclast_si128(b[i], rl);
 }
@@ -246,7 +222,7 @@ NI_INLINE __m128i crypt8(const uid2_gcm_ni_key *k, const __m128i *b, const uint8
 {
     const __m128i bs = bswap_mask();
     __m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
-#pragma GCC unroll 8
+UID2_UNROLL(8)
     for (size_t i = 0; i < 8; i++) {
         __m128i x = ld(in + 16 * i);
         __m128i o = _mm_xor_si128(x, b[i]);
@@ -272,7 +248,7 @@ NI_INLINE __m128i final_r(const uid2_gcm_ni_key *k, const __m128i *b, const size
     const size_t total = r + 1, g = total > 8 ? 8 : total; /* a 9th GHASH block gets its own group */
     size_t rem = len % 16;
     __m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
-#pragma GCC unroll 9
+UID2_UNROLL(9)
     for (size_t v = 0; v < total; v++) {
         __m128i c;
         if (v == r) {
@@ -316,14 +292,14 @@ NI_INLINE __m128i final_r(const uid2_gcm_ni_key *k, const __m128i *b, const size
     default: return final_r(k, b, 8, in, out, d, len, y, len_block, decrypt);                                 \
     }
 
-NI_TARGET __attribute__((noinline)) static __m128i final_dec(const uid2_gcm_ni_key *k, const __m128i *b, size_t r,
+NI_TARGET UID2_NOINLINE static __m128i final_dec(const uid2_gcm_ni_key *k, const __m128i *b, size_t r,
                                                             const uint8_t *in, uint8_t *out, size_t d, size_t len,
                                                             __m128i y, __m128i len_block)
 {
     FINAL_SWITCH(1)
 }
 
-NI_TARGET __attribute__((noinline)) static __m128i final_enc(const uid2_gcm_ni_key *k, const __m128i *b, size_t r,
+NI_TARGET UID2_NOINLINE static __m128i final_enc(const uid2_gcm_ni_key *k, const __m128i *b, size_t r,
                                                             const uint8_t *in, uint8_t *out, size_t d, size_t len,
                                                             __m128i y, __m128i len_block)
 {
@@ -471,6 +447,64 @@ NI_TARGET int uid2_gcm_ni_encrypt_ex(const uid2_gcm_ni_key *k, const uint8_t non
     return seal_any(k, nonce, aad, aad_len, pt, len, out, tag);
 }
 
+/* ---- AES-CBC decryption ----------------------------------------------------------------------------- */
+
+/* Blocks are independent once the ciphertext is known, so four go through the rounds side by side. */
+NI_INLINE void cbc_dec(const uid2_gcm_ni_key *k, const unsigned nr, const uint8_t iv[16], const uint8_t *ct,
+                       size_t len, uint8_t *out)
+{
+    __m128i prev = ld(iv);
+    size_t i = 0;
+    for (; i + 64 <= len; i += 64) {
+        __m128i c[4], x[4];
+        UID2_UNROLL(4)
+        for (int j = 0; j < 4; j++) {
+            c[j] = ld(ct + i + 16 * j);
+            x[j] = _mm_xor_si128(c[j], ld(k->drk[0]));
+        }
+        UID2_UNROLL(13)
+        for (unsigned r = 1; r < nr; r++) {
+            __m128i rk = ld(k->drk[r]);
+            UID2_UNROLL(4)
+            for (int j = 0; j < 4; j++)
+                x[j] = _mm_aesdec_si128(x[j], rk);
+        }
+        __m128i rl = ld(k->drk[nr]);
+        UID2_UNROLL(4)
+        for (int j = 0; j < 4; j++) {
+            x[j] = _mm_xor_si128(_mm_aesdeclast_si128(x[j], rl), j == 0 ? prev : c[j - 1]);
+            _mm_storeu_si128((__m128i *)(out + i + 16 * j), x[j]); /* after every c[j] was loaded */
+        }
+        prev = c[3];
+    }
+    for (; i < len; i += 16) {
+        __m128i c = ld(ct + i);
+        __m128i x = _mm_xor_si128(c, ld(k->drk[0]));
+        UID2_UNROLL(13)
+        for (unsigned r = 1; r < nr; r++)
+            x = _mm_aesdec_si128(x, ld(k->drk[r]));
+        x = _mm_xor_si128(_mm_aesdeclast_si128(x, ld(k->drk[nr])), prev);
+        _mm_storeu_si128((__m128i *)(out + i), x);
+        prev = c;
+    }
+}
+
+NI_TARGET int uid2_cbc_ni_decrypt(const uid2_gcm_ni_key *k, const uint8_t iv[16], const uint8_t *ct, size_t len,
+                                  uint8_t *out)
+{
+    if (len == 0 || len % 16 != 0)
+        return -1;
+    if (k->rounds == 14)
+        cbc_dec(k, 14, iv, ct, len, out);
+    else if (k->rounds == 12)
+        cbc_dec(k, 12, iv, ct, len, out);
+    else if (k->rounds == 10)
+        cbc_dec(k, 10, iv, ct, len, out);
+    else
+        return -1;
+    return 0;
+}
+
 NI_TARGET int uid2_gcm_ni_key_init(uid2_gcm_ni_key *k, const uint8_t *key, size_t key_len)
 {
     wipe(k, sizeof *k);
@@ -479,6 +513,11 @@ NI_TARGET int uid2_gcm_ni_key_init(uid2_gcm_ni_key *k, const uint8_t *key, size_
     unsigned rounds = (unsigned)(key_len / 4 + 6);
     expand_key(k->rk, key, key_len / 4, rounds);
     k->rounds = rounds;
+    /* the equivalent inverse cipher's schedule (FIPS-197 5.3.5): reversed, InvMixColumns on the inner keys */
+    _mm_storeu_si128((__m128i *)k->drk[0], ld(k->rk[rounds]));
+    for (unsigned r = 1; r < rounds; r++)
+        _mm_storeu_si128((__m128i *)k->drk[r], _mm_aesimc_si128(ld(k->rk[rounds - r])));
+    _mm_storeu_si128((__m128i *)k->drk[rounds], ld(k->rk[0]));
 
     /* H = AES(0^128), reflected, then times x^-1: shift left one bit, folding bit 127 back as
      * x^-1 = x^127 + x^6 + x + 1 (0xC2..01) under a mask rather than a branch. */
@@ -502,12 +541,18 @@ NI_TARGET int uid2_gcm_ni_key_init(uid2_gcm_ni_key *k, const uint8_t *key, size_
     return 0;
 }
 
-#else /* not x86-64 with GCC/Clang: the fast path does not exist; callers use EVP */
+#else /* not an x86-64 build: the family does not exist here (uid2_kernels.c never selects it) */
 
 int uid2_gcm_ni_available(void)
 {
-    (void)env_disabled;
     return 0;
+}
+
+int uid2_cbc_ni_decrypt(const uid2_gcm_ni_key *k, const uint8_t iv[16], const uint8_t *ct, size_t len,
+                        uint8_t *out)
+{
+    (void)k, (void)iv, (void)ct, (void)len, (void)out;
+    return -1;
 }
 
 int uid2_gcm_ni_key_init(uid2_gcm_ni_key *k, const uint8_t *key, size_t key_len)

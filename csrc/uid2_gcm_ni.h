@@ -13,29 +13,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "uid2_port.h"
+
 #define UID2_GCM_NI_NONCE_LEN 12u
 #define UID2_GCM_NI_TAG_LEN 16u
 /* The largest message GCM allows (2^39 - 256 bits, SP 800-38D 5.2.1.1). */
 #define UID2_GCM_NI_MAX_LEN (((uint64_t)1 << 36) - 32u)
 
-#if defined(__GNUC__) || defined(__clang__)
-#define UID2_GCM_NI_ALIGNED __attribute__((aligned(16)))
-#else
-#define UID2_GCM_NI_ALIGNED
-#endif
-
 /* Everything derived from one AES key. Plain bytes so the header needs no intrinsics; the powers of H
  * are stored bit-reflected and multiplied by x^-1 (so a product needs no extra shift). */
 typedef struct {
-    uint8_t rk[15][16] UID2_GCM_NI_ALIGNED; /* encryption round keys 0 .. rounds */
+    UID2_ALIGN16 uint8_t rk[15][16];        /* encryption round keys 0 .. rounds */
+    uint8_t drk[15][16];                    /* decryption round keys (InvMixColumns applied), for CBC */
     uint8_t hpow[8][16];                    /* H^1 .. H^8 */
     uint8_t hkar[8][16];                    /* low qword: the two halves of hpow[i] xored (Karatsuba) */
     uint32_t rounds;                        /* 10, 12 or 14 (0: not initialised) */
     uint32_t pad_[3];
 } uid2_gcm_ni_key;
 
-/* 1 when the CPU has AES-NI, PCLMULQDQ, SSSE3 and SSE4.1 and UID2FAST_NO_FASTPATH is unset (or "0").
- * Probed once and cached; thread-safe. */
+/* 1 when the CPU has AES-NI, PCLMULQDQ, SSSE3 and SSE4.1 (uid2_kernels.c: UID2_HW_X86_AESNI) and
+ * UID2FAST_NO_FASTPATH is unset (or "0"). Probed once and cached; thread-safe. */
 int uid2_gcm_ni_available(void);
 
 /* Expands a 16-, 24- or 32-byte key. 0, or -1 for any other length (then *k is zeroed). */
@@ -63,5 +60,10 @@ int uid2_gcm_ni_decrypt_ex(const uid2_gcm_ni_key *k, const uint8_t nonce[12], co
                            size_t tag_len, uint8_t *out);
 int uid2_gcm_ni_encrypt_ex(const uid2_gcm_ni_key *k, const uint8_t nonce[12], const uint8_t *aad,
                            size_t aad_len, const uint8_t *pt, size_t len, uint8_t *out, uint8_t tag[16]);
+
+/* Raw AES-CBC decryption of len bytes (a non-zero multiple of 16; no padding is removed) with the key's
+ * decryption round keys. 0, or -1 for a bad length. `out` may be exactly `ct`. Constant time (AESDEC). */
+int uid2_cbc_ni_decrypt(const uid2_gcm_ni_key *k, const uint8_t iv[16], const uint8_t *ct, size_t len,
+                        uint8_t *out);
 
 #endif

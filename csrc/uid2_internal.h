@@ -7,16 +7,17 @@
 
 #include "uid2_aead.h"
 #include "uid2_engine.h"
-#include "uid2_gcm_ni.h"
+#include "uid2_kernels.h"
 
 #define UID2_MAX_SECRET 32u
 
 typedef struct {
-    /* AES-NI/PCLMULQDQ round keys and powers of H (uid2_gcm_ni.c), expanded once when the table is built
-     * for 32-byte keys on CPUs that have the instructions (ni_ok); read-only afterwards, so any number of
-     * threads use it at once. Other keys (and UID2FAST_NO_FASTPATH=1) take the EVP contexts. */
-    uid2_gcm_ni_key ni;
-    int ni_ok;
+    /* The hardware kernel's round keys and powers of H (uid2_kernels.h: AES-NI/PCLMULQDQ or ARMv8),
+     * expanded once when the table is built for 32-byte keys on CPUs that have the instructions (hw_ok);
+     * read-only afterwards, so any number of threads use it at once. Other keys (and
+     * UID2FAST_NO_FASTPATH=1) take the EVP contexts. */
+    uid2_hw_key hw;
+    int hw_ok;
     uint32_t id;
     int id_is_u32;
     int secret_ok; /* a 16/24/32-byte AES key */
@@ -48,7 +49,7 @@ struct uid2_table {
     uint8_t *names_blob;
     uid2_table_params_t p;
     int b64fast; /* decode with uid2_b64fast first (p.no_fastpath unset and UID2FAST_NO_FASTPATH unset) */
-    int any_ni;  /* some key has ni_ok */
+    int any_hw;  /* some key has hw_ok */
     /* Lock-free single-slot pool of keyed contexts per (key, kind) for calls without a worker: a caller
      * takes the context out (exchange with NULL) and puts it back, so no context is ever shared. */
     _Atomic(EVP_CIPHER_CTX *) *pool;
@@ -108,7 +109,7 @@ EVP_CIPHER_CTX *uid2_ctx_acquire(const uid2_table_t *t, uid2_worker_t *w, size_t
 void uid2_ctx_release(const uid2_table_t *t, uid2_worker_t *w, size_t key, int kind, EVP_CIPHER_CTX *ctx);
 
 /* The key indexes uid2_decrypt_fast resolved last in one batch call ([0] master, [1] site; idx -1: none),
- * each for a key the AES-NI kernel can use. The table does not change during a call, and a batch's tokens
+ * each for a key the hardware kernel can use. The table does not change during a call, and a batch's tokens
  * nearly all share one master key (runs of them often one site key). */
 typedef struct {
     uint32_t id[2];

@@ -8,9 +8,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "uid2_port.h"
+
 /* Stores the low n (< 16) bytes of x: pieces of 8, 4, 2, 1 chosen by the bits of the (public) length,
  * never writing past p + n. */
-static inline __attribute__((always_inline)) void uid2_store_low(uint8_t *p, __m128i x, size_t n)
+UID2_ALWAYS_INLINE void uid2_store_low(uint8_t *p, __m128i x, size_t n)
 {
     if (n & 8) {
         _mm_storel_epi64((__m128i *)p, x);

@@ -75,10 +75,11 @@ uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t 
         k->secret_ok = uid2_aead_key_len_ok(s->secret_len) && s->secret != NULL;
         if (k->secret_ok)
             memcpy(k->secret, s->secret, s->secret_len);
-        /* the AES-NI fast path (AES-256 only: the UID2 key size); wiped with the rest of the key on free */
-        if (k->secret_ok && s->secret_len == 32 && !params->no_fastpath && uid2_gcm_ni_available())
-            k->ni_ok = uid2_gcm_ni_key_init(&k->ni, k->secret, 32) == 0;
-        t->any_ni |= k->ni_ok;
+        /* the hardware kernel (AES-256 only: the UID2 key size); wiped with the rest of the key on free */
+        if (k->secret_ok && s->secret_len == 32 && !params->no_fastpath && uid2_hw_available() &&
+            uid2_fastpath_enabled())
+            k->hw_ok = uid2_hw_key_init(&k->hw, k->secret, 32) == 0;
+        t->any_hw |= k->hw_ok;
         if (s->id_is_u32) {
             uint32_t h = uid2_hash_id(s->id, t->hshift);
             while (t->hidx[h] != 0 && t->hid[h] != s->id)
@@ -167,7 +168,7 @@ void uid2_table_free(uid2_table_t *t)
                 uid2_aead_ctx_free(c);
         }
     }
-    if (t->keys != NULL) /* secrets, AES-NI round keys and powers of H */
+    if (t->keys != NULL) /* secrets, hardware round keys and powers of H */
         uid2_wipe(t->keys, t->n_keys * sizeof *t->keys);
     free(t->keys);
     free(t->hid);
@@ -186,7 +187,7 @@ unsigned uid2_table_fastpath(const uid2_table_t *t)
 {
     if (t == NULL)
         return 0;
-    return (t->any_ni ? UID2_FAST_AESNI : 0u) | (t->b64fast ? UID2_FAST_B64 : 0u);
+    return (t->any_hw ? UID2_FAST_AESNI : 0u) | (t->b64fast ? UID2_FAST_B64 : 0u);
 }
 
 size_t uid2_table_size(const uid2_table_t *t)

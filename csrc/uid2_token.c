@@ -17,12 +17,12 @@ static inline uint64_t be(const uint8_t *buf, size_t n, size_t start, size_t end
     if (end <= n && end - start == 8) { /* the whole field is there (the usual case): one load */
         uint64_t v;
         memcpy(&v, buf + start, 8);
-        return __builtin_bswap64(v);
+        return uid2_bswap64(v);
     }
     if (end <= n && end - start == 4) {
         uint32_t v;
         memcpy(&v, buf + start, 4);
-        return __builtin_bswap32(v);
+        return uid2_bswap32(v);
     }
     if (end > n)
         end = n;
@@ -74,15 +74,20 @@ static double div_1e6(int64_t a)
         return (double)a / 1e6; /* exact operands: one IEEE rounding */
     int neg = a < 0;
     uint64_t m = neg ? (uint64_t)0 - (uint64_t)a : (uint64_t)a;
-    unsigned __int128 num = (unsigned __int128)m << 64;
-    unsigned __int128 q = num / 1000000u;
-    int sticky = (num % 1000000u) != 0;
-    uint64_t hi = (uint64_t)(q >> 64);
-    int nbits = hi ? 128 - __builtin_clzll(hi) : 64 - __builtin_clzll((uint64_t)q);
-    int shift = nbits - 54; /* keep 53 bits plus a rounding bit; m > 2**53 makes nbits >= 97 */
-    unsigned __int128 mask = (((unsigned __int128)1) << shift) - 1;
-    sticky |= (q & mask) != 0;
-    uint64_t m54 = (uint64_t)(q >> shift);
+    /* q = floor(m * 2^64 / 10^6) as hi:lo by long division in 32-bit steps (each remainder < 10^6, so
+     * remainder << 32 fits in 64 bits and each partial quotient in 32); sticky: the division was inexact */
+    uint64_t hi = m / 1000000u, rem = m % 1000000u;
+    uint64_t q1 = (rem << 32) / 1000000u;
+    rem = (rem << 32) % 1000000u;
+    uint64_t q0 = (rem << 32) / 1000000u;
+    rem = (rem << 32) % 1000000u;
+    uint64_t lo = (q1 << 32) | q0;
+    int sticky = rem != 0;
+    /* m > 2^53 makes q >= 2^97 (hi != 0) and m < 2^63 keeps q < 2^107: shift is in 43..53 */
+    int nbits = 128 - uid2_clz64(hi);
+    int shift = nbits - 54; /* keep 53 bits plus a rounding bit */
+    sticky |= (lo & ((UINT64_C(1) << shift) - 1)) != 0;
+    uint64_t m54 = (lo >> shift) | (hi << (64 - shift));
     uint64_t m53 = m54 >> 1;
     if ((m54 & 1) && (sticky || (m53 & 1)))
         m53++;
@@ -107,7 +112,7 @@ static int dbl_gt_i64(double q, int64_t m)
 static int64_t sat_sub(int64_t a, int64_t b)
 {
     int64_t r;
-    if (__builtin_sub_overflow(a, b, &r))
+    if (uid2_sub_overflow_i64(a, b, &r))
         return b < 0 ? INT64_MAX : INT64_MIN;
     return r;
 }
@@ -120,7 +125,7 @@ static int quotient_gt(int64_t a, int64_t m)
      * exact as a double, and a <= m * 10^6 puts the real quotient at or below m, where rounding to the
      * nearest double keeps it. (The default lifetime limit, sys.maxsize, takes the first way.) */
     int64_t lim;
-    if (__builtin_mul_overflow(m, INT64_C(1000000), &lim))
+    if (uid2_mul_overflow_i64(m, INT64_C(1000000), &lim))
         return m < 0;
     if (a <= lim)
         return 0;
@@ -232,7 +237,7 @@ static int utf8_valid(const uint8_t *s, size_t n, int *ascii)
 /* ---- AEAD helpers over table keys ----------------------------------------------------------------- */
 
 /* GCM blob (nonce | ct | tag) with key index `key`; -1 for anything _gcm_decrypt rejects. */
-static inline __attribute__((always_inline)) ptrdiff_t gcm_open_key(const uid2_table_t *t, uid2_worker_t *w,
+UID2_ALWAYS_INLINE ptrdiff_t gcm_open_key(const uid2_table_t *t, uid2_worker_t *w,
                                                                     size_t key, const uint8_t *blob,
                                                                     size_t blob_len, uint8_t *out)
 {
@@ -240,11 +245,11 @@ static inline __attribute__((always_inline)) ptrdiff_t gcm_open_key(const uid2_t
     if (blob_len < UID2_GCM_OVERHEAD || !k->secret_ok)
         return -1;
     size_t ct_len = blob_len - UID2_GCM_OVERHEAD;
-    if (k->ni_ok) {
-        /* the AES-NI kernel; the same length limit as the EVP path so both accept the same blobs */
+    if (k->hw_ok) {
+        /* the hardware kernel; the same length limit as the EVP path so both accept the same blobs */
         if (ct_len > (size_t)INT_MAX)
             return -1;
-        int rc = uid2_gcm_ni_decrypt(&k->ni, blob, blob + UID2_GCM_NONCE_LEN, ct_len,
+        int rc = uid2_hw_gcm_decrypt(&k->hw, blob, blob + UID2_GCM_NONCE_LEN, ct_len,
                                      blob + blob_len - UID2_GCM_TAG_LEN, out);
         return rc == 0 ? (ptrdiff_t)ct_len : -1;
     }
@@ -552,13 +557,13 @@ static int decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *to
 }
 
 /* uid2_find for uid2_decrypt_fast through the call's memo: -1 unless the key is there and on the kernel */
-static inline __attribute__((always_inline)) ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *memo,
+UID2_ALWAYS_INLINE ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *memo,
                                                                 int slot, uint32_t id)
 {
     if (memo->idx[slot] >= 0 && memo->id[slot] == id)
         return memo->idx[slot];
     ptrdiff_t k = uid2_find(t, id);
-    if (k < 0 || !t->keys[k].ni_ok || !t->keys[k].secret_ok)
+    if (k < 0 || !t->keys[k].hw_ok || !t->keys[k].secret_ok)
         return -1;
     memo->id[slot] = id;
     memo->idx[slot] = k;
@@ -599,7 +604,7 @@ int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scr
     if (mk < 0)
         return 0;
     size_t mlen = tn - 6 - UID2_GCM_OVERHEAD;
-    if (uid2_gcm_ni_decrypt(&t->keys[mk].ni, tb + 6, tb + 6 + UID2_GCM_NONCE_LEN, mlen, tb + tn - UID2_GCM_TAG_LEN,
+    if (uid2_hw_gcm_decrypt(&t->keys[mk].hw, tb + 6, tb + 6 + UID2_GCM_NONCE_LEN, mlen, tb + tn - UID2_GCM_TAG_LEN,
                             m) != 0)
         return 0;
     /* master payload: expires [0:8] | generated [8:16] | ... | site key id [29:33] | GCM(site payload) [33:] */
@@ -613,7 +618,7 @@ int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scr
     size_t slen = mlen - 33 - UID2_GCM_OVERHEAD;
     if (slen != 36 + 32)
         return 0;
-    if (uid2_gcm_ni_decrypt(&t->keys[sk].ni, m + 33, m + 33 + UID2_GCM_NONCE_LEN, slen,
+    if (uid2_hw_gcm_decrypt(&t->keys[sk].hw, m + 33, m + 33 + UID2_GCM_NONCE_LEN, slen,
                             m + mlen - UID2_GCM_TAG_LEN, s) != 0)
         return 0;
     /* site payload: site id [0:4] | ... | privacy [16:20] | established [20:28] | ... | raw UID [36:] */
@@ -724,12 +729,12 @@ static int gcm_seal_key(const uid2_table_t *t, uid2_worker_t *w, size_t key, con
                         const uint8_t *pt, size_t len, uint8_t *out)
 {
     const uid2_key_t *k = &t->keys[key];
-    if (k->ni_ok) {
+    if (k->hw_ok) {
         /* out = nonce | ciphertext | tag, as uid2_gcm_seal writes it */
         if (len > (size_t)INT_MAX)
             return -1;
         memcpy(out, nonce, UID2_GCM_NONCE_LEN);
-        return uid2_gcm_ni_encrypt(&k->ni, nonce, pt, len, out + UID2_GCM_NONCE_LEN, out + UID2_GCM_NONCE_LEN + len);
+        return uid2_hw_gcm_encrypt(&k->hw, nonce, pt, len, out + UID2_GCM_NONCE_LEN, out + UID2_GCM_NONCE_LEN + len);
     }
     EVP_CIPHER_CTX *ctx = uid2_ctx_acquire(t, w, key, UID2_AEAD_GCM_ENCRYPT);
     if (ctx == NULL)
@@ -745,6 +750,23 @@ static int floor_div_1000(int64_t a, int64_t *q)
     if ((a % 1000) != 0 && a < 0)
         d--;
     *q = d;
+    return 0;
+}
+
+/* floor((now_us + seconds * 10^6) / 1000) exactly (= seconds * 1000 + floor(now_us / 1000)), which must lie
+ * in 0 .. 2^64 - 1 (it is written as 8 bytes): 0, or -1 outside. Computed as A * 2^32 + B with small parts
+ * (|A| < 2^42, |B| < 2^55), so no intermediate overflows. */
+static int expiry_ms(int64_t now_us, int64_t seconds, uint64_t *out)
+{
+    int64_t f;
+    floor_div_1000(now_us, &f);
+    int64_t a = (seconds >> 32) * 1000; /* arithmetic shift: floor(seconds / 2^32) */
+    int64_t b = (int64_t)((uint64_t)seconds & 0xFFFFFFFFu) * 1000 + f;
+    a += b >> 32; /* floor: b = (b >> 32) * 2^32 + (b & 0xFFFFFFFF) */
+    uint64_t low = (uint64_t)b & 0xFFFFFFFFu;
+    if (a < 0 || a > (int64_t)0xFFFFFFFF)
+        return -1;
+    *out = ((uint64_t)a << 32) | low;
     return 0;
 }
 
@@ -769,11 +791,8 @@ int uid2_encrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *uid,
     floor_div_1000(now_us, &generated_ms);
     if (generated_ms < 0)
         return UID2_ENC_ENCRYPTION_FAILURE;
-    __int128 exp_us = (__int128)now_us + (__int128)t->p.token_expiry_seconds * 1000000;
-    __int128 exp_ms = exp_us / 1000;
-    if (exp_us % 1000 != 0 && exp_us < 0)
-        exp_ms--;
-    if (exp_ms < 0 || exp_ms > (__int128)UINT64_MAX)
+    uint64_t exp_ms;
+    if (expiry_ms(now_us, t->p.token_expiry_seconds, &exp_ms) != 0)
         return UID2_ENC_ENCRYPTION_FAILURE;
 
     size_t dmax = UID2_B64_DECODED_MAX(uid_len);

@@ -25,7 +25,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
-KERNELS = [CSRC / "uid2_gcm_ni.c", CSRC / "uid2_b64fast.c", CSRC / "uid2_base64.c"]
+KERNELS = [CSRC / "uid2_gcm_ni.c", CSRC / "uid2_b64fast.c", CSRC / "uid2_base64.c", CSRC / "uid2_kernels.c",
+           CSRC / "uid2_gcm_arm.c", CSRC / "uid2_b64_neon.c"]
 HARNESS = CSRC / "tests" / "test_kernels.c"
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-pthread", "-D_GNU_SOURCE", f"-I{CSRC}"]
 
@@ -60,6 +61,9 @@ def _load(path):
     lib.t_gcm_differential.argtypes = [ctypes.c_uint64, ctypes.c_long, sz, sz, ctypes.c_long,
                                        ctypes.POINTER(ctypes.c_long), ctypes.c_char_p, sz]
     lib.t_gcm_differential.restype = ctypes.c_long
+    lib.uid2_cbc_ni_decrypt.argtypes = [ctypes.c_void_p, u8p, u8p, sz, ctypes.c_void_p]
+    lib.t_cbc_differential.argtypes = [ctypes.c_uint64, ctypes.c_long, sz, ctypes.c_char_p, sz]
+    lib.t_cbc_differential.restype = ctypes.c_long
     lib.t_b64_differential.argtypes = [ctypes.c_uint64, ctypes.c_long, sz, ctypes.c_char_p, sz]
     lib.t_b64_differential.restype = ctypes.c_long
     lib.uid2_b64fast_decode.argtypes = [u8p, sz, ctypes.c_void_p, ctypes.POINTER(sz), ctypes.c_int]
@@ -263,6 +267,53 @@ def test_fastpath_switch(lib):
         avail, b64, cpu = map(int, out)
         assert b64 == int(expect_on)
         assert avail == (int(expect_on) and cpu)
+
+
+# ---- AES-CBC decryption (the legacy v2 tokens) -----------------------------------------------------------
+
+
+def _cavp_cbc():
+    vectors = pytest.importorskip("cryptography_vectors", reason="needs the cryptography-vectors package")
+    base = pathlib.Path(vectors.__file__).parent / "ciphers" / "AES" / "CBC"
+    cases = []
+    for path in sorted(base.glob("CBC*.rsp")):
+        section, cur = None, {}
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line in ("[ENCRYPT]", "[DECRYPT]"):
+                section = line
+            elif " = " in line:
+                k, v = line.split(" = ")
+                cur[k] = v
+                if k in ("CIPHERTEXT", "PLAINTEXT") and {"KEY", "IV", "CIPHERTEXT", "PLAINTEXT"} <= cur.keys():
+                    cases.append((path.name, section, bytes.fromhex(cur["KEY"]), bytes.fromhex(cur["IV"]),
+                                  bytes.fromhex(cur["CIPHERTEXT"]), bytes.fromhex(cur["PLAINTEXT"])))
+                    cur = {}
+    return cases
+
+
+def test_cavp_cbc_decrypt(ni):
+    """Every NIST CAVP AES-CBC case (GFSbox, KeySbox, VarKey, VarTxt, MMT; 128/192/256, both sections) through
+    the AES-NI decryption: ciphertext -> plaintext, out of place and in place."""
+    cases = _cavp_cbc()
+    assert len(cases) > 1000
+    sizes = set()
+    for name, _section, key, iv, ct, pt in cases:
+        sizes.add(len(key))
+        with Key(ni, key) as k:
+            out = ctypes.create_string_buffer(len(ct))
+            assert ni.uid2_cbc_ni_decrypt(k, iv, ct, len(ct), out) == 0, name
+            assert out.raw == pt, name
+            buf = ctypes.create_string_buffer(ct, len(ct))
+            assert ni.uid2_cbc_ni_decrypt(k, iv, buf, len(ct), buf) == 0
+            assert buf.raw == pt, name
+    assert sizes == {16, 24, 32}
+
+
+def test_cbc_differential(ni):
+    err = ctypes.create_string_buffer(512)
+    failures = ni.t_cbc_differential(11, 20000, 40, err, len(err))
+    assert failures == 0, err.value.decode()
 
 
 # ---- base64 -------------------------------------------------------------------------------------------

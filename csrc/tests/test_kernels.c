@@ -191,6 +191,66 @@ EXPORT long t_gcm_differential(uint64_t seed, long n, size_t min_len, size_t max
     return failures;
 }
 
+/* ---- AES-CBC decryption ------------------------------------------------------------------------------ */
+
+static const EVP_CIPHER *cbc_cipher(size_t key_len)
+{
+    return key_len == 16 ? EVP_aes_128_cbc() : key_len == 24 ? EVP_aes_192_cbc() : EVP_aes_256_cbc();
+}
+
+/* n random cases: key size 16/24/32, random key, IV and 1..max_blocks blocks encrypted by OpenSSL (no
+ * padding); uid2_cbc_ni_decrypt must give the plaintext back, out of place and in place. Returns the number
+ * of failing cases. */
+EXPORT long t_cbc_differential(uint64_t seed, long n, size_t max_blocks, char *err, size_t errcap)
+{
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    uid2_gcm_ni_key *k = aligned_alloc(16, sizeof *k);
+    if (c == NULL || k == NULL || max_blocks == 0) {
+        snprintf(err, errcap, "out of memory");
+        EVP_CIPHER_CTX_free(c);
+        free(k);
+        return 1;
+    }
+    long failures = 0;
+    uint64_t s = seed;
+    for (long i = 0; i < n; i++) {
+        uint8_t key[32], iv[16];
+        uint64_t r = splitmix(&s);
+        size_t key_len = (r & 1) ? 32 : (r & 2) ? 24 : 16;
+        size_t len = 16 * (1 + (size_t)(splitmix(&s) % max_blocks));
+        fill(&s, key, key_len);
+        fill(&s, iv, 16);
+        uint8_t *pt = malloc(len), *ct = malloc(len), *out = malloc(len);
+        int n1 = 0, n2 = 0;
+        if (pt == NULL || ct == NULL || out == NULL) {
+            snprintf(err, errcap, "out of memory");
+            failures++;
+            free(pt), free(ct), free(out);
+            break;
+        }
+        fill(&s, pt, len);
+        if (!EVP_EncryptInit_ex(c, cbc_cipher(key_len), NULL, key, iv) || !EVP_CIPHER_CTX_set_padding(c, 0) ||
+            !EVP_EncryptUpdate(c, ct, &n1, pt, (int)len) || !EVP_EncryptFinal_ex(c, ct + n1, &n2) ||
+            (size_t)(n1 + n2) != len)
+            FAIL("case %ld: EVP failed", i);
+        if (uid2_gcm_ni_key_init(k, key, key_len) != 0)
+            FAIL("case %ld: key_init(%zu) failed", i, key_len);
+        if (uid2_cbc_ni_decrypt(k, iv, ct, len, out) != 0 || memcmp(out, pt, len) != 0)
+            FAIL("case %ld: CBC decrypt differs from EVP (key %zu, len %zu)", i, key_len, len);
+        memcpy(out, ct, len);
+        if (uid2_cbc_ni_decrypt(k, iv, out, len, out) != 0 || memcmp(out, pt, len) != 0)
+            FAIL("case %ld: in-place CBC decrypt differs (key %zu, len %zu)", i, key_len, len);
+        if (uid2_cbc_ni_decrypt(k, iv, ct, 0, out) != -1 || uid2_cbc_ni_decrypt(k, iv, ct, len - 1, out) != -1)
+            FAIL("case %ld: a length that is not a non-zero multiple of 16 was accepted", i);
+    next:
+        free(pt), free(ct), free(out);
+    }
+    uid2_gcm_ni_key_wipe(k);
+    free(k);
+    EVP_CIPHER_CTX_free(c);
+    return failures;
+}
+
 /* ---- base64 ---------------------------------------------------------------------------------------- */
 
 static const char std_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -328,7 +388,7 @@ EXPORT long t_b64_encode_differential(uint64_t seed, long n, size_t max_raw, cha
 }
 
 #ifdef UID2_KERNELS_MAIN
-/* Standalone: `test_kernels [cases]` runs both differentials (used under AddressSanitizer). */
+/* Standalone: `test_kernels [cases]` runs the differentials (used under AddressSanitizer). */
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 20000;
@@ -338,6 +398,10 @@ int main(int argc, char **argv)
         f1 = t_gcm_differential(1, n, 0, 300, 100, &flipped, err, sizeof err);
         f1 += t_gcm_differential(2, n / 100 + 1, 0, 5000, 0, NULL, err, sizeof err);
         printf("gcm: %ld cases, %ld with bit flips, %ld failures %s\n", n, flipped, f1, err);
+        err[0] = 0;
+        long f3 = t_cbc_differential(5, n, 20, err, sizeof err);
+        printf("cbc: %ld cases, %ld failures %s\n", n, f3, err);
+        f1 += f3;
     }
     err[0] = 0;
     f2 = t_b64_differential(3, n, 300, err, sizeof err);

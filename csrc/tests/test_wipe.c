@@ -130,7 +130,7 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("mode %s: AES-NI kernel for the 32-byte key: %s\n", evp ? "evp" : "fast",
-           t->keys[0].ni_ok ? "yes" : "no");
+           t->keys[0].hw_ok ? "yes" : "no");
 
     /* Use every path that copies or expands a key: pool contexts, worker contexts, batch workers. */
     const char *uid = "ywsvDNINiZOVSsfkHpLpSJzXzhr6Jx9Z/4Q0+lsEUvM=";
