@@ -53,3 +53,18 @@ def make_token(keys, now, *, version=4, uid=RAW_UID, expires=None, generated=Non
     v = 112 if version == 3 else 128
     return U.UID2TokenGenerator.generate_uid2_token_with_debug_info(uid, master, SITE_ID, site, params, v,
                                                                      privacy_bits=privacy_bits)
+
+
+def post_enveloped(base_url, path, auth_key, secret_key, data=None, *, binary=False, config=None, session=None,
+                   transport=None):
+    """One enveloped POST through the operator-client base (``OperatorClient._post``), for tests that talk
+    to an endpoint directly; returns the decrypted JSON bytes."""
+    from uid2fast._operator_client import OperatorClient
+
+    http = transport if transport is not None else config
+    client = OperatorClient(base_url, auth_key, secret_key, http=http, session=session)
+    try:
+        return client._post(path, data, binary)
+    finally:
+        if transport is None:
+            client.close()

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from uid2fast import _envelope, _http
-from uid2fast._http import HttpConfig, HttpTransport, Uid2HttpError, post_enveloped
+from uid2fast._http import HttpConfig, HttpTransport, Uid2HttpError
+from tests.helpers import post_enveloped
 from uid2fast.identity_map_client import IdentityMapClient
 from uid2fast.identity_map_input import IdentityMapInput
 from uid2fast.publisher_client import Uid2PublisherClient

@@ -9,7 +9,8 @@ import pytest
 
 import uid2fast
 from uid2fast import DecryptionStatus, IdentityScope, IdentityType
-from uid2fast._http import HttpConfig, Uid2HttpError, post_enveloped
+from uid2fast._http import HttpConfig, Uid2HttpError
+from tests.helpers import post_enveloped
 from uid2fast.identity_map_client import IdentityMapClient
 from uid2fast.identity_map_input import IdentityMapInput
 from uid2fast.identity_map_v3_client import IdentityMapV3Client

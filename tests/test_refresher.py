@@ -35,7 +35,8 @@ def test_keeps_keys_while_the_operator_fails_then_recovers():
         client = _bidstream_client(op)
         errors = []
         refresher = KeyRefresher(client, interval=dt.timedelta(seconds=0.05),
-                                 retry_interval=dt.timedelta(seconds=0.02), on_error=errors.append)
+                                 retry_interval=dt.timedelta(seconds=0.02), on_error=errors.append,
+                                 timeout=10)
         with refresher:
             assert refresher.wait_ready(10)
             token = op.issue_token(email="alice@example.com")
@@ -71,7 +72,7 @@ def test_keeps_keys_while_the_operator_fails_then_recovers():
 def test_rotation_is_picked_up():
     with LocalOperator() as op:
         client = _bidstream_client(op)
-        with KeyRefresher(client, interval=0.05, retry_interval=0.05) as refresher:
+        with KeyRefresher(client, interval=0.05, retry_interval=0.05, timeout=10) as refresher:
             assert refresher.wait_ready(10)
             op.rotate_keys()
             new_token = op.issue_token(email="bob@example.com")  # signed with the new keys

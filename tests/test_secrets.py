@@ -43,7 +43,8 @@ import pytest
 
 import uid2fast
 from uid2fast import _engine, cli, keyfile
-from uid2fast._http import HttpConfig, HttpTransport, Uid2HttpError, post_enveloped
+from uid2fast._http import HttpConfig, HttpTransport, Uid2HttpError
+from tests.helpers import post_enveloped
 from uid2fast.auto_refresh import EncryptionKeysAutoRefresher
 from uid2fast.encryption import EncryptionError
 from uid2fast.identity_map_client import IdentityMapClient

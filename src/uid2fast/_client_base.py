@@ -1,8 +1,8 @@
 """What the key-holding clients share: credentials, key swap, HTTP options, auto-refresh."""
-import base64
 import datetime as dt
 from typing import Any, Optional
 
+from ._netpolicy import check_api_key, check_secret_key, has_control
 from .refresh_response import RefreshResponse
 
 
@@ -13,8 +13,18 @@ class _KeyHolder:
                  session: Optional[Any] = None):
         self._keys: Any = None
         self._base_url = base_url
-        self._auth_key = auth_key
-        self._secret_key = base64.b64decode(secret_key)
+        # Checked now, as every operator client does (see uid2fast._operator_client): surrounding
+        # whitespace stripped, control characters refused without echoing the value.
+        self._auth_key = check_api_key(auth_key)
+        self._secret_key: Any
+        try:
+            self._secret_key = check_secret_key(secret_key)
+        except ValueError:
+            if not isinstance(secret_key, str) or has_control(secret_key.strip()) or not secret_key.strip():
+                raise
+            # Not base64: kept as given, so refresh() fails with that reason (the official client, too,
+            # accepts it here and fails on refresh) while a client fed keys from files works.
+            self._secret_key = secret_key
         # Without options, requests go through the shared default transport (one pooled session);
         # with them, this client gets its own transport (timeouts, retries, session).
         self._http: Any = None

@@ -1,16 +1,15 @@
 """Identity map v2 client: ``/v2/identity/map`` and ``/v2/identity/buckets``."""
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
-from datetime import timezone
 from typing import Any, Dict, List, Optional
 
 import requests
 
 from ._batching import DEFAULT_MAX_IN_FLIGHT, MAX_IDENTITIES_PER_REQUEST, run_chunks
-from ._http import HttpConfig, HttpTransport
+from ._http import HttpConfig
+from ._operator_client import OperatorClient
 from .identity_buckets_response import IdentityBucketsResponse
 from .identity_map_input import IdentityMapInput
 from .identity_map_response import IdentityMapResponse
@@ -36,7 +35,7 @@ __all__ = ["IdentityMapClient",
 # at call time: patching ``uid2fast.identity_map_client.<name>`` works as with the official module.
 
 
-class IdentityMapClient:
+class IdentityMapClient(OperatorClient):
     """Client for identity map v2 (raw UIDs and salt buckets).
 
     Parameters
@@ -57,6 +56,8 @@ class IdentityMapClient:
         Requests in flight at once for a split input (default 4).
     """
 
+    _hooks = __name__
+
     def __init__(self, base_url: str, api_key: str, client_secret: str, *,
                  http: Optional[HttpConfig] = None, session: Optional[requests.Session] = None,
                  max_batch_size: int = MAX_IDENTITIES_PER_REQUEST,
@@ -65,27 +66,12 @@ class IdentityMapClient:
             raise ValueError(f"max_batch_size must be in 1..{MAX_IDENTITIES_PER_REQUEST}, got {max_batch_size!r}")
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
-        self._base_url = base_url
-        self._api_key = api_key
-        self._client_secret = base64.b64decode(client_secret)
-        self._http = HttpTransport(http, session)
+        super().__init__(base_url, api_key, client_secret, http=http, session=session)
         self._max_batch_size = max_batch_size
         self._max_in_flight = max_in_flight
 
-    def __repr__(self) -> str:
-        return f"IdentityMapClient(base_url={self._base_url!r})"
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        self._http.close()
-
     def _request(self, path: str, data: bytes) -> bytes:
-        def attempt() -> bytes:
-            envelope = create_envelope(self._client_secret, dt.datetime.now(tz=timezone.utc), data)
-            resp = make_request(self._base_url, path, headers=auth_headers(self._api_key), envelope=envelope)
-            return parse_response(self._client_secret, resp, envelope.nonce)
-
-        return self._http.call(attempt, endpoint=path)
+        return self._post(path, data)
 
     def generate_identity_map(self, identity_map_input: IdentityMapInput) -> IdentityMapResponse:
         """Map emails/phones (or hashes) to raw UIDs and bucket ids.

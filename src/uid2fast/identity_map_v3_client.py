@@ -1,16 +1,14 @@
 """Identity map v3 client: ``/v3/identity/map`` (binary envelope)."""
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import json
-from datetime import timezone
 from typing import Any, Dict, List, Optional
 
 import requests
 
 from ._batching import DEFAULT_MAX_IN_FLIGHT, MAX_IDENTITIES_PER_REQUEST, run_chunks
-from ._http import HttpConfig, HttpTransport
+from ._http import HttpConfig
+from ._operator_client import OperatorClient
 from .identity_map_v3_input import IdentityMapV3Input
 from .identity_map_v3_response import IdentityMapV3Response
 from .envelope import Envelope
@@ -33,7 +31,7 @@ __all__ = ["IdentityMapV3Client",
 _RESULT_KEYS = ("email", "phone", "email_hash", "phone_hash")
 
 
-class IdentityMapV3Client:
+class IdentityMapV3Client(OperatorClient):
     """Client for identity map v3: current and previous raw UIDs and their refresh time.
 
     Parameters
@@ -54,6 +52,8 @@ class IdentityMapV3Client:
         Requests in flight at once for a split input (default 4).
     """
 
+    _hooks = __name__
+
     def __init__(self, base_url: str, api_key: str, client_secret: str, *,
                  http: Optional[HttpConfig] = None, session: Optional[requests.Session] = None,
                  max_batch_size: int = MAX_IDENTITIES_PER_REQUEST,
@@ -62,30 +62,12 @@ class IdentityMapV3Client:
             raise ValueError(f"max_batch_size must be in 1..{MAX_IDENTITIES_PER_REQUEST}, got {max_batch_size!r}")
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
-        self._base_url = base_url
-        self._api_key = api_key
-        self._client_secret = base64.b64decode(client_secret)
-        self._http = HttpTransport(http, session)
+        super().__init__(base_url, api_key, client_secret, http=http, session=session)
         self._max_batch_size = max_batch_size
         self._max_in_flight = max_in_flight
 
-    def __repr__(self) -> str:
-        return f"IdentityMapV3Client(base_url={self._base_url!r})"
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        self._http.close()
-
     def _request(self, data: bytes) -> bytes:
-        path = "/v3/identity/map"
-
-        def attempt() -> bytes:
-            envelope = create_envelope(self._client_secret, dt.datetime.now(tz=timezone.utc), data)
-            uid2_response = make_binary_request(self._base_url, path, headers=auth_headers(self._api_key),
-                                                envelope=envelope)
-            return parse_response(self._client_secret, uid2_response, envelope.nonce)
-
-        return self._http.call(attempt, endpoint=path)
+        return self._post("/v3/identity/map", data, binary=True)
 
     def generate_identity_map(self, identity_map_input: IdentityMapV3Input) -> IdentityMapV3Response:
         """Map the input; inputs over ``max_batch_size`` are split and the results merged in order.

@@ -6,7 +6,6 @@ only the raw UIDs that opted out. Needs an API key with the MAPPER role (adverti
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from datetime import timezone
@@ -15,13 +14,15 @@ from typing import Dict, Iterable, List, Optional
 import requests
 
 from ._batching import DEFAULT_MAX_IN_FLIGHT, MAX_IDENTITIES_PER_REQUEST, run_chunks
-from ._http import HttpConfig, HttpTransport
-from .request_response_util import auth_headers, create_envelope, make_request, parse_response
+from ._http import HttpConfig
+from ._operator_client import OperatorClient
+# The request steps, looked up here by OperatorClient._post (patchable like the official clients' hooks).
+from .request_response_util import auth_headers, create_envelope, make_request, parse_response  # noqa: F401
 
 __all__ = ["OptOutClient"]
 
 
-class OptOutClient:
+class OptOutClient(OperatorClient):
     """Ask the operator whether raw UIDs have opted out.
 
     Parameters
@@ -48,6 +49,8 @@ class OptOutClient:
     >>> status["MiRG9zUyRU2GYF1kR0FFJ/3RNGWmXUAuqmtTtWdKn0E="] is None  # not opted out  # doctest: +SKIP
     """
 
+    _hooks = __name__
+
     def __init__(self, base_url: str, api_key: str, secret: str, *,
                  http: Optional[HttpConfig] = None, session: Optional[requests.Session] = None,
                  max_batch_size: int = MAX_IDENTITIES_PER_REQUEST,
@@ -56,30 +59,14 @@ class OptOutClient:
             raise ValueError(f"max_batch_size must be in 1..{MAX_IDENTITIES_PER_REQUEST}, got {max_batch_size!r}")
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
-        self._base_url = base_url
-        self._api_key = api_key
-        self._secret = base64.b64decode(secret)
-        self._http = HttpTransport(http, session)
+        super().__init__(base_url, api_key, secret, http=http, session=session)
         self._max_batch_size = max_batch_size
         self._max_in_flight = max_in_flight
-
-    def __repr__(self) -> str:
-        return f"OptOutClient(base_url={self._base_url!r})"
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        self._http.close()
 
     def _request(self, raw_uids: List[str]) -> Dict[str, int]:
         path = "/v2/optout/status"
         data = json.dumps({"advertising_ids": raw_uids}).encode()
-
-        def attempt() -> bytes:
-            envelope = create_envelope(self._secret, dt.datetime.now(tz=timezone.utc), data)
-            resp = make_request(self._base_url, path, headers=auth_headers(self._api_key), envelope=envelope)
-            return parse_response(self._secret, resp, envelope.nonce)
-
-        response = json.loads(self._http.call(attempt, endpoint=path))
+        response = json.loads(self._post(path, data))
         if response.get("status") != "success":
             raise ValueError("Got unexpected optout status response status: " + str(response.get("status")))
         out: Dict[str, int] = {}

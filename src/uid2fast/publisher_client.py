@@ -7,7 +7,6 @@ Usage
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from datetime import timezone
@@ -16,7 +15,8 @@ from typing import Any, Optional
 import requests
 
 from . import _envelope
-from ._http import HttpConfig, HttpTransport
+from ._http import HttpConfig
+from ._operator_client import OperatorClient
 from .identity_tokens import IdentityTokens
 from .envelope import Envelope
 from .request_response_util import (  # the official module star-imports these; users import them from here
@@ -43,7 +43,7 @@ __all__ = ["Uid2PublisherClient", "base64_to_byte_array",
 # namespace at call time, so patching ``uid2fast.publisher_client.<name>`` works as with the official.
 
 
-class Uid2PublisherClient:
+class Uid2PublisherClient(OperatorClient):
     """Client for the UID2/EUID publisher endpoints.
 
     Parameters
@@ -51,11 +51,12 @@ class Uid2PublisherClient:
     base_url : str
         Base URL of the operator, e.g. ``"https://prod.uidapi.com"``.
     auth_key : str
-        The API key (needs the GENERATOR role).
+        The API key (needs the GENERATOR role). Surrounding whitespace is stripped; a control character
+        raises ``ValueError`` (uid2fast addition, see :class:`~uid2fast._operator_client.OperatorClient`).
     secret_key : str
         The base64 client secret.
     http : HttpConfig, optional
-        Timeouts and retries (uid2fast addition).
+        Timeouts, deadlines, retries and response limits (uid2fast addition).
     session : requests.Session, optional
         A session to share connections with (uid2fast addition).
 
@@ -66,28 +67,11 @@ class Uid2PublisherClient:
     >>> refreshed = client.refresh_token(response.get_identity())  # doctest: +SKIP
     """
 
+    _hooks = __name__
+
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *,
                  http: Optional[HttpConfig] = None, session: Optional[requests.Session] = None) -> None:
-        self._base_url = base_url
-        self._auth_key = auth_key
-        self._secret_key = base64.b64decode(secret_key)
-        self._http = HttpTransport(http, session)
-
-    def __repr__(self) -> str:
-        return f"Uid2PublisherClient(base_url={self._base_url!r})"
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        self._http.close()
-
-    def _enveloped(self, path: str, data: bytes) -> bytes:
-        def attempt() -> bytes:
-            envelope = create_envelope(self._secret_key, dt.datetime.now(tz=timezone.utc), data)
-            uid2_response = make_request(self._base_url, path, headers=auth_headers(self._auth_key),
-                                         envelope=envelope)
-            return parse_response(self._secret_key, uid2_response, envelope.nonce)
-
-        return self._http.call(attempt, endpoint=path)
+        super().__init__(base_url, auth_key, secret_key, http=http, session=session)
 
     def generate_token(self, token_generate_input: TokenGenerateInput) -> TokenGenerateResponse:
         """Generate an identity (advertising + refresh token) for an email, phone or hash.
@@ -105,7 +89,7 @@ class Uid2PublisherClient:
             Invalid input, or an undecryptable response.
         """
         data = token_generate_input.get_as_json_string().encode()
-        return TokenGenerateResponse(self._enveloped("/v2/token/generate", data))
+        return TokenGenerateResponse(self._post("/v2/token/generate", data))
 
     def refresh_token(self, current_identity: IdentityTokens) -> TokenRefreshResponse:
         """Refresh an identity with its refresh token.
@@ -115,12 +99,7 @@ class Uid2PublisherClient:
         """
         body = current_identity.get_refresh_token().encode()  # type: ignore[union-attr]
         key = current_identity.get_refresh_response_key()
-
-        def attempt() -> bytes:
-            resp = post(self._base_url, "/v2/token/refresh", headers=auth_headers(self._auth_key), data=body)
-            return resp.read()
-
-        raw = self._http.call(attempt, endpoint="/v2/token/refresh")
+        raw = self._post("/v2/token/refresh", body, enveloped=False)
         decrypted = _envelope.decrypt_refresh_response(raw, key)
         return TokenRefreshResponse(decrypted.decode(), dt.datetime.now(tz=timezone.utc))
 
@@ -148,7 +127,7 @@ class Uid2PublisherClient:
         request: Any = json.loads(identity.get_as_json_string())
         request.pop("tcf_consent_string", None)
         payload = json.dumps({"token": advertising_token, **request}).encode()
-        response = json.loads(self._enveloped("/v2/token/validate", payload))
+        response = json.loads(self._post("/v2/token/validate", payload))
         if response.get("status") != "success":
             raise ValueError("Got unexpected token validate status: " + str(response.get("status")))
         return bool(response.get("body"))

@@ -9,13 +9,14 @@ import datetime as dt
 import json
 from typing import Any, Optional
 
-from . import _http
+from ._netpolicy import scrub
+from ._operator_client import OperatorClient
 from .identity_scope import IdentityScope
 from .keys import EncryptionKey, EncryptionKeysCollection
 from .refresh_response import RefreshResponse
-# Called through this module's namespace, as upstream, so code that patches
+# Looked up in this module's namespace by _KeyFetcher._post, so code that patches
 # ``refresh_keys_util.make_request`` (the official tests do) reaches the request.
-from .request_response_util import auth_headers, create_envelope, make_request, parse_response
+from .request_response_util import auth_headers, create_envelope, make_request, parse_response  # noqa: F401
 from .request_response_util import BINARY, make_binary_request, post  # noqa: F401 - upstream's namespace
 from .envelope import Envelope  # noqa: F401
 from .uid2_response import Uid2Response  # noqa: F401
@@ -73,29 +74,32 @@ def parse_keys_json(resp_body: Any) -> RefreshResponse:
         return RefreshResponse.make_error(_error_reason(exc))
 
 
-def _transport(http: Optional[Any]) -> "_http.HttpTransport":
-    if isinstance(http, _http.HttpTransport):
-        return http
-    if http is None:
-        return _http.current_transport()
-    return _http.HttpTransport(http)
+class _KeyFetcher(OperatorClient):
+    """Fetches a key set: ``refresh_*_keys`` and ``uid2fast keys fetch`` use it.
+
+    The request steps are looked up in this module (``refresh_keys_util.make_request`` is patchable, as in
+    the official SDK). Without ``http``, requests go through the calling context's transport.
+    """
+
+    _hooks = __name__
+
+    def __init__(self, base_url: str, auth_key: str, secret_key: Any, http: Optional[Any] = None) -> None:
+        super().__init__(base_url, auth_key, secret_key, http=http, shared=True)
+
+    def fetch(self, path: str) -> bytes:
+        """The decrypted keys response (JSON bytes) of ``path``."""
+        return self._post(path, None)
 
 
 def _fetch_keys(base_url: str, path: str, auth_key: str, secret_key: bytes,
                 http: Optional[Any] = None) -> RefreshResponse:
     """POST an empty envelope to a key endpoint, with retries (a fresh envelope on every attempt)."""
-
-    def attempt() -> Any:
-        envelope = create_envelope(secret_key, dt.datetime.now(tz=dt.timezone.utc))
-        uid2_response = make_request(base_url, path, headers=auth_headers(auth_key), envelope=envelope)
-        return parse_response(secret_key, uid2_response, envelope.nonce)
-
     try:
-        payload = _transport(http).call(attempt, endpoint=path)
+        payload = _KeyFetcher(base_url, auth_key, secret_key, http).fetch(path)
         resp_body = json.loads(payload).get("body")
         return RefreshResponse.make_success(_parse_keys_json(resp_body))
     except Exception as exc:  # noqa: BLE001 - a refresh reports failure, it does not raise
-        return RefreshResponse.make_error(_error_reason(exc))
+        return RefreshResponse.make_error(scrub(_error_reason(exc), (auth_key, secret_key)))
 
 
 def refresh_sharing_keys(base_url: str, auth_key: str, secret_key: bytes,

@@ -5,12 +5,19 @@ an object with ``success``/``reason``) or ``refresh_keys()`` (legacy ``Uid2Clien
 every ``interval``, and every ``retry_interval`` after a failure. The clients only replace their key set
 on success, with one attribute assignment, so a failed refresh leaves decryption running on the last good
 keys and no thread ever sees a half-built set.
+
+Each attempt runs on its own short-lived thread and is waited for at most ``timeout`` seconds (by default
+the smaller of ``interval`` and 120 s). An attempt still running then is abandoned: it counts as a failure,
+the schedule goes on, and no new attempt starts until it ends (so a server that never answers costs one
+thread, not one per interval). The clients' own deadlines (``HttpConfig.call_timeout``) end it eventually;
+if it then succeeds, its keys are swapped in as usual.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import threading
+import time
 from typing import Any, Callable, Optional, Union
 
 __all__ = ["KeyRefresher", "KeyRefreshError"]
@@ -46,6 +53,9 @@ class KeyRefresher:
     on_error : callable, optional
         Called with the exception after each failed attempt (from the refresher thread); an exception it
         raises is logged and ignored.
+    timeout : timedelta or float, optional
+        The longest wait for one attempt, for the background thread and :meth:`refresh_now` alike
+        (default ``min(interval, 120 s)``).
 
     Attributes
     ----------
@@ -68,7 +78,8 @@ class KeyRefresher:
 
     def __init__(self, client: Any, interval: Interval = dt.timedelta(hours=1),
                  retry_interval: Interval = dt.timedelta(seconds=30), *,
-                 on_error: Optional[Callable[[BaseException], Any]] = None) -> None:
+                 on_error: Optional[Callable[[BaseException], Any]] = None,
+                 timeout: Optional[Interval] = None) -> None:
         if callable(getattr(client, "refresh", None)):
             self._mode = "refresh"
         elif callable(getattr(client, "refresh_keys", None)):
@@ -78,7 +89,9 @@ class KeyRefresher:
         self._client = client
         self._interval = _seconds(interval, "interval")
         self._retry_interval = _seconds(retry_interval, "retry_interval")
+        self._timeout = min(self._interval, 120.0) if timeout is None else _seconds(timeout, "timeout")
         self._on_error = on_error
+        self._inflight: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._ready = threading.Event()
@@ -126,9 +139,10 @@ class KeyRefresher:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
-    def refresh_now(self) -> bool:
-        """Run one attempt on the calling thread; return whether it succeeded."""
-        return self._attempt()
+    def refresh_now(self, timeout: Optional[float] = None) -> bool:
+        """Run one attempt and wait for it at most ``timeout`` seconds (default: the refresher's ``timeout``);
+        return whether it succeeded. An attempt that takes longer is abandoned and counts as a failure."""
+        return self._attempt(self._timeout if timeout is None else _seconds(timeout, "timeout"))
 
     def __enter__(self) -> "KeyRefresher":
         return self.start()
@@ -137,33 +151,62 @@ class KeyRefresher:
         self.stop()
 
     # -- worker ------------------------------------------------------------------------------------
-    def _attempt(self) -> bool:
-        with self._lock:
-            try:
-                if self._mode == "refresh":
-                    result = self._client.refresh()
-                    if not getattr(result, "success", False):
-                        raise KeyRefreshError(getattr(result, "reason", None) or "refresh failed")
-                else:
-                    self._client.refresh_keys()
-            except Exception as exc:  # noqa: BLE001 - every failure keeps the last good keys
-                self.last_error = exc
-                self.failure_count += 1
-                logger.warning("key refresh failed (%s): %s", type(exc).__name__, exc)
-                if self._on_error is not None:
-                    try:
-                        self._on_error(exc)
-                    except Exception:  # noqa: BLE001
-                        logger.exception("on_error callback raised")
-                return False
+    def _call_client(self, box: list) -> None:
+        try:
+            if self._mode == "refresh":
+                result = self._client.refresh()
+                if not getattr(result, "success", False):
+                    raise KeyRefreshError(getattr(result, "reason", None) or "refresh failed")
+            else:
+                self._client.refresh_keys()
+            box.append(None)
+        except BaseException as exc:  # noqa: BLE001 - reported by _attempt
+            box.append(exc)
+
+    def _attempt(self, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        if not self._lock.acquire(timeout=timeout):
+            return self._failed(KeyRefreshError(f"another refresh attempt held the refresher for {timeout:g} s"))
+        try:
+            previous = self._inflight
+            if previous is not None and previous.is_alive():
+                return self._failed(KeyRefreshError("the previous refresh attempt is still running (abandoned "
+                                                    "after its timeout); not starting another"))
+            box: list = []
+            worker = threading.Thread(target=self._call_client, args=(box,), name="uid2fast-key-refresh-attempt",
+                                      daemon=True)
+            self._inflight = worker
+            worker.start()
+            worker.join(max(0.0, end - time.monotonic()))
+            if worker.is_alive():
+                return self._failed(KeyRefreshError(f"the refresh did not finish within {timeout:g} s; abandoned "
+                                                    "(it keeps the last good keys)"))
+            error = box[0] if box else KeyRefreshError("refresh failed")
+            if error is not None:
+                if not isinstance(error, Exception):
+                    raise error  # KeyboardInterrupt, SystemExit from the client: not ours to swallow
+                return self._failed(error)
             self.last_success_time = dt.datetime.now(dt.timezone.utc)
             self.last_error = None
             self.refresh_count += 1
             self._ready.set()
             return True
+        finally:
+            self._lock.release()
+
+    def _failed(self, exc: BaseException) -> bool:
+        self.last_error = exc
+        self.failure_count += 1
+        logger.warning("key refresh failed (%s): %s", type(exc).__name__, exc)
+        if self._on_error is not None:
+            try:
+                self._on_error(exc)
+            except Exception:  # noqa: BLE001
+                logger.exception("on_error callback raised")
+        return False
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            ok = self._attempt()
+            ok = self._attempt(self._timeout)
             self._wake.wait(self._interval if ok else self._retry_interval)
             self._wake.clear()

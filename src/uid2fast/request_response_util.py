@@ -87,6 +87,7 @@ def post(base_url: str, path: str, headers: Dict[str, str], data: bytes) -> Http
     """One POST (no retry). Returns an object with ``read()``; raises ``Uid2HttpError`` (an ``HTTPError``)."""
     auth = headers.get("Authorization", "")
     secrets = (auth[7:],) if auth.startswith("Bearer ") else ()
+    # Inside a client call, the attempt's deadline and the client's secrets apply too.
     return current_transport().post(_make_url(base_url, path), headers, data, endpoint=path, secrets=secrets)
 
 

@@ -107,6 +107,7 @@ def _cmd_keys_fetch(args: argparse.Namespace) -> int:
     from .. import _http
     from ..identity_scope import IdentityScope
     from ..keyfile import parse_keys_body, save_keys
+    from ..refresh_keys_util import _KeyFetcher
 
     api_key, secret = _credentials(args)
     base_url = args.base_url.rstrip("/")
@@ -114,9 +115,13 @@ def _cmd_keys_fetch(args: argparse.Namespace) -> int:
         raise CliError(f"--base-url must start with http:// or https://, not {args.base_url!r}")
     _format_json_path(args.output)
     path = "/v2/key/bidstream" if args.kind == "bidstream" else "/v2/key/sharing"
-    config = _http.HttpConfig(connect_timeout=args.timeout, read_timeout=args.timeout, retries=2)
+    # --timeout bounds the whole fetch: every attempt and the retries between them.
+    limits = {path: args.max_response_bytes} if args.max_response_bytes else {}
+    config = _http.HttpConfig(connect_timeout=args.timeout, read_timeout=args.timeout, attempt_timeout=args.timeout,
+                              call_timeout=args.timeout, retries=2, response_limits=limits)
     try:
-        payload = _http.post_enveloped(base_url, path, api_key, secret, None, config=config)
+        with _KeyFetcher(base_url, api_key, secret, config) as fetcher:
+            payload = fetcher.fetch(path)
     except _http.Uid2HttpError as exc:
         status = getattr(exc, "status", None) or getattr(exc, "code", None)
         hint = " (check the API key and secret key)" if status in (400, 401, 403) else ""

@@ -1,7 +1,5 @@
 """Shared pieces of the command line: the error type, output helpers, progress bars, credentials, key files."""
 import argparse
-import base64
-import binascii
 import json
 import os
 import sys
@@ -19,10 +17,10 @@ class CliError(Exception):
 # small helpers
 # ---------------------------------------------------------------------------------------------------
 def _scrub(text: str) -> str:
-    for secret in _SECRETS:
-        if secret:
-            text = text.replace(secret, "***")
-    return " ".join(text.split())  # one line, whatever the exception text held
+    from .._netpolicy import scrub
+
+    # Every printed form of each credential (escaped, quoted, percent-encoded), before joining the lines.
+    return " ".join(scrub(text, _SECRETS).split())  # one line, whatever the exception text held
 
 
 def _err(message: str) -> None:
@@ -90,10 +88,13 @@ def _credentials(args: argparse.Namespace) -> Tuple[str, bytes]:
         raise CliError("no API key: set UID2_API_KEY or pass --api-key")
     if not secret:
         raise CliError("no secret key: set UID2_SECRET_KEY or pass --secret-key")
-    try:
-        secret_bytes = base64.b64decode(secret, validate=True)
-    except (binascii.Error, ValueError):
-        raise CliError("the secret key is not valid base64") from None
+    from .._netpolicy import check_api_key, check_secret_key
+
+    try:  # surrounding whitespace (a newline from a secrets file) is stripped; the messages never echo
+        api_key = check_api_key(api_key)
+        secret_bytes = check_secret_key(secret)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     if len(secret_bytes) != 32:
         raise CliError(f"the secret key must decode to 32 bytes, not {len(secret_bytes)}")
     return api_key, secret_bytes

@@ -16,6 +16,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
 def _scope(text: str) -> str:
     value = text.upper()
     if value not in ("UID2", "EUID"):
@@ -55,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("-o", "--output", required=True, help="the key file to write")
     f.add_argument("--api-key", help="API key (default: $UID2_API_KEY)")
     f.add_argument("--secret-key", help="client secret (default: $UID2_SECRET_KEY)")
-    f.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds (default 30)")
+    f.add_argument("--timeout", type=_positive_float, default=30.0,
+                   help="seconds for the whole fetch, retries included (default 30)")
+    f.add_argument("--max-response-bytes", type=_positive_int,
+                   help="largest response body accepted, after decompression (default 64 MiB)")
     f.set_defaults(func=_cmd_keys_fetch)
 
     for kind in ("decrypt", "encrypt"):
