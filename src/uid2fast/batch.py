@@ -68,6 +68,14 @@ def _check_tokens(tokens: Any, name: str) -> Any:
         raise TypeError(f"{name} must be a list, a numpy array or an Arrow array, not {type(tokens).__name__}")
     if not hasattr(tokens, "__len__"):
         tokens = list(tokens)
+    if isinstance(tokens, (list, tuple)) and type(tokens) not in (list, tuple):
+        # A subclass's __len__ or __iter__ may say anything; both engines read the items it really holds.
+        tokens = (list if isinstance(tokens, list) else tuple).__getitem__(tokens, slice(None))
+    ndim = getattr(tokens, "ndim", 1)
+    if ndim != 1 and isinstance(ndim, int):
+        # A 0-d array is one value (iterating its string would give one row per character), a 2-d one rows
+        # of rows: both are refused like a plain str.
+        raise TypeError(f"{name} must be one-dimensional, not a {ndim}-d {type(tokens).__name__}")
     return tokens
 
 

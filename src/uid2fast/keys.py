@@ -6,16 +6,20 @@ tokens with one collection never re-derives anything per token. A refresh create
 and the clients swap it in with one attribute assignment, so readers never see a half-built set.
 """
 import datetime as dt
+import logging
 import sys
 import threading
 from bisect import bisect_right
 from typing import Any, Dict, Iterable, KeysView, List, Mapping, Optional, ValuesView
 
 from . import _engine
+from ._keyset_check import collection_problem
 from ._time import to_us
 from .identity_scope import IdentityScope
 
 __all__ = ["EncryptionKey", "EncryptionKeysCollection"]
+
+logger = logging.getLogger("uid2fast.keys")
 
 DEFAULT_TOKEN_EXPIRY_SECONDS = 30 * 24 * 60 * 60
 DEFAULT_CLOCK_SKEW_SECONDS = 30 * 60
@@ -295,13 +299,17 @@ class EncryptionKeysCollection:
 
     # -- engine table -------------------------------------------------------------------------
     def _engine_table(self) -> Any:
-        """The engine's immutable key table for this collection, built once (thread-safe)."""
+        """The engine's immutable key table for this collection, built once (thread-safe).
+
+        None for a collection the engines cannot use (see :meth:`_build_table`): they answer
+        ``NOT_INITIALIZED`` for it, as for no keys at all.
+        """
         cached = self._table
         if cached is None or cached[0] is not _engine.impl:
             with self._table_lock:
                 cached = self._table
                 if cached is None or cached[0] is not _engine.impl:
-                    cached = self._table = (_engine.impl, _engine.build_table(self._table_args()))
+                    cached = self._table = (_engine.impl, self._build_table(_engine.build_table))
         return cached[1]
 
     def _py_engine_table(self) -> Any:
@@ -311,8 +319,23 @@ class EncryptionKeysCollection:
             with self._table_lock:
                 table = self._py_table
                 if table is None:
-                    table = self._py_table = _engine.build_py_table(self._table_args())
-        return table
+                    table = self._py_table = (self._build_table(_engine.build_py_table),)
+        return table[0]
+
+    def _build_table(self, build: Any) -> Any:
+        """``build(self._table_args())``, or None when a setting or key is of the wrong type or out of range.
+
+        Collections from the keys parser are already checked (a bad key set is a failed refresh); this
+        covers collections built by hand, so that decrypt and encrypt return a status instead of raising.
+        """
+        problem = collection_problem(self)
+        if problem is None:
+            try:
+                return build(self._table_args())
+            except (TypeError, ValueError, OverflowError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+        logger.warning("key set not usable (%s): decrypt and encrypt answer NOT_INITIALIZED", problem)
+        return None
 
     def _table_args(self) -> Dict[str, Any]:
         """What a KeyTable is built from; times as integer microseconds."""

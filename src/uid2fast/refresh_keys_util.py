@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from typing import Any, Optional
 
+from ._keyset_check import check_body
 from ._netpolicy import scrub
 from ._operator_client import OperatorClient
 from .identity_scope import IdentityScope
@@ -41,6 +42,9 @@ def _parse_key(key: Any) -> EncryptionKey:
 
 
 def _parse_keys_json(resp_body: Any) -> EncryptionKeysCollection:
+    # Every setting and key checked for type and range first: a broken key set fails the refresh (the
+    # last good one stays in use) instead of making every later decrypt fail.
+    check_body(resp_body)
     if isinstance(resp_body, list):  # legacy /key/latest body: a bare array of keys
         return EncryptionKeysCollection([_parse_key(k) for k in resp_body])
     if not isinstance(resp_body, dict):

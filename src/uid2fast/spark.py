@@ -29,7 +29,9 @@ def _keys_json(keys: KeysArg) -> str:
     from .keys import EncryptionKeysCollection
 
     if isinstance(keys, EncryptionKeysCollection):
-        return json.dumps(keys_body(keys))
+        body = keys_body(keys)
+        parse_keys_body(body, "keys")  # a hand-built collection gets the refresh's checks, on the driver
+        return json.dumps(body)
     if isinstance(keys, dict):
         parse_keys_body(keys, "keys")  # fail on the driver, not in every task
         return json.dumps(keys)
