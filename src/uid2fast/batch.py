@@ -70,7 +70,10 @@ def _check_tokens(tokens: Any, name: str) -> Any:
         tokens = list(tokens)
     if isinstance(tokens, (list, tuple)) and type(tokens) not in (list, tuple):
         # A subclass's __len__ or __iter__ may say anything; both engines read the items it really holds.
-        tokens = (list if isinstance(tokens, list) else tuple).__getitem__(tokens, slice(None))
+        if isinstance(tokens, list):
+            tokens = list.__getitem__(tokens, slice(None))
+        else:
+            tokens = tuple.__getitem__(tokens, slice(None))
     ndim = getattr(tokens, "ndim", 1)
     if ndim != 1 and isinstance(ndim, int):
         # A 0-d array is one value (iterating its string would give one row per character), a 2-d one rows
