@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 1 when this build carries the NEON codecs (0 from the placeholder, and on other architectures). */
+/* 1 when this build carries the NEON codecs (aarch64 with GCC or Clang; 0 elsewhere). */
 int uid2_b64_neon_built(void);
 
 int uid2_b64_neon_decode(const uint8_t *in, size_t body, uint8_t *out, size_t dec, int url);

@@ -29,14 +29,14 @@
 typedef struct {
     UID2_ALIGN16 uint8_t rk[15][16]; /* encryption round keys 0 .. rounds */
     uint8_t drk[15][16];             /* decryption round keys (InvMixColumns applied) for CBC */
-    uint8_t hpow[8][16];             /* H^1 .. H^8 in the kernel's representation */
-    uint8_t hkar[8][16];             /* Karatsuba halves of hpow, if the kernel wants them */
+    uint8_t hpow[8][16];             /* H^1 .. H^8, byte-reversed and times x^-1 (as uid2_gcm_ni.c) */
+    uint8_t hkar[8][16];             /* low 8 bytes: the two halves of hpow[i] xored (Karatsuba) */
     uint32_t rounds;                 /* 10, 12 or 14 (0: not initialised) */
     uint32_t pad_[3];
 } uid2_gcm_arm_key;
 
-/* 1 when this build carries the ARMv8 kernels (0 from the placeholder that compiles where they are not
- * written yet, and on other architectures): uid2_kernels.c uses the family only then. */
+/* 1 when this build carries the ARMv8 kernels (aarch64 with GCC or Clang; 0 elsewhere, e.g. MSVC, where
+ * uid2_gcm_arm.c compiles to refusing stubs): uid2_kernels.c uses the family only then. */
 int uid2_gcm_arm_built(void);
 
 /* Expands a 16-, 24- or 32-byte key. 0, or -1 for any other length (then *k is zeroed). */
