@@ -25,15 +25,10 @@
 
 #include "uid2_b64_neon.h"
 #include "uid2_gcm_arm.h"
+#include "uid2_kernels.h"
 
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
-#endif
-#if defined(__has_include)
-#if __has_include("uid2_kernels.h")
-#include "uid2_kernels.h"
-#define HAVE_DISPATCH 1
-#endif
 #endif
 
 static long failures = 0;
@@ -92,11 +87,9 @@ static int kernels_active(void)
     printf("kernels: gcm_arm built %d, b64_neon built %d, AT_HWCAP %#lx (ASIMD+AES+PMULL %s)\n",
            uid2_gcm_arm_built(), uid2_b64_neon_built(), hw, (hw & need) == need ? "present" : "MISSING");
     ok = ok && (hw & need) == need;
-#if defined(HAVE_DISPATCH)
     /* and the engine's dispatch layer picks them */
     printf("dispatch: %s\n", uid2_hw_name());
     ok = ok && uid2_hw_kernels() == UID2_HW_ARMV8;
-#endif
 #else
     ok = 0;
 #endif
