@@ -16,7 +16,7 @@
 #    The kernel tests run a second time under AddressSanitizer + UBSan (ARM64_ASAN_CASES, default 10,000).
 # 3. fuzz/fuzz_decrypt.c (its oracles compare the fast paths with the reference paths, and encryption with
 #    decryption) built for aarch64 with ASan + UBSan and a plain main (fuzz/replay_main.c, no libFuzzer for a
-#    cross build): the seed corpus and fuzz/regressions, plus ARM64_FUZZ_MUTATIONS (default 100) random
+#    cross build): the seed corpus and fuzz/regressions, plus ARM64_FUZZ_MUTATIONS (default 30) random
 #    mutations of each.
 # 4. The kernel sources compile with -Werror for aarch64-macos too (zig cc), when ziglang is installed.
 #
@@ -29,7 +29,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 py=${PYTHON:-python3}
 cases=${ARM64_CASES:-100000}
-mutations=${ARM64_FUZZ_MUTATIONS:-100}
+mutations=${ARM64_FUZZ_MUTATIONS:-30}
 asan_cases=${ARM64_ASAN_CASES:-10000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
