@@ -277,9 +277,17 @@ def test_encrypt_then_decrypt_sharing(op, sharing_keys, tmp_path, capsys):
     rc, out, err = _run(capsys, "encrypt", "--keys", sharing_keys, src, tmp_path / "k.txt", "--keyset-id", keyset,
                         "--json")
     assert rc == 0 and json.loads(out)["status_counts"]["SUCCESS"] == 500
+    # an unknown keyset fails every row: exit status 3 with a diagnosis (the output is complete), unless
+    # --fail-on never
     rc, out, err = _run(capsys, "encrypt", "--keys", sharing_keys, src, tmp_path / "k2.txt", "--keyset-id",
                         987654, "--json")
-    assert rc == 0 and "SUCCESS" not in json.loads(out)["status_counts"]
+    summary = json.loads(out)
+    assert rc == 3 and "SUCCESS" not in summary["status_counts"] and summary["exit_status"] == 3
+    assert "keyset 987654" in summary["diagnosis"] and "keyset 987654" in err
+    assert (tmp_path / "k2.txt").read_text().count("\n") == len(uids)
+    rc, out, err = _run(capsys, "encrypt", "--keys", sharing_keys, src, tmp_path / "k3.txt", "--keyset-id",
+                        987654, "--json", "--fail-on", "never")
+    assert rc == 0 and json.loads(out)["exit_status"] == 0 and err == ""
 
 
 def _bad_key_file(tmp_path):

@@ -387,6 +387,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--plot", metavar="FILE", help="draw a bar chart PNG")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
+    if args.plot:  # before the benchmark's minutes of work, not after
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            sys.stderr.write("bench_decrypt: --plot needs matplotlib: pip install 'uid2fast[cli]' "
+                             "(or pip install matplotlib)\n")
+            return 2
 
     def log(s: str) -> None:
         if not args.json:

@@ -10,18 +10,25 @@
     uid2fast bench [--plot FILE] [--quick]
 
 Files are CSV, Parquet or newline-separated text, chosen by extension (``.csv``, ``.parquet``/``.pq``,
-``.txt``; ``.csv.gz``/``.txt.gz`` are compressed). They are streamed in batches, so memory stays flat for
-any file size. An output file is written under a temporary name in its directory and renamed into place
-only when complete: a failure never leaves half a file.
+``.txt``; ``.csv.gz``/``.txt.gz`` are compressed) or by ``--input-format``/``--output-format``; ``-`` is
+standard input or output (CSV or text; text unless the format flag says CSV). They are streamed in
+batches, so memory stays flat for any file size. An output file is written under a temporary name in its
+directory and renamed into place only when complete: a failure, SIGINT, SIGTERM or SIGHUP never leaves
+half a file or a temporary one. INPUT and OUTPUT must be different files (compared by device and inode,
+so a symlink or hard link to the input is refused).
 
-Bad input gives one line on stderr and exit status 1 (argument errors: 2); no traceback unless
-``UID2FAST_DEBUG=1``. Human-readable output goes to stderr for the file commands and to stdout for
-``demo``, ``operator`` and ``bench``; ``--json`` writes the data to stdout as JSON.
+Exit status: 0 done; 1 bad input or another error (one line on stderr naming the file, and the line where
+there is one; no traceback unless ``UID2FAST_DEBUG=1``); 2 argument errors; 3 the output was written but
+no row succeeded (``--fail-on all``, the default) or some row did not (``--fail-on any``), with a
+diagnosis on stderr (``--fail-on never`` makes it 0); 130 SIGINT, 143 SIGTERM, 129 SIGHUP. A missing
+optional dependency is named, with the extra that brings it, before any work. Human-readable output goes
+to stderr for the file commands and to stdout for ``demo``, ``operator`` and ``bench``; ``--json`` writes
+the data to stdout as JSON.
 """
 import os
 from typing import Optional, Sequence
 
-from ._common import CliError, _err
+from ._common import CliError, Terminated, _err
 from ._parser import build_parser
 
 __all__ = ["main", "build_parser", "CliError"]
@@ -37,11 +44,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Terminated as exc:
+        import signal
+
+        _err(f"terminated by {signal.Signals(exc.signum).name}")
+        return 128 + exc.signum
     except CliError as exc:
-        if debug:
+        if debug and exc.exit_status == 1:
             raise
         _err(str(exc))
-        return 1
+        return exc.exit_status
     except BrokenPipeError:
         return 1
     except Exception as exc:  # noqa: BLE001 - the contract is one line and a status, never a traceback

@@ -1,103 +1,12 @@
-"""The file commands (``decrypt``, ``encrypt``), ``keys fetch``, ``operator`` and ``bench``."""
+"""``uid2fast keys fetch``, ``uid2fast operator`` and ``uid2fast bench``."""
 import argparse
 import json
 import os
 import signal
 import threading
-import time
-from typing import Any, Dict, List
+from typing import Any, List
 
-from ._common import CliError, _credentials, _fmt_int, _info, _json_out, _load_keys, _out, _progress
-from ._formats import _AtomicOutput, _format_of, _Input, _text_column_of
-
-
-def _result_schema(kind: str, prefix: str) -> Any:
-    import pyarrow as pa
-
-    from ..batch import decrypt_tokens, encrypt_tokens
-
-    table = decrypt_tokens([], None).to_arrow() if kind == "decrypt" else encrypt_tokens([], None).to_arrow()
-    return pa.schema([pa.field(prefix + f.name, f.type) for f in table.schema])
-
-
-def _run_file_job(args: argparse.Namespace, kind: str) -> int:
-    import pyarrow as pa
-
-    from ..batch import decrypt_tokens, encrypt_tokens
-
-    if args.batch_size < 1:
-        raise CliError("--batch-size must be positive")
-    if args.threads is not None and args.threads < 1:
-        raise CliError("--threads must be positive")
-    keys = _load_keys(args.keys)
-    inp = _Input(args.input, args.column, args.batch_size)
-    _format_of(args.output)  # an unknown output type fails before any work
-    inp.check_column(args.column, "token" if kind == "decrypt" else "uid")
-    domain_col = getattr(args, "domain_column", None)
-    if domain_col is not None:
-        if inp.format == "text":
-            raise CliError("--domain-column needs a CSV or Parquet input (a text file has one column)")
-        inp.check_column(domain_col, "domain")
-    if os.path.abspath(args.input) == os.path.abspath(args.output):
-        raise CliError("INPUT and OUTPUT are the same file")
-    results = _result_schema(kind, args.prefix)
-    clash = [f.name for f in results if f.name in inp.schema.names]
-    if clash:
-        raise CliError(f"{args.input}: already has column(s) {', '.join(clash)}; pick a --prefix for the results")
-    out_schema = pa.schema(list(inp.schema) + list(results))
-    text_column = args.prefix + ("uid" if kind == "decrypt" else "token")
-    col_index = inp.schema.get_field_index(args.column)
-    dom_index = None if domain_col is None else inp.schema.get_field_index(domain_col)
-
-    counts: Dict[str, int] = {}
-    rows = 0
-    engine_seconds = 0.0
-    start = time.perf_counter()
-    with _AtomicOutput(args.output, out_schema, text_column) as out:
-        with _progress(args, total=inp.total, unit="rows", desc=kind) as bar:
-            for batch in inp.batches():
-                if batch.num_rows == 0:
-                    continue
-                values = _text_column_of(batch, col_index, args.input, args.column)
-                t0 = time.perf_counter()
-                res: Any
-                if kind == "decrypt":
-                    domains = None
-                    if dom_index is not None:
-                        domains = _text_column_of(batch, dom_index, args.input, str(domain_col))
-                    res = decrypt_tokens(values, keys, client=args.client, domain_names=domains,
-                                         threads=args.threads)
-                else:
-                    res = encrypt_tokens(values, keys, keyset_id=args.keyset_id, threads=args.threads)
-                engine_seconds += time.perf_counter() - t0
-                for status, n in res.status_counts().items():
-                    counts[status.name] = counts.get(status.name, 0) + n
-                table = res.to_arrow()
-                arrays = [batch.column(i) for i in range(batch.num_columns)]
-                arrays += [table.column(i).combine_chunks() for i in range(table.num_columns)]
-                out.write(pa.RecordBatch.from_arrays(arrays, schema=out_schema))
-                rows += batch.num_rows
-                bar.update(batch.num_rows)
-        out.commit()
-    seconds = time.perf_counter() - start
-    summary = {
-        "command": kind, "input": args.input, "output": args.output, "rows": rows,
-        "status_counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
-        "seconds": round(seconds, 3), "rows_per_second": round(rows / seconds) if seconds > 0 else None,
-        "engine_us_per_token": round(engine_seconds / rows * 1e6, 3) if rows else None,
-    }
-    from .. import backend
-
-    summary["backend"] = backend
-    if args.json:
-        _json_out(summary)
-    elif not args.quiet:
-        verb = "decrypted" if kind == "decrypt" else "encrypted"
-        status_text = ", ".join(f"{k}={v:,}" for k, v in summary["status_counts"].items()) or "no rows"
-        rate = f"{_fmt_int(rows / seconds)} rows/s" if seconds > 0 and rows else "-"
-        _info(args, f"{verb} {rows:,} rows -> {args.output} in {seconds:.2f} s ({rate}, engine {backend}): "
-                    f"{status_text}")
-    return 0
+from ._common import CliError, _credentials, _info, _json_out, _out, require
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -200,6 +109,8 @@ def _cmd_operator(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.plot:  # before the benchmark's minutes of work, not after
+        require("matplotlib", "uid2fast bench --plot")
     from .. import _bench
 
     argv: List[str] = []

@@ -1,5 +1,6 @@
 """Shared pieces of the command line: the error type, output helpers, progress bars, credentials, key files."""
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -11,6 +12,44 @@ _SECRETS: List[str] = []  # credentials this process holds; scrubbed from any er
 
 class CliError(Exception):
     """A problem with the user's input: printed as one line, exit status 1."""
+
+    exit_status = 1
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: raised in the main thread like KeyboardInterrupt, so cleanup runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def printable(value: Any, limit: int = 200) -> str:
+    """``value`` (text or bytes) safe for one terminal line: control characters, undecodable bytes and
+    other unprintable characters escaped (``\\x00``, ``\\xff``), cut to ``limit`` characters."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        text = bytes(value).decode("utf-8", "surrogateescape")
+    else:
+        text = str(value)
+    out = []
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":  # a byte that was not UTF-8
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    shown = "".join(out)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+def require(module: str, what: str, extra: str = "cli") -> None:
+    """Fail before any work when an optional dependency is missing, naming the extra that brings it."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise CliError(f"{what} needs {module}, which is not installed: pip install 'uid2fast[{extra}]' "
+                       f"(or pip install {module})") from None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -24,7 +63,7 @@ def _scrub(text: str) -> str:
 
 
 def _err(message: str) -> None:
-    sys.stderr.write(f"uid2fast: error: {_scrub(message)}\n")
+    sys.stderr.write(f"uid2fast: error: {printable(_scrub(message), limit=2000)}\n")
     sys.stderr.flush()
 
 
@@ -61,7 +100,9 @@ class _NoBar:
 
 
 def _progress(args: argparse.Namespace, *, total: Optional[int], unit: str, desc: str) -> Any:
-    """A tqdm bar on stderr, shown only after a second of work, only on a terminal, not with --quiet."""
+    """A tqdm bar on stderr, shown only after a second of work, only on a terminal, not with --quiet.
+
+    With a ``total`` it shows a percentage; ``unit="B"`` counts bytes (KiB, MiB, ...)."""
     if getattr(args, "quiet", False) or not sys.stderr.isatty():
         return _NoBar()
     try:
@@ -69,7 +110,7 @@ def _progress(args: argparse.Namespace, *, total: Optional[int], unit: str, desc
     except ImportError:
         return _NoBar()
     return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, delay=1.0, unit_scale=True,
-                dynamic_ncols=True, leave=False)
+                unit_divisor=1024 if unit == "B" else 1000, dynamic_ncols=True, leave=False)
 
 
 def _fmt_int(n: float) -> str:

@@ -183,7 +183,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     if args.json:
         _json_out(report)
-    elif not args.quiet:
+    else:  # the table is the demo's result: --quiet drops the progress lines, never the table
         _print_demo(report, rows, checks)
     failed = [c for c, ok, _ in checks if not ok]
     if failed:

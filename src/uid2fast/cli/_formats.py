@@ -1,47 +1,164 @@
-"""The CLI's file formats: CSV, Parquet and newline text in (streamed in batches) and out (atomically)."""
+"""The CLI's file formats: CSV, Parquet and newline text in (streamed in batches) and out (atomically).
+
+``-`` is standard input or output, for CSV and text (``--input-format``/``--output-format``; text by
+default). Every error names the file, and the line where there is one.
+"""
+import codecs
 import gzip
+import io
 import os
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+import sys
+from typing import Any, Callable, Iterator, List, NoReturn, Optional, Tuple
 
-from ._common import CliError
+from ._common import CliError, printable
+
+STDIO = "-"
+FORMATS = ("csv", "parquet", "text")
+_EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".txt": "text", ".text": "text",
+               ".tokens": "text"}
+_TEXT_LINES_PER_READ = 1 << 20  # bytes of lines read at a time from a text input
 
 
-_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".txt": "text", ".text": "text",
-            ".tokens": "text"}
+def display_name(path: str, output: bool = False) -> str:
+    return ("standard output" if output else "standard input") if path == STDIO else path
 
 
-def _format_of(path: str) -> Tuple[str, bool]:
-    """(``csv`` | ``parquet`` | ``text``, gzip-compressed?) from the file name."""
+def format_of(path: str, override: Optional[str] = None) -> Tuple[str, bool]:
+    """(``csv`` | ``parquet`` | ``text``, gzip-compressed?) from ``override`` or the file name."""
+    if path == STDIO:
+        fmt: Optional[str] = override or "text"
+        if fmt == "parquet":
+            raise CliError("'-' (standard input or output) takes CSV or text, not Parquet")
+        return str(fmt), False
     name = path.lower()
     gz = name.endswith(".gz")
     if gz:
         name = name[:-3]
+    if override is not None:
+        if gz and override == "parquet":
+            raise CliError(f"{path}: a Parquet file is compressed inside; it cannot be gzipped")
+        return override, gz
     ext = os.path.splitext(name)[1]
-    fmt = _FORMATS.get(ext)
+    fmt = _EXTENSIONS.get(ext)
     if fmt is None or (gz and fmt == "parquet"):
-        known = ", ".join(sorted(set(_FORMATS) | {".csv.gz", ".txt.gz"}))
+        known = ", ".join(sorted(set(_EXTENSIONS) | {".csv.gz", ".txt.gz"}))
         raise CliError(f"{path}: unknown file type {ext + ('.gz' if gz else '') or '(no extension)'!r}; "
-                       f"use one of {known}")
+                       f"use one of {known}, or --input-format/--output-format")
     return fmt, gz
 
 
-class _Input:
-    """An input file opened for streaming: its Arrow schema, row count when known, and a batch iterator."""
+def same_file(a: str, b: str) -> bool:
+    """True when both paths name one existing file (device and inode: symlinks and hard links count)."""
+    if STDIO in (a, b):
+        return False
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
-    def __init__(self, path: str, column: str, batch_size: int):
+
+def _shown_line(raw: bytes) -> str:
+    return printable(raw.rstrip(b"\r\n"), limit=80)
+
+
+def _stdin() -> Any:
+    """Standard input as a raw file (no Python buffer, whose lock a blocked reader would hold at exit)."""
+    try:
+        return io.FileIO(sys.stdin.fileno(), "rb", closefd=False)
+    except (AttributeError, OSError, ValueError):
+        return sys.stdin.buffer
+
+
+def _read_header(f: Any, name: str) -> bytes:
+    """The bytes up to the end of the first line (or 4 MiB): enough for Arrow to read the column names."""
+    head = b""
+    while b"\n" not in head and len(head) < (4 << 20):
+        chunk = f.read(1 << 16)
+        if not chunk:
+            break
+        head += chunk
+    if not head.strip():
+        raise CliError(f"{name}: empty CSV file (no header line)")
+    return head
+
+
+def _record_end(data: bytes, *, first: bool) -> int:
+    """The index just past the first (or last) newline of ``data`` that ends a CSV record, or -1.
+
+    A newline ends a record when an even number of quote characters precedes it (RFC 4180 doubles a quote
+    inside a quoted field, so the parity tells whether the newline is inside one)."""
+    pos = data.find(b"\n") if first else data.rfind(b"\n")
+    while pos >= 0:
+        if data.count(b'"', 0, pos) % 2 == 0:
+            return pos + 1
+        pos = data.find(b"\n", pos + 1) if first else data.rfind(b"\n", 0, pos)
+    return -1
+
+
+class _Source(io.RawIOBase):
+    """A binary reader over a file or stdin: counts the bytes taken from the file (progress by bytes read)
+    and can put bytes back in front (a CSV header read to learn the column names is read again)."""
+
+    def __init__(self, raw: Any, owned: bool):
+        super().__init__()
+        self._raw = raw
+        self._owned = owned
+        self._front = b""
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def unread(self, data: bytes) -> None:
+        self._front = data + self._front
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._front:
+            n = min(len(view), len(self._front))
+            view[:n] = self._front[:n]
+            self._front = self._front[n:]
+            return n
+        n = self._raw.readinto(view) or 0
+        self.bytes_read += n
+        return n
+
+    def close(self) -> None:
+        if self._owned and not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class Input:
+    """An input opened for streaming: its Arrow schema, row count when known, and a batch iterator.
+
+    ``bytes_read``/``total_bytes`` report progress for CSV and text (``total_bytes`` is None for stdin).
+    """
+
+    def __init__(self, path: str, column: str, batch_size: int, fmt: Optional[str] = None):
         import pyarrow as pa
 
         self.path = path
-        self.format, self.gz = _format_of(path)
+        self.name = display_name(path)
+        self.format, self.gz = format_of(path, fmt)
         self.total: Optional[int] = None
-        if not os.path.exists(path):
-            raise CliError(f"{path}: no such file")
-        if os.path.isdir(path):
-            raise CliError(f"{path}: is a directory")
-        if not os.access(path, os.R_OK):
-            raise CliError(f"{path}: permission denied")
+        self.total_bytes: Optional[int] = None
         self._batch_size = batch_size
         self._column = column
+        self._source: Optional[_Source] = None
+        self._native: Any = None  # the Arrow file a CSV file is read through
+        self._stream: Any = None
+        self._reader: Any = None
+        self._pending = b""  # stdin CSV: bytes read after the header, not yet parsed
+        self._block = int(min(max(batch_size * 256, 1 << 20), 256 << 20))  # CSV bytes parsed at a time
+        if path != STDIO:
+            if not os.path.exists(path):
+                raise CliError(f"{path}: no such file")
+            if os.path.isdir(path):
+                raise CliError(f"{path}: is a directory")
+            if not os.access(path, os.R_OK):
+                raise CliError(f"{path}: permission denied")
         if self.format == "parquet":
             import pyarrow.parquet as pq
 
@@ -52,76 +169,245 @@ class _Input:
                 raise CliError(f"{path}: not a readable Parquet file ({exc})") from None
             self.schema = self._pf.schema_arrow
             self.total = self._pf.metadata.num_rows
-        elif self.format == "csv":
-            import pyarrow.csv as pacsv
-
-            self._block = int(min(max(batch_size * 256, 1 << 20), 256 << 20))
-            try:
-                probe = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=self._block))
-                names = probe.schema.names
-                probe.close()
-            except (pa.ArrowException, OSError) as exc:
-                raise CliError(f"{path}: not a readable CSV file ({exc})") from None
-            if len(set(names)) != len(names):
-                raise CliError(f"{path}: the CSV header repeats a column name")
-            # Every column as text: values pass through unchanged and a later block can never
-            # contradict the types guessed from the first one.
-            self._convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names})
-            self.schema = pa.schema([pa.field(n, pa.string()) for n in names])
+            return
+        if self.format == "csv" and path != STDIO:
+            self.total_bytes = os.path.getsize(path)
+            self._open_csv_file()
+            return
+        raw = _stdin() if path == STDIO else open(path, "rb")
+        self._source = _Source(raw, owned=path != STDIO)
+        if path != STDIO:
+            self.total_bytes = os.fstat(raw.fileno()).st_size
+        self._stream = gzip.GzipFile(fileobj=self._source, mode="rb") if self.gz else self._source
+        if self.format == "csv":
+            self._open_csv_stdin()
         else:
             self.schema = pa.schema([pa.field(column, pa.string())])
 
+    @property
+    def bytes_read(self) -> int:
+        """Bytes taken from the file so far (compressed bytes for a .gz file)."""
+        if self._native is not None:
+            try:
+                return int(self._native.tell())
+            except Exception:  # noqa: BLE001 - closed: progress is over
+                return self.total_bytes or 0
+        return 0 if self._source is None else self._source.bytes_read
+
+    def close(self) -> None:
+        for obj in (self._reader, self._native, self._stream, self._source):
+            try:
+                if obj is not None:
+                    obj.close()
+            except Exception:  # noqa: BLE001 - closing after an error; the first error is the one reported
+                pass
+
+    def __enter__(self) -> "Input":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- CSV ---------------------------------------------------------------------------------------
+    def _open_csv_file(self) -> None:
+        import pyarrow as pa
+
+        opener: Callable[..., Any] = gzip.open if self.gz else open
+        try:
+            with opener(self.path, "rb") as f:
+                names = self._header_names(_read_header(f, self.name))
+        except (OSError, EOFError) as exc:  # e.g. a .gz file that is not gzip
+            raise CliError(f"{self.name}: cannot read ({printable(str(exc))})") from None
+        # Arrow reads the file itself (no Python, no GIL, read-ahead on its own thread); its position is
+        # the progress.
+        self._native = pa.OSFile(self.path)
+        self._reader_over(pa.CompressedInputStream(self._native, "gzip") if self.gz else self._native, names,
+                          use_threads=True)
+
+    def _open_csv_stdin(self) -> None:
+        # Standard input is read on this thread, in blocks cut at record ends, each parsed by Arrow: a reader
+        # thread blocked on a pipe would keep the process from exiting on a signal.
+        assert self._source is not None
+        head = _read_header(self._source, self.name)
+        names = self._header_names(head)
+        end = _record_end(head, first=True)
+        self._pending = head[end:] if end > 0 else b""
+        self._convert_to_text(names)
+
+    def _header_names(self, head: bytes) -> List[str]:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        for probe in (head.partition(b"\n")[0] + b"\n", head):
+            try:
+                names = pacsv.open_csv(io.BytesIO(probe)).schema.names
+            except (pa.ArrowException, OSError):
+                continue
+            if len(set(names)) != len(names):
+                raise CliError(f"{self.name}: the CSV header repeats a column name")
+            return list(names)
+        self._raise_csv_error(None)
+
+    def _convert_to_text(self, names: List[str]) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        # Every column as text: values pass through unchanged and a later block can never contradict the
+        # types guessed from the first one.
+        self._names = names
+        self._convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names})
+        self.schema = pa.schema([pa.field(n, pa.string()) for n in names])
+
+    def _reader_over(self, stream: Any, names: List[str], *, use_threads: bool) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        self._convert_to_text(names)
+        try:
+            self._reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=self._block,
+                                                                                 use_threads=use_threads),
+                                          convert_options=self._convert)
+        except (pa.ArrowException, OSError) as exc:
+            self._raise_csv_error(exc)
+
+    def _raise_csv_error(self, exc: Optional[BaseException]) -> NoReturn:
+        where = self._locate_csv_problem()
+        detail = f"{exc}" if exc is not None else "not a readable CSV file"
+        raise CliError(f"{self.name}: {where}{printable(detail)}") from None
+
+    def _locate_csv_problem(self) -> str:
+        """``line N: `` for the first line that is not UTF-8 or has the wrong number of fields ('' for stdin)."""
+        if self.path == STDIO:
+            return ""
+        import csv
+
+        opener: Callable[..., Any] = gzip.open if self.gz else open
+        try:
+            with opener(self.path, "rb") as f:
+                for lineno, raw in enumerate(f, 1):
+                    try:
+                        raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return f"line {lineno}: not UTF-8 text ({_shown_line(raw)}); "
+            with opener(self.path, "rt", encoding="utf-8", newline="") as f:
+                rows = csv.reader(f)
+                header = next(rows, None)
+                width = len(header or [])
+                for row in rows:
+                    if len(row) != width:
+                        return f"line {rows.line_num}: {len(row)} fields where the header has {width}; "
+        except (OSError, csv.Error, EOFError):
+            pass
+        return ""
+
+    # --- batches -----------------------------------------------------------------------------------
     def batches(self) -> Iterator[Any]:
         import pyarrow as pa
 
         if self.format == "parquet":
-            yield from self._pf.iter_batches(batch_size=self._batch_size)
-        elif self.format == "csv":
-            import pyarrow.csv as pacsv
-
-            reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=self._block),
-                                    convert_options=self._convert)
             try:
-                for batch in reader:
-                    yield batch
-            finally:
-                reader.close()
+                yield from self._pf.iter_batches(batch_size=self._batch_size)
+            except (pa.ArrowException, OSError) as exc:
+                raise CliError(f"{self.name}: corrupt or unreadable Parquet data ({printable(str(exc))})") from None
+        elif self.format == "csv":
+            try:
+                yield from (self._reader if self._reader is not None else self._stdin_csv_batches())
+            except (pa.ArrowException, OSError) as exc:
+                self._raise_csv_error(exc)
         else:
-            opener: Callable[..., Any] = gzip.open if self.gz else open
-            with opener(self.path, "rt", encoding="utf-8") as f:
-                buf: List[str] = []
+            yield from self._text_batches()
+
+    def _stdin_csv_batches(self) -> Iterator[Any]:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        assert self._source is not None
+        options = pacsv.ReadOptions(column_names=self._names, block_size=self._block)
+        parts, have, eof = [self._pending], len(self._pending), False
+        want = self._block
+        while parts:
+            while have < want and not eof:
+                chunk = self._source.read(want - have)
+                if not chunk:
+                    eof = True
+                parts.append(chunk)
+                have += len(chunk)
+            data = b"".join(parts)
+            cut = len(data) if eof else _record_end(data, first=False)
+            if cut <= 0:  # no complete record yet: read more
+                parts, want = [data], want * 2
+                continue
+            if data[:cut].strip():
+                table = pacsv.read_csv(pa.py_buffer(data[:cut]), read_options=options,
+                                       convert_options=self._convert)
+                yield from table.to_batches(max_chunksize=self._batch_size)
+            rest = data[cut:]
+            parts, have, want = ([rest] if rest or not eof else []), len(rest), self._block
+
+    def _text_batches(self) -> Iterator[Any]:
+        import pyarrow as pa
+
+        stream: Any = self._stream if isinstance(self._stream, io.BufferedIOBase) else io.BufferedReader(
+            self._stream)  # type: ignore[arg-type, type-var]
+        lineno = 0
+        buf: List[str] = []
+        decode = codecs.getdecoder("utf-8")
+        while True:
+            try:
+                lines = stream.readlines(_TEXT_LINES_PER_READ)
+            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                raise CliError(f"{self.name}: cannot read ({printable(str(exc))})") from None
+            if not lines:
+                break
+            for raw in lines:
+                lineno += 1
                 try:
-                    for line in f:
-                        buf.append(line[:-1] if line.endswith("\n") else line)
-                        if len(buf) >= self._batch_size:
-                            yield pa.record_batch([pa.array(buf, pa.string())], names=[self._column])
-                            buf = []
+                    text = decode(raw)[0]
                 except UnicodeDecodeError:
-                    raise CliError(f"{self.path}: not UTF-8 text") from None
-                if buf:
-                    yield pa.record_batch([pa.array(buf, pa.string())], names=[self._column])
+                    raise CliError(f"{self.name}: line {lineno}: not UTF-8 text ({_shown_line(raw)})") from None
+                if text.endswith("\n"):
+                    text = text[:-2] if text.endswith("\r\n") else text[:-1]
+                buf.append(text)
+            while len(buf) >= self._batch_size:
+                yield pa.record_batch([pa.array(buf[:self._batch_size], pa.string())], names=[self._column])
+                buf = buf[self._batch_size:]
+        if buf:
+            yield pa.record_batch([pa.array(buf, pa.string())], names=[self._column])
 
     def check_column(self, column: str, what: str) -> None:
         if column not in self.schema.names:
-            shown = ", ".join(self.schema.names[:20]) + (", ..." if len(self.schema.names) > 20 else "")
-            raise CliError(f"{self.path}: no {what} column {column!r} (columns: {shown})")
+            shown = ", ".join(printable(n) for n in self.schema.names[:20]) + \
+                (", ..." if len(self.schema.names) > 20 else "")
+            raise CliError(f"{self.name}: no {what} column {printable(column)!r} (columns: {shown})")
 
 
-class _AtomicOutput:
-    """Writes an output file under a temporary name beside it; ``commit()`` renames it into place."""
+class AtomicOutput:
+    """Writes an output file under a temporary name beside it; ``commit()`` renames it into place.
 
-    def __init__(self, path: str, schema: Any, text_column: Optional[str]):
+    Standard output (``-``) is written as it goes: there is nothing to rename or remove.
+    """
+
+    def __init__(self, path: str, schema: Any, text_column: Optional[str], fmt: Optional[str] = None):
         import pyarrow as pa
 
         self.path = path
-        self.format, gz = _format_of(path)
+        self.name = display_name(path, output=True)
+        self.format, gz = format_of(path, fmt)
+        self.tmp: Optional[str] = None
+        self._text_column = text_column
+        self._writer: Any = None
+        self._file: Any = None
+        if path == STDIO:
+            self._file = sys.stdout.buffer
+            if self.format == "csv":
+                import pyarrow.csv as pacsv
+
+                self._writer = pacsv.CSVWriter(self._file, schema)
+            return
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise CliError(f"{path}: the directory {directory} does not exist")
         self.tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        self._text_column = text_column
-        self._writer: Any = None
-        self._file: Any = None
         try:
             if self.format == "parquet":
                 import pyarrow.parquet as pq
@@ -134,8 +420,7 @@ class _AtomicOutput:
                 self._file = sink
                 self._writer = pacsv.CSVWriter(sink, schema)
             else:
-                opener: Callable[..., Any] = gzip.open if gz else open
-                self._file = opener(self.tmp, "wt", encoding="utf-8", newline="\n")
+                self._file = gzip.open(self.tmp, "wb") if gz else open(self.tmp, "wb")
         except PermissionError:
             self._discard()
             raise CliError(f"{path}: permission denied") from None
@@ -146,13 +431,16 @@ class _AtomicOutput:
     def write(self, batch: Any) -> None:
         if self.format == "text":
             values = batch.column(batch.schema.get_field_index(self._text_column)).to_pylist()
-            self._file.write("".join(("" if v is None else v) + "\n" for v in values))
+            self._file.write("".join(("" if v is None else v) + "\n" for v in values).encode("utf-8"))
         else:
             self._writer.write_batch(batch)
 
     def commit(self) -> None:
         if self._writer is not None:
             self._writer.close()
+        if self.tmp is None:
+            self._file.flush()
+            return
         if self._file is not None:
             self._file.close()
         umask = os.umask(0)
@@ -161,6 +449,8 @@ class _AtomicOutput:
         os.replace(self.tmp, self.path)
 
     def _discard(self) -> None:
+        if self.tmp is None:
+            return
         for obj in (self._writer, self._file):
             try:
                 if obj is not None:
@@ -172,7 +462,7 @@ class _AtomicOutput:
         except OSError:
             pass
 
-    def __enter__(self) -> "_AtomicOutput":
+    def __enter__(self) -> "AtomicOutput":
         return self
 
     def __exit__(self, exc_type: Any, *rest: Any) -> None:
@@ -180,7 +470,8 @@ class _AtomicOutput:
             self._discard()
 
 
-def _text_column_of(batch: Any, index: int, path: str, name: str) -> Any:
+def text_column_of(batch: Any, index: int, name: str, column: str) -> Any:
+    """Column ``index`` of ``batch`` as Arrow text (``name`` is the input's display name, for errors)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -193,5 +484,5 @@ def _text_column_of(batch: Any, index: int, path: str, name: str) -> Any:
         try:
             return pc.cast(col, pa.string())
         except pa.ArrowException:
-            raise CliError(f"{path}: column {name!r} holds bytes that are not UTF-8 text") from None
-    raise CliError(f"{path}: column {name!r} has type {t}; it must hold text")
+            raise CliError(f"{name}: column {printable(column)!r} holds bytes that are not UTF-8 text") from None
+    raise CliError(f"{name}: column {printable(column)!r} has type {t}; it must hold text")

@@ -1,9 +1,11 @@
 """The argument parser of the ``uid2fast`` command."""
 import argparse
 
-from ._commands import _cmd_bench, _cmd_keys_fetch, _cmd_operator, _run_file_job
+from ._commands import _cmd_bench, _cmd_keys_fetch, _cmd_operator
 from ._common import DEFAULT_BATCH_SIZE
 from ._demo import _cmd_demo
+from ._filejob import EXIT_ROWS_FAILED, run_file_job
+from ._formats import FORMATS
 
 
 def _positive_int(text: str) -> int:
@@ -80,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        + ("the raw UID, empty when it did not decrypt" if kind == "decrypt" else
                                           "the token, empty when it could not be encrypted") + ").")
         p.add_argument("--keys", required=True, help="key file from `uid2fast keys fetch`")
-        p.add_argument("input", metavar="INPUT")
-        p.add_argument("output", metavar="OUTPUT")
+        p.add_argument("input", metavar="INPUT", help="the input file, or - for standard input (CSV or text)")
+        p.add_argument("output", metavar="OUTPUT", help="the output file, or - for standard output (CSV or text)")
         p.add_argument("--column", default="token" if kind == "decrypt" else "uid",
                        help=f"the input column (default {'token' if kind == 'decrypt' else 'uid'})")
         if kind == "decrypt":
@@ -94,7 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
                        help=f"rows per batch (default {DEFAULT_BATCH_SIZE}; approximate for CSV)")
         p.add_argument("--prefix", default="", help="prefix for the result column names (default none)")
-        p.set_defaults(func=lambda a, k=kind: _run_file_job(a, k))
+        p.add_argument("--input-format", choices=FORMATS,
+                       help="the input's format (default: from its extension; text for -)")
+        p.add_argument("--output-format", choices=FORMATS,
+                       help="the output's format (default: from its extension; text for -)")
+        p.add_argument("--fail-on", choices=("all", "any", "never"), default="all",
+                       help=f"exit with status {EXIT_ROWS_FAILED} (after writing the output) when no row succeeded "
+                            f"(all, the default) or when any row did not (any), with a diagnosis on stderr; "
+                            f"never: exit 0 whatever the statuses")
+        p.set_defaults(func=lambda a, k=kind: run_file_job(a, k))
 
     p = sub.add_parser("operator", parents=[common], help="run a local fake operator for integration tests")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
