@@ -33,7 +33,8 @@ I64 = (1 << 63) - 1
 
 
 # the C engine's status codes, by name (one `UID2_STATUS_NAME = value,` per line in the header)
-STATUS = {m[0]: int(m[1]) for m in re.findall(r"UID2_STATUS_(\w+) = (\d+)", pathlib.Path("csrc/uid2_engine.h").read_text())}
+_HEADER = pathlib.Path("csrc/uid2_engine.h").read_text()
+STATUS = {m[0]: int(m[1]) for m in re.findall(r"UID2_STATUS_(\w+) = (\d+)", _HEADER)}
 
 
 def sat(v):
