@@ -103,9 +103,9 @@ class BuildExt(build_ext):
         if REQUIRE:
             raise
         sys.stderr.write(
-            "\n*** uid2fast: the C engine could not be built ({}: {});\n"
+            f"\n*** uid2fast: the C engine could not be built ({type(exc).__name__}: {exc});\n"
             "*** installing the pure-Python package. Set UID2FAST_REQUIRE_EXTENSIONS=1 to make this an "
-            "error.\n\n".format(type(exc).__name__, exc)
+            "error.\n\n"
         )
 
 

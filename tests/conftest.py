@@ -24,3 +24,11 @@ def engine(request):
 @pytest.fixture(scope="session")
 def decrypt_vectors():
     return json.loads((VECTORS / "decrypt.json").read_text())
+
+
+def pytest_collection_modifyitems(config, items):
+    # A test left out of the sanitizer run must say why (scripts/sanitize_check.sh deselects the marker).
+    for item in items:
+        for mark in item.iter_markers("no_sanitizer"):
+            if not (mark.kwargs.get("reason") or (mark.args and mark.args[0])):
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.no_sanitizer needs a reason")

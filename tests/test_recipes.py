@@ -194,7 +194,11 @@ def _recipe_result(block: Block, directory: pathlib.Path):
     return got
 
 
-@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[b.id for b in PYTHON_BLOCKS])
+_NO_SANITIZER = {"spark": pytest.mark.no_sanitizer(reason="Spark's JVM does not run under the ASan preload")}
+
+
+@pytest.mark.parametrize("block", [pytest.param(b, id=b.id, marks=[_NO_SANITIZER[b.recipe]] if b.recipe in _NO_SANITIZER
+                                                else []) for b in PYTHON_BLOCKS])
 def test_python_block_runs_as_written(block, inputs, tmp_path):
     _needs(block.code)
     inputs.write_named(block.code, tmp_path)

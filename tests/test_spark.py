@@ -12,6 +12,8 @@ pytest.importorskip("pyarrow")
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("Java is not installed (Spark needs a JVM)", allow_module_level=True)
 pyspark = pytest.importorskip("pyspark")
+pytestmark = pytest.mark.no_sanitizer(reason="Spark's JVM and its Python workers do not run under the ASan "
+                                             "preload")
 
 import uid2fast  # noqa: E402
 from uid2fast.keyfile import keys_body  # noqa: E402
