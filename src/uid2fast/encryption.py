@@ -362,6 +362,8 @@ def encrypt_data(data, identity_scope, **kwargs):  # type: ignore[no-untyped-def
     if iv is None:
         iv = os.urandom(12)
 
+    # Without site_id or advertising_token there is no site key (get_active_site_key(None) is None): raised above.
+    assert site_id is not None
     payload = int.to_bytes(int(now.timestamp() * 1000), 8, "big") + int.to_bytes(site_id, 4, "big") + data
     result = bytes([_PayloadType.ENCRYPTED_DATA_V3.value | (int(identity_scope) << 4) | 0xB, 112])
     result += int.to_bytes(key.key_id, 4, "big") + _encrypt_gcm(payload, iv, key.secret)
