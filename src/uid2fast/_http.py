@@ -477,12 +477,6 @@ def current_transport() -> HttpTransport:
     return a.transport if a is not None else default_transport()
 
 
-def current_secrets() -> Sequence[Any]:
-    """The secrets of the attempt in progress (scrubbed from its error messages)."""
-    a = _ATTEMPT.get()
-    return a.secrets if a is not None else ()
-
-
 @contextlib.contextmanager
 def using(transport: HttpTransport) -> Iterator[HttpTransport]:
     """Make ``transport`` the current one for the enclosed block (one attempt's deadline, no retries)."""
