@@ -222,14 +222,19 @@ def test_cli_keys_fetch_is_bounded(server, fault, capsys, tmp_path):
     for fault_name, bound, expect in (("gzip_bomb", 2, "exceeds"), ("endless_chunked", 2, "exceeds"),
                                       ("trickle", 2, "deadline"), ("status", 2, "check the API key")):
         fault(fault_name, status=401, trickle_delay=0.2)
-        start = time.monotonic()
-        rc = cli.main(["keys", "fetch", "--base-url", server.base_url, "--kind", "bidstream", "-o", str(target),
-                       "--api-key", API_KEY, "--secret-key", SECRET, "--timeout", str(bound),
-                       "--max-response-bytes", str(LIMIT)])
-        seconds = time.monotonic() - start
+        codes = []
+
+        def fetch(codes=codes, bound=bound):
+            codes.append(cli.main(["keys", "fetch", "--base-url", server.base_url, "--kind", "bidstream", "-o",
+                                   str(target), "--api-key", API_KEY, "--secret-key", SECRET, "--timeout", str(bound),
+                                   "--max-response-bytes", str(LIMIT)]))
+            raise RuntimeError("the exit status is checked below")
+
+        seconds, _, peak = _measure(fetch)
         out, err = capsys.readouterr()
-        assert rc == 1 and not target.exists()
+        assert codes == [1] and not target.exists()
         assert seconds < bound + 2, f"{fault_name}: {seconds:.1f} s"
+        assert peak < LIMIT + (16 << 20), f"{fault_name}: traced memory grew by {peak / 1e6:.0f} MB"
         assert expect in err, err
         _assert_no_secret(out + err, "CLI output")
 
@@ -251,3 +256,15 @@ def test_refresher_is_never_blocked_by_a_stuck_attempt(server, fault):
         time.sleep(1.0)
         assert refresher.failure_count >= 3  # the schedule went on past the stuck attempt
     _assert_no_secret(str(refresher.last_error), "the refresher's error")
+
+
+def test_the_deadline_holds_with_a_session_of_your_own(server, fault):
+    import requests
+
+    fault("trickle", trickle_delay=0.2)
+    with requests.Session() as session:
+        client = Uid2PublisherClient(server.base_url, API_KEY, SECRET, http=CFG, session=session)
+        start = time.monotonic()
+        with pytest.raises(Uid2HttpError) as info:
+            client.generate_token(TokenGenerateInput.from_email("someone@example.com"))
+        assert time.monotonic() - start < CALL_TIMEOUT + 2 and "deadline" in str(info.value)

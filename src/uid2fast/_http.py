@@ -267,8 +267,9 @@ class HttpTransport:
         Timeouts, deadlines, retries and limits (defaults as documented there).
     session : requests.Session, optional
         An existing session to use (it is not closed by :meth:`close`). By default a new one is created.
-        With your own session the deadline is enforced through clipped socket timeouts and between reads;
-        the transport's own session also has the watchdog that cuts a read off mid-wait.
+        With your own session the watchdog covers the response body (its connection is known once the
+        headers are in); until then the socket timeouts, clipped to the deadline, bound each wait. The
+        transport's own session registers its connections from the start, headers included.
     """
 
     def __init__(self, config: Optional[HttpConfig] = None, session: Optional[requests.Session] = None) -> None:
