@@ -268,3 +268,23 @@ def test_the_deadline_holds_with_a_session_of_your_own(server, fault):
         with pytest.raises(Uid2HttpError) as info:
             client.generate_token(TokenGenerateInput.from_email("someone@example.com"))
         assert time.monotonic() - start < CALL_TIMEOUT + 2 and "deadline" in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["v2", "v3", "optout"])
+def test_a_split_call_shares_one_deadline(server, fault, kind):
+    fault("trickle", trickle_delay=0.2)
+    emails = [f"user{i}@example.com" for i in range(6)]
+    if kind == "v2":
+        client = IdentityMapClient(server.base_url, API_KEY, SECRET, http=CFG, max_batch_size=1, max_in_flight=2)
+        call = lambda: client.generate_identity_map(IdentityMapInput.from_emails(emails))  # noqa: E731
+    elif kind == "v3":
+        client = IdentityMapV3Client(server.base_url, API_KEY, SECRET, http=CFG, max_batch_size=1, max_in_flight=2)
+        call = lambda: client.generate_identity_map(IdentityMapV3Input.from_emails(emails))  # noqa: E731
+    else:
+        client = OptOutClient(server.base_url, API_KEY, SECRET, http=CFG, max_batch_size=1, max_in_flight=2)
+        call = lambda: client.get_optout_status([f"uid{i}" for i in range(6)])  # noqa: E731
+    start = time.monotonic()
+    with pytest.raises(Uid2HttpError) as info:
+        call()
+    assert time.monotonic() - start < CALL_TIMEOUT + 2, "6 requests, 2 at a time, still one call deadline"
+    assert "deadline" in str(info.value)

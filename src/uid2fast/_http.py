@@ -429,15 +429,19 @@ class HttpTransport:
             raise Uid2HttpError(endpoint, None, f"response body broken off ({reason})", url=url) from None
 
     # -- the retry loop ----------------------------------------------------------------------------
-    def call(self, attempt: Callable[[], T], *, endpoint: str, secrets: Sequence[Any] = ()) -> T:
+    def call(self, attempt: Callable[[], T], *, endpoint: str, secrets: Sequence[Any] = (),
+             deadline: Optional[Deadline] = None) -> T:
         """Run ``attempt()`` with retries; each retry calls it again (fresh envelope).
 
         ``attempt`` raises :class:`Uid2HttpError` for HTTP failures; anything else propagates at once.
-        Each attempt gets ``attempt_timeout`` seconds, the whole call ``call_timeout``. While an attempt
-        runs, :func:`current_transport` returns this transport and its requests share the deadline.
+        Each attempt gets ``attempt_timeout`` seconds, the whole call ``call_timeout`` (or ``deadline``
+        when that is earlier: the requests of one split identity map share one). While an attempt runs,
+        :func:`current_transport` returns this transport and its requests share the deadline.
         """
         cfg = self.config
         call_deadline = Deadline(cfg.call_timeout)
+        if deadline is not None:
+            call_deadline = call_deadline.within(deadline)
         tries = 0
         while True:
             state = _Attempt(self, Deadline(cfg.attempt_timeout).within(call_deadline), secrets)

@@ -21,7 +21,7 @@ import sys
 from typing import Any, ClassVar, Optional, Tuple
 
 from ._http import HttpConfig, HttpTransport, current_transport
-from ._netpolicy import check_api_key, check_secret_key
+from ._netpolicy import Deadline, check_api_key, check_secret_key
 
 __all__ = ["OperatorClient"]
 
@@ -95,7 +95,12 @@ class OperatorClient:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _post(self, path: str, body: Optional[bytes], binary: bool = False, *, enveloped: bool = True) -> bytes:
+    def _call_deadline(self) -> Deadline:
+        """One deadline for all the requests of a public call that sends several (split inputs)."""
+        return Deadline(self._http.config.call_timeout)
+
+    def _post(self, path: str, body: Optional[bytes], binary: bool = False, *, enveloped: bool = True,
+              deadline: Optional[Deadline] = None) -> bytes:
         """POST to ``path`` with retries; return the decrypted JSON payload.
 
         Parameters
@@ -108,6 +113,8 @@ class OperatorClient:
             Send and receive the raw envelope (``/v3/identity/map``) instead of base64 text.
         enveloped : bool
             False sends ``body`` as is and returns the raw response body (``/v2/token/refresh``).
+        deadline : Deadline, optional
+            A deadline shared with other requests of the same public call (see :meth:`_call_deadline`).
 
         Raises
         ------
@@ -128,4 +135,4 @@ class OperatorClient:
             uid2_response = make(base_url, path, headers=headers, envelope=envelope)
             return hooks.parse_response(secret, uid2_response, envelope.nonce)
 
-        return self._http.call(attempt, endpoint=path, secrets=self._secrets())
+        return self._http.call(attempt, endpoint=path, secrets=self._secrets(), deadline=deadline)

@@ -70,8 +70,8 @@ class IdentityMapClient(OperatorClient):
         self._max_batch_size = max_batch_size
         self._max_in_flight = max_in_flight
 
-    def _request(self, path: str, data: bytes) -> bytes:
-        return self._post(path, data)
+    def _request(self, path: str, data: bytes, deadline: Any = None) -> bytes:
+        return self._post(path, data, deadline=deadline)
 
     def generate_identity_map(self, identity_map_input: IdentityMapInput) -> IdentityMapResponse:
         """Map emails/phones (or hashes) to raw UIDs and bucket ids.
@@ -95,7 +95,8 @@ class IdentityMapClient(OperatorClient):
             resp_body = self._request(path, identity_map_input.get_identity_map_input_as_json_string().encode())
             return IdentityMapResponse(resp_body, identity_map_input)
 
-        bodies = run_chunks(lambda s: self._request(path, s.encode()), chunk_jsons, self._max_in_flight)
+        deadline = self._call_deadline()  # the whole split call, not each request, gets call_timeout
+        bodies = run_chunks(lambda s: self._request(path, s.encode(), deadline), chunk_jsons, self._max_in_flight)
         mapped: List[Any] = []
         unmapped: List[Any] = []
         for raw in bodies:

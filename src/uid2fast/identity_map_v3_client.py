@@ -66,8 +66,8 @@ class IdentityMapV3Client(OperatorClient):
         self._max_batch_size = max_batch_size
         self._max_in_flight = max_in_flight
 
-    def _request(self, data: bytes) -> bytes:
-        return self._post("/v3/identity/map", data, binary=True)
+    def _request(self, data: bytes, deadline: Any = None) -> bytes:
+        return self._post("/v3/identity/map", data, binary=True, deadline=deadline)
 
     def generate_identity_map(self, identity_map_input: IdentityMapV3Input) -> IdentityMapV3Response:
         """Map the input; inputs over ``max_batch_size`` are split and the results merged in order.
@@ -85,7 +85,8 @@ class IdentityMapV3Client(OperatorClient):
             return IdentityMapV3Response(body, identity_map_input)
 
         chunks = identity_map_input._chunk_json_strings(self._max_batch_size)
-        bodies = run_chunks(lambda s: self._request(s.encode()), chunks, self._max_in_flight)
+        deadline = self._call_deadline()  # the whole split call, not each request, gets call_timeout
+        bodies = run_chunks(lambda s: self._request(s.encode(), deadline), chunks, self._max_in_flight)
         merged: Dict[str, List[Any]] = {}
         for raw in bodies:
             parsed = json.loads(raw)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from datetime import timezone
-from typing import Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import requests
 
@@ -63,10 +63,10 @@ class OptOutClient(OperatorClient):
         self._max_batch_size = max_batch_size
         self._max_in_flight = max_in_flight
 
-    def _request(self, raw_uids: List[str]) -> Dict[str, int]:
+    def _request(self, raw_uids: List[str], deadline: Any = None) -> Dict[str, int]:
         path = "/v2/optout/status"
         data = json.dumps({"advertising_ids": raw_uids}).encode()
-        response = json.loads(self._post(path, data))
+        response = json.loads(self._post(path, data, deadline=deadline))
         if response.get("status") != "success":
             raise ValueError("Got unexpected optout status response status: " + str(response.get("status")))
         out: Dict[str, int] = {}
@@ -99,7 +99,8 @@ class OptOutClient(OperatorClient):
             raise TypeError("raw_uids must be strings")
         chunks = [uids[i:i + self._max_batch_size] for i in range(0, len(uids), self._max_batch_size)]
         opted: Dict[str, int] = {}
-        for part in run_chunks(self._request, chunks, self._max_in_flight):
+        deadline = self._call_deadline()  # the whole split call, not each request, gets call_timeout
+        for part in run_chunks(lambda c: self._request(c, deadline), chunks, self._max_in_flight):
             opted.update(part)
         return {u: (dt.datetime.fromtimestamp(opted[u] / 1000.0, tz=timezone.utc) if u in opted else None)
                 for u in uids}
