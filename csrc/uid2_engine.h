@@ -98,8 +98,9 @@ typedef struct {
     int64_t allow_clock_skew_seconds;
     int has_latest_expires;
     int64_t latest_expires_us;             /* saturated to int64 */
-    int no_fastpath;         /* 1: EVP and the exact base64 decoder for this table even where the AES-NI
-                              * and fast base64 paths are available (tests compare the two) */
+    int no_fastpath;         /* 1: the exact base64 codecs and the general token path for this table (no
+                              * SIMD base64, no one-pass batch rows); AES stays on the hardware kernel.
+                              * Tests compare the two. */
 } uid2_table_params_t;
 
 typedef struct uid2_table uid2_table_t;
@@ -113,10 +114,10 @@ uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t 
 /* Frees the table, wiping every secret and keyed context. No call may be using it. */
 void uid2_table_free(uid2_table_t *t);
 size_t uid2_table_size(const uid2_table_t *t);
-/* Which fast paths the table uses: UID2_FAST_AESNI if at least one key decrypts and encrypts with the
- * AES-NI/PCLMULQDQ kernel (32-byte keys on a CPU that has it), UID2_FAST_B64 if token and uid text is
- * decoded by the fast base64 decoder first. 0 with UID2FAST_NO_FASTPATH=1 or params.no_fastpath. */
-enum uid2_fast { UID2_FAST_AESNI = 1, UID2_FAST_B64 = 2 };
+/* Which optional fast paths the table uses: UID2_FAST_B64 if token and uid text go through the SIMD base64
+ * codecs first (uid2_b64fast.h), UID2_FAST_ONEPASS if batch rows try uid2_decrypt_fast first. 0 with
+ * UID2FAST_NO_FASTPATH=1 or params.no_fastpath. AES always runs on the hardware kernel (uid2_kernels.h). */
+enum uid2_fast { UID2_FAST_ONEPASS = 1, UID2_FAST_B64 = 2 };
 unsigned uid2_table_fastpath(const uid2_table_t *t);
 /* Index of the key with this id, or -1. */
 ptrdiff_t uid2_table_find(const uid2_table_t *t, uint32_t key_id);

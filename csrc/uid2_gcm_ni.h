@@ -1,12 +1,12 @@
-/* AES-GCM for short messages on x86-64 with AES-NI and PCLMULQDQ (a fast path beside the EVP one).
+/* AES-GCM (and AES-CBC decryption) on x86-64 with AES-NI and PCLMULQDQ: the engine's AES on x86-64.
  *
  * A uid2_gcm_ni_key holds everything derived from the AES key: the round keys and H, H^2 .. H^8 for the
  * aggregated GHASH. It is computed once (uid2_gcm_ni_key_init) and is read-only afterwards, so one key
  * can be used by any number of threads at once and can be embedded in an immutable key table.
  *
- * Call uid2_gcm_ni_available() once before using the other functions: on a CPU without AES-NI and
- * PCLMULQDQ (or on another architecture, or with UID2FAST_NO_FASTPATH set) it returns 0 and the other
- * functions must not be called (they return -1 on non-x86-64 builds). No Python.h, no allocation. */
+ * The engine reaches these through uid2_kernels.h, which calls them only when uid2_hw_kernels() selected
+ * this family (on a CPU without AES-NI and PCLMULQDQ, or on another architecture, they must not be called;
+ * they return -1 on non-x86-64 builds). No Python.h, no allocation. */
 #ifndef UID2_GCM_NI_H
 #define UID2_GCM_NI_H
 
@@ -31,8 +31,8 @@ typedef struct {
     uint32_t pad_[3];
 } uid2_gcm_ni_key;
 
-/* 1 when the CPU has AES-NI, PCLMULQDQ, SSSE3 and SSE4.1 (uid2_kernels.c: UID2_HW_X86_AESNI) and
- * UID2FAST_NO_FASTPATH is unset (or "0"). Probed once and cached; thread-safe. */
+/* 1 when the CPU has AES-NI, PCLMULQDQ, SSSE3 and SSE4.1 (uid2_kernels.c: UID2_HW_X86_AESNI). Probed once
+ * and cached; thread-safe. UID2FAST_NO_FASTPATH does not change it: AES has no other implementation. */
 int uid2_gcm_ni_available(void);
 
 /* Expands a 16-, 24- or 32-byte key. 0, or -1 for any other length (then *k is zeroed). */

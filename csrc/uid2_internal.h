@@ -2,7 +2,6 @@
 #ifndef UID2_INTERNAL_H
 #define UID2_INTERNAL_H
 
-#include <stdatomic.h>
 #include <string.h>
 
 #include "uid2_aead.h"
@@ -12,10 +11,10 @@
 #define UID2_MAX_SECRET 32u
 
 typedef struct {
-    /* The hardware kernel's round keys and powers of H (uid2_kernels.h: AES-NI/PCLMULQDQ or ARMv8),
-     * expanded once when the table is built for 32-byte keys on CPUs that have the instructions (hw_ok);
-     * read-only afterwards, so any number of threads use it at once. Other keys (and
-     * UID2FAST_NO_FASTPATH=1) take the EVP contexts. */
+    /* The hardware kernel's round keys (both directions) and powers of H (uid2_kernels.h: AES-NI/PCLMULQDQ
+     * or ARMv8), expanded once when the table is built for every 16/24/32-byte secret (hw_ok; 0 only on
+     * a CPU without the instructions, where the package does not use this engine); read-only afterwards,
+     * so any number of threads use it at once. */
     uid2_hw_key hw;
     int hw_ok;
     uint32_t id;
@@ -49,15 +48,11 @@ struct uid2_table {
     uint8_t *names_blob;
     uid2_table_params_t p;
     int b64fast; /* decode with uid2_b64fast first (p.no_fastpath unset and UID2FAST_NO_FASTPATH unset) */
-    int any_hw;  /* some key has hw_ok */
-    /* Lock-free single-slot pool of keyed contexts per (key, kind) for calls without a worker: a caller
-     * takes the context out (exchange with NULL) and puts it back, so no context is ever shared. */
-    _Atomic(EVP_CIPHER_CTX *) *pool;
+    int onepass; /* batches try uid2_decrypt_fast first (b64fast and the hardware kernel) */
 };
 
 struct uid2_worker {
     const uid2_table_t *t;
-    EVP_CIPHER_CTX **ctx; /* n_keys * UID2_AEAD_KINDS, created on first use */
     uint8_t *buf;         /* scratch for decoded tokens and payloads */
     size_t cap;
     char *ubuf;           /* uid text for batch rows */
@@ -102,11 +97,6 @@ static inline int uid2_all_ascii(const uint8_t *p, size_t n)
         acc |= p[i];
     return (acc & UINT64_C(0x8080808080808080)) == 0;
 }
-
-/* A keyed context for key index `key` of the given kind: from the worker's cache, or (w == NULL) taken
- * from the table's pool. NULL if the key is unusable or memory ran out. */
-EVP_CIPHER_CTX *uid2_ctx_acquire(const uid2_table_t *t, uid2_worker_t *w, size_t key, int kind);
-void uid2_ctx_release(const uid2_table_t *t, uid2_worker_t *w, size_t key, int kind, EVP_CIPHER_CTX *ctx);
 
 /* The key indexes uid2_decrypt_fast resolved last in one batch call ([0] master, [1] site; idx -1: none),
  * each for a key the hardware kernel can use. The table does not change during a call, and a batch's tokens

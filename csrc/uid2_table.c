@@ -38,6 +38,7 @@ uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t 
         return NULL;
     t->p = *params;
     t->b64fast = !params->no_fastpath && uid2_b64fast_enabled();
+    t->onepass = t->b64fast && uid2_hw_available();
     t->n_keys = n_keys;
     t->n_groups = n_groups;
     size_t cap = 8;
@@ -54,13 +55,9 @@ uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t 
     t->group_start = calloc(n_groups + 1, sizeof *t->group_start);
     t->group_keys = calloc(n_keys ? n_keys : 1, sizeof *t->group_keys);
     t->group_act = calloc(n_keys ? n_keys : 1, sizeof *t->group_act);
-    t->pool = calloc(n_keys ? n_keys * UID2_AEAD_KINDS : 1, sizeof *t->pool);
     group_entry_t *ge = calloc(n_keys ? n_keys : 1, sizeof *ge);
-    if (!t->keys || !t->hid || !t->hidx || !t->group_start || !t->group_keys || !t->group_act || !t->pool ||
-        !ge)
+    if (!t->keys || !t->hid || !t->hidx || !t->group_start || !t->group_keys || !t->group_act || !ge)
         goto fail;
-    for (size_t i = 0; i < n_keys * UID2_AEAD_KINDS; i++)
-        atomic_init(&t->pool[i], NULL);
 
     size_t n_grouped = 0;
     for (size_t i = 0; i < n_keys; i++) {
@@ -75,11 +72,9 @@ uid2_table_t *uid2_table_new(const uid2_key_spec_t *keys, size_t n_keys, size_t 
         k->secret_ok = uid2_aead_key_len_ok(s->secret_len) && s->secret != NULL;
         if (k->secret_ok)
             memcpy(k->secret, s->secret, s->secret_len);
-        /* the hardware kernel (AES-256 only: the UID2 key size); wiped with the rest of the key on free */
-        if (k->secret_ok && s->secret_len == 32 && !params->no_fastpath && uid2_hw_available() &&
-            uid2_fastpath_enabled())
-            k->hw_ok = uid2_hw_key_init(&k->hw, k->secret, 32) == 0;
-        t->any_hw |= k->hw_ok;
+        /* the hardware kernel's key schedule; wiped with the rest of the key on free */
+        if (k->secret_ok && uid2_hw_available())
+            k->hw_ok = uid2_hw_key_init(&k->hw, k->secret, s->secret_len) == 0;
         if (s->id_is_u32) {
             uint32_t h = uid2_hash_id(s->id, t->hshift);
             while (t->hidx[h] != 0 && t->hid[h] != s->id)
@@ -161,13 +156,6 @@ void uid2_table_free(uid2_table_t *t)
 {
     if (t == NULL)
         return;
-    if (t->pool != NULL) {
-        for (size_t i = 0; i < t->n_keys * UID2_AEAD_KINDS; i++) {
-            EVP_CIPHER_CTX *c = atomic_exchange(&t->pool[i], NULL);
-            if (c != NULL)
-                uid2_aead_ctx_free(c);
-        }
-    }
     if (t->keys != NULL) /* secrets, hardware round keys and powers of H */
         uid2_wipe(t->keys, t->n_keys * sizeof *t->keys);
     free(t->keys);
@@ -179,7 +167,6 @@ void uid2_table_free(uid2_table_t *t)
     free(t->sites);
     free(t->names);
     free(t->names_blob);
-    free((void *)t->pool);
     free(t);
 }
 
@@ -187,7 +174,7 @@ unsigned uid2_table_fastpath(const uid2_table_t *t)
 {
     if (t == NULL)
         return 0;
-    return (t->any_hw ? UID2_FAST_AESNI : 0u) | (t->b64fast ? UID2_FAST_B64 : 0u);
+    return (t->onepass ? UID2_FAST_ONEPASS : 0u) | (t->b64fast ? UID2_FAST_B64 : 0u);
 }
 
 size_t uid2_table_size(const uid2_table_t *t)
@@ -230,13 +217,6 @@ uid2_worker_t *uid2_worker_new(const uid2_table_t *t)
         return NULL;
     w->t = t;
     w->rnd_pos = sizeof w->rnd; /* empty: refilled on first use */
-    if (t != NULL && t->n_keys > 0) {
-        w->ctx = calloc(t->n_keys * UID2_AEAD_KINDS, sizeof *w->ctx);
-        if (w->ctx == NULL) {
-            free(w);
-            return NULL;
-        }
-    }
     return w;
 }
 
@@ -244,12 +224,6 @@ void uid2_worker_free(uid2_worker_t *w)
 {
     if (w == NULL)
         return;
-    if (w->ctx != NULL) {
-        for (size_t i = 0; i < w->t->n_keys * UID2_AEAD_KINDS; i++)
-            if (w->ctx[i] != NULL)
-                uid2_aead_ctx_free(w->ctx[i]);
-        free(w->ctx);
-    }
     if (w->buf != NULL)
         uid2_wipe(w->buf, w->cap); /* decrypted payloads */
     free(w->buf);
@@ -287,31 +261,4 @@ uint8_t *uid2_worker_scratch(uid2_worker_t *w, size_t need)
 char *uid2_worker_uid_buf(uid2_worker_t *w, size_t need)
 {
     return grow((uint8_t **)&w->ubuf, &w->ucap, need) == 0 ? w->ubuf : NULL;
-}
-
-EVP_CIPHER_CTX *uid2_ctx_acquire(const uid2_table_t *t, uid2_worker_t *w, size_t key, int kind)
-{
-    const uid2_key_t *k = &t->keys[key];
-    if (!k->secret_ok)
-        return NULL;
-    size_t slot = key * UID2_AEAD_KINDS + (size_t)kind;
-    if (w != NULL) {
-        if (w->ctx[slot] == NULL)
-            w->ctx[slot] = uid2_aead_ctx_new(kind, k->secret, k->secret_len);
-        return w->ctx[slot];
-    }
-    EVP_CIPHER_CTX *c = atomic_exchange_explicit(&t->pool[slot], NULL, memory_order_acquire);
-    if (c == NULL)
-        c = uid2_aead_ctx_new(kind, k->secret, k->secret_len);
-    return c;
-}
-
-void uid2_ctx_release(const uid2_table_t *t, uid2_worker_t *w, size_t key, int kind, EVP_CIPHER_CTX *ctx)
-{
-    if (w != NULL || ctx == NULL)
-        return;
-    size_t slot = key * UID2_AEAD_KINDS + (size_t)kind;
-    EVP_CIPHER_CTX *old = atomic_exchange_explicit(&t->pool[slot], ctx, memory_order_acq_rel);
-    if (old != NULL)
-        uid2_aead_ctx_free(old); /* another thread returned one meanwhile: keep one */
 }

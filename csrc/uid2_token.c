@@ -236,50 +236,40 @@ static int utf8_valid(const uint8_t *s, size_t n, int *ascii)
 
 /* ---- AEAD helpers over table keys ----------------------------------------------------------------- */
 
-/* GCM blob (nonce | ct | tag) with key index `key`; -1 for anything _gcm_decrypt rejects. */
-UID2_ALWAYS_INLINE ptrdiff_t gcm_open_key(const uid2_table_t *t, uid2_worker_t *w,
-                                                                    size_t key, const uint8_t *blob,
-                                                                    size_t blob_len, uint8_t *out)
+/* GCM blob (nonce | ct | tag) with key index `key` on the hardware kernel; -1 for anything _gcm_decrypt
+ * rejects. A blob longer than INT_MAX is refused as OpenSSL's int lengths refused it (so both engines and
+ * every earlier version accept the same blobs). */
+UID2_ALWAYS_INLINE ptrdiff_t gcm_open_key(const uid2_table_t *t, size_t key, const uint8_t *blob, size_t blob_len,
+                                          uint8_t *out)
 {
     const uid2_key_t *k = &t->keys[key];
-    if (blob_len < UID2_GCM_OVERHEAD || !k->secret_ok)
+    if (blob_len < UID2_GCM_OVERHEAD || !k->hw_ok)
         return -1;
     size_t ct_len = blob_len - UID2_GCM_OVERHEAD;
-    if (k->hw_ok) {
-        /* the hardware kernel; the same length limit as the EVP path so both accept the same blobs */
-        if (ct_len > (size_t)INT_MAX)
-            return -1;
-        int rc = uid2_hw_gcm_decrypt(&k->hw, blob, blob + UID2_GCM_NONCE_LEN, ct_len,
-                                     blob + blob_len - UID2_GCM_TAG_LEN, out);
-        return rc == 0 ? (ptrdiff_t)ct_len : -1;
-    }
-    EVP_CIPHER_CTX *ctx = uid2_ctx_acquire(t, w, key, UID2_AEAD_GCM_DECRYPT);
-    if (ctx == NULL)
+    if (ct_len > (size_t)INT_MAX)
         return -1;
-    int rc = uid2_gcm_open(ctx, blob, blob_len, out);
-    uid2_ctx_release(t, w, key, UID2_AEAD_GCM_DECRYPT, ctx);
+    int rc = uid2_hw_gcm_decrypt(&k->hw, blob, blob + UID2_GCM_NONCE_LEN, ct_len, blob + blob_len - UID2_GCM_TAG_LEN,
+                                 out);
     return rc == 0 ? (ptrdiff_t)ct_len : -1;
 }
 
-/* CBC + strict PKCS7 (docs/differences.md#cbc-padding); returns the unpadded length or -1. */
-static ptrdiff_t cbc_open_key(const uid2_table_t *t, uid2_worker_t *w, size_t key, const uint8_t *iv,
-                              size_t iv_len, const uint8_t *ct, size_t ct_len, uint8_t *out)
+/* CBC + strict PKCS7 (docs/formats.md); returns the unpadded length or -1. The padding is checked without a
+ * branch or an index on the decrypted bytes: the last 16 bytes are always read, each compared under a mask
+ * that selects the padding bytes; only the verdict (and, when valid, the length) comes out. */
+static ptrdiff_t cbc_open_key(const uid2_table_t *t, size_t key, const uint8_t *iv, size_t iv_len, const uint8_t *ct,
+                              size_t ct_len, uint8_t *out)
 {
-    if (iv_len != UID2_CBC_BLOCK || ct_len == 0 || ct_len % UID2_CBC_BLOCK != 0 || !t->keys[key].secret_ok)
+    if (iv_len != UID2_CBC_BLOCK || ct_len == 0 || ct_len % UID2_CBC_BLOCK != 0 || !t->keys[key].hw_ok)
         return -1;
-    EVP_CIPHER_CTX *ctx = uid2_ctx_acquire(t, w, key, UID2_AEAD_CBC_DECRYPT);
-    if (ctx == NULL)
+    if (uid2_hw_cbc_decrypt(&t->keys[key].hw, iv, ct, ct_len, out) != 0)
         return -1;
-    int rc = uid2_cbc_open(ctx, iv, ct, ct_len, out);
-    uid2_ctx_release(t, w, key, UID2_AEAD_CBC_DECRYPT, ctx);
-    if (rc != 0)
-        return -1;
-    unsigned pad = out[ct_len - 1];
-    if (pad < 1 || pad > 16)
-        return -1;
-    unsigned bad = 0;
-    for (size_t i = ct_len - pad; i < ct_len; i++)
-        bad |= out[i] ^ pad;
+    uint32_t pad = out[ct_len - 1];
+    /* bad if pad == 0 or pad > 16: the top bit of (pad - 1) or of (16 - pad) as a 32-bit wrap */
+    uint32_t bad = ((pad - 1u) >> 31) | ((16u - pad) >> 31);
+    for (uint32_t i = 0; i < 16; i++) {
+        uint32_t in_pad = 0u - ((i - pad) >> 31); /* all ones when i < pad */
+        bad |= ((uint32_t)out[ct_len - 1 - i] ^ pad) & in_pad;
+    }
     return bad ? -1 : (ptrdiff_t)(ct_len - pad);
 }
 
@@ -315,7 +305,7 @@ static size_t b64_encode(const uid2_table_t *t, const uint8_t *in, size_t len, c
 
 #define SET_ERR(r, st) ((r)->status = (st), (r)->have = 0, (st))
 
-static int decrypt_v2(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb, size_t tn, uint8_t *m,
+static int decrypt_v2(const uid2_table_t *t, const uint8_t *tb, size_t tn, uint8_t *m,
                       uint8_t *id, int64_t now_us, int client, char *uid_buf, uid2_result_t *r)
 {
     /* token: 0x02 | master key id [1:5] | master IV [5:21] | CBC(master payload) [21:] */
@@ -323,7 +313,7 @@ static int decrypt_v2(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
     if (mk < 0)
         return SET_ERR(r, UID2_STATUS_NOT_AUTHORIZED_FOR_MASTER_KEY);
     size_t iv_len = tn >= 21 ? 16 : tail_len(tn, 5);
-    ptrdiff_t mn = cbc_open_key(t, w, (size_t)mk, tb + (tn > 5 ? 5 : tn), iv_len, tb + (tn > 21 ? 21 : tn),
+    ptrdiff_t mn = cbc_open_key(t, (size_t)mk, tb + (tn > 5 ? 5 : tn), iv_len, tb + (tn > 21 ? 21 : tn),
                                 tail_len(tn, 21), m);
     if (mn < 0)
         return SET_ERR(r, UID2_STATUS_MALFORMED);
@@ -346,7 +336,7 @@ static int decrypt_v2(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
         return r->status = UID2_STATUS_NOT_AUTHORIZED_FOR_KEY;
     }
     size_t iv2_len = mlen >= 28 ? 16 : tail_len(mlen, 12);
-    ptrdiff_t in = cbc_open_key(t, w, (size_t)sk, m + (mlen > 12 ? 12 : mlen), iv2_len,
+    ptrdiff_t in = cbc_open_key(t, (size_t)sk, m + (mlen > 12 ? 12 : mlen), iv2_len,
                                 m + (mlen > 28 ? 28 : mlen), tail_len(mlen, 28), id);
     if (in < 0)
         return SET_ERR(r, UID2_STATUS_MALFORMED);
@@ -387,7 +377,7 @@ static int decrypt_v2(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
 
 /* v3 and v4 tokens. uid2_decrypt_fast (below) repeats these steps for the common v4 row of a batch: a change to
  * the checks, their order or the offsets here belongs there too (tests/test_fastpath.py compares the two). */
-static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb, size_t tn, uint8_t *m,
+static int decrypt_v3(const uid2_table_t *t, const uint8_t *tb, size_t tn, uint8_t *m,
                       uint8_t *s, int64_t now_us, int client, const uint8_t *domain, size_t dlen, int version,
                       char *uid_buf, uid2_result_t *r)
 {
@@ -400,7 +390,7 @@ static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
     ptrdiff_t mk = uid2_find(t, (uint32_t)be(tb, tn, 2, 6));
     if (mk < 0)
         return SET_ERR(r, UID2_STATUS_NOT_AUTHORIZED_FOR_MASTER_KEY);
-    ptrdiff_t mn = gcm_open_key(t, w, (size_t)mk, tb + (tn > 6 ? 6 : tn), tail_len(tn, 6), m);
+    ptrdiff_t mn = gcm_open_key(t, (size_t)mk, tb + (tn > 6 ? 6 : tn), tail_len(tn, 6), m);
     if (mn < 0)
         return SET_ERR(r, UID2_STATUS_MALFORMED);
     /* master payload: expires [0:8] | generated [8:16] | operator site [16:20] | type [20] |
@@ -423,7 +413,7 @@ static int decrypt_v3(const uid2_table_t *t, uid2_worker_t *w, const uint8_t *tb
         r->have = UID2_HAVE_IDENTITY_TYPE | UID2_HAVE_VERSION | UID2_HAVE_EXPIRY;
         return r->status = UID2_STATUS_NOT_AUTHORIZED_FOR_KEY;
     }
-    ptrdiff_t sn = gcm_open_key(t, w, (size_t)sk, m + (mlen > 33 ? 33 : mlen), tail_len(mlen, 33), s);
+    ptrdiff_t sn = gcm_open_key(t, (size_t)sk, m + (mlen > 33 ? 33 : mlen), tail_len(mlen, 33), s);
     if (sn < 0)
         return SET_ERR(r, UID2_STATUS_MALFORMED);
     /* site payload: site id [0:4] | publisher id [4:12] | client key id [12:16] | privacy [16:20] |
@@ -545,9 +535,9 @@ static int decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *to
     if (tn < 0)
         st = SET_ERR(r, UID2_STATUS_MALFORMED);
     else if (version == UID2_VERSION_V2)
-        st = decrypt_v2(t, w, tb, (size_t)tn, m, s, now_us, client, uid_buf, r);
+        st = decrypt_v2(t, tb, (size_t)tn, m, s, now_us, client, uid_buf, r);
     else
-        st = decrypt_v3(t, w, tb, (size_t)tn, m, s, now_us, client, domain, domain_len, version, uid_buf, r);
+        st = decrypt_v3(t, tb, (size_t)tn, m, s, now_us, client, domain, domain_len, version, uid_buf, r);
     /* the decrypted payloads (m and s; tb is the decoded token, public); a worker's scratch is wiped when
      * the worker is freed */
     if (buf == stack_buf)
@@ -573,7 +563,7 @@ UID2_ALWAYS_INLINE ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *me
 /* The common batch row, in one straight pass: a v4 str token that decrypts to SUCCESS with a 32-byte raw UID
  * (44 uid characters), on the AES-NI kernel and the fast base64 decoder. The same steps and checks as
  * decrypt_token -> decrypt_v3 in the same order, without the general machinery (no version dispatch, no
- * uid buffer, no EVP, no partial results): anything else -- another version, a byte the fast decoder
+ * uid buffer, no partial results): anything else -- another version, a byte the fast decoder
  * declines, an unknown key, a failed tag, a short payload, any status but SUCCESS -- returns 0 having
  * written nothing but scratch, and the caller runs decrypt_token, which gives that row its answer. So a 1
  * here is always exactly what decrypt_token would have said; tests/test_fastpath.py and the differential
@@ -585,7 +575,7 @@ int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scr
 {
     const uint8_t *tok = (const uint8_t *)token;
     uint8_t hdr[3];
-    if (t == NULL || !t->b64fast || !table_valid(t, now_us) || len < 4 || len > cap || len % 4 == 1 ||
+    if (t == NULL || !t->onepass || !table_valid(t, now_us) || len < 4 || len > cap || len % 4 == 1 ||
         uid2_b64_quad(tok, hdr) != 0 || hdr[0] == 2 || hdr[1] != UID2_VERSION_V4)
         return 0;
     size_t dmax = UID2_B64_DECODED_MAX(len + 3);
@@ -725,23 +715,15 @@ static int nonces(uid2_worker_t *w, uint8_t *out24)
     return 0;
 }
 
-static int gcm_seal_key(const uid2_table_t *t, uid2_worker_t *w, size_t key, const uint8_t *nonce,
-                        const uint8_t *pt, size_t len, uint8_t *out)
+/* out = nonce (12) | ciphertext (len) | tag (16), on the hardware kernel. 0 or -1. */
+static int gcm_seal_key(const uid2_table_t *t, size_t key, const uint8_t *nonce, const uint8_t *pt, size_t len,
+                        uint8_t *out)
 {
     const uid2_key_t *k = &t->keys[key];
-    if (k->hw_ok) {
-        /* out = nonce | ciphertext | tag, as uid2_gcm_seal writes it */
-        if (len > (size_t)INT_MAX)
-            return -1;
-        memcpy(out, nonce, UID2_GCM_NONCE_LEN);
-        return uid2_hw_gcm_encrypt(&k->hw, nonce, pt, len, out + UID2_GCM_NONCE_LEN, out + UID2_GCM_NONCE_LEN + len);
-    }
-    EVP_CIPHER_CTX *ctx = uid2_ctx_acquire(t, w, key, UID2_AEAD_GCM_ENCRYPT);
-    if (ctx == NULL)
+    if (!k->hw_ok || len > (size_t)INT_MAX)
         return -1;
-    int rc = uid2_gcm_seal(ctx, nonce, pt, len, out);
-    uid2_ctx_release(t, w, key, UID2_AEAD_GCM_ENCRYPT, ctx);
-    return rc;
+    memcpy(out, nonce, UID2_GCM_NONCE_LEN);
+    return uid2_hw_gcm_encrypt(&k->hw, nonce, pt, len, out + UID2_GCM_NONCE_LEN, out + UID2_GCM_NONCE_LEN + len);
 }
 
 static int floor_div_1000(int64_t a, int64_t *q)
@@ -836,8 +818,8 @@ int uid2_encrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *uid,
     tk[0] = (uint8_t)((scope << 4) | (identity_type << 2) | 3);
     tk[1] = UID2_VERSION_V4;
     put_be(tk + 2, mk->id, 4);
-    if (gcm_seal_key(t, w, (size_t)key, nonce, sp, sp_len, mp + 33) != 0 ||
-        gcm_seal_key(t, w, (size_t)master, nonce + 12, mp, mp_len, tk + 6) != 0) {
+    if (gcm_seal_key(t, (size_t)key, nonce, sp, sp_len, mp + 33) != 0 ||
+        gcm_seal_key(t, (size_t)master, nonce + 12, mp, mp_len, tk + 6) != 0) {
         st = UID2_ENC_ENCRYPTION_FAILURE;
         goto done;
     }

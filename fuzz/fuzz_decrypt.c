@@ -41,9 +41,10 @@
         }                                                                                                      \
     } while (0)
 
-/* The same table built with params.no_fastpath = 1 (EVP AES and the exact base64 decoder only): every
- * scalar decrypt and every token made is also run through it and must give the same answer as the fast
- * paths. */
+/* The same table built with params.no_fastpath = 1 (the exact base64 codecs and the general token path;
+ * AES on the same hardware kernel): every scalar decrypt and every token made is also run through it and
+ * must give the same answer as the fast paths. The tokens themselves are sealed by OpenSSL below (GCM and
+ * CBC), so every token the engine opens checks its AES kernels against OpenSSL. */
 static uid2_table_t *g_ref;
 
 /* UID2_FUZZ_VERBOSE=1: print each scalar result (to see which paths a seed reaches). */

@@ -1,13 +1,15 @@
-"""The C engine's fast paths (AES-NI/PCLMULQDQ AES-GCM, the fast base64 decoder) inside the engine.
+"""The C engine's optional fast paths (the SIMD base64 codecs, the batch's one-pass rows) inside the engine.
 
-The kernels themselves are tested in test_gcm_ni.py (NIST CAVP, a differential against OpenSSL); here:
+AES always runs on the hardware kernel; the kernels themselves are tested in test_gcm_ni.py (NIST CAVP, a
+differential against OpenSSL); here:
 
 * ``backend_features`` and ``KeyTable.fastpath`` follow the CPU and ``UID2FAST_NO_FASTPATH`` (read once per
   process, so each setting runs in a subprocess);
-* hypothesis draws tokens (v2/v3/v4 around random payloads, 16/24/32-byte keys so AES-NI and EVP keys mix in
-  one table, bit flips, truncation, the other base64 alphabet, stray padding and junk characters that make
-  the fast decoder decline) and checks C with the fast paths == C without them (``fastpath=False``, the same
-  key table on EVP and the exact decoder) == the pure-Python twin, scalar and batch, decrypt and encrypt.
+* hypothesis draws tokens (v2/v3/v4 around random payloads, 16/24/32-byte keys mixed in one table, bit
+  flips, truncation, the other base64 alphabet, stray padding and junk characters that make the fast
+  decoder decline) and checks C with the fast paths == C without them (``fastpath=False``, the same key
+  table on the exact codecs and the general path) == the pure-Python twin (on ``cryptography``), scalar and
+  batch, decrypt and encrypt.
 
 The whole suite also runs with ``UID2FAST_NO_FASTPATH=1`` (see csrc/README.md).
 """
@@ -39,7 +41,7 @@ NOW_MS = 1_780_315_200_000
 NOW_US = NOW_MS * 1000
 DAY_MS = 86_400_000
 SITE_ID = 9000
-# key id -> secret: 32-byte keys take the AES-NI kernel, the 16- and 24-byte ones stay on EVP
+# key id -> secret: 16-, 24- and 32-byte keys (all on the hardware kernel; the one-pass row takes 32 only)
 SECRETS = {
     164: bytes(range(32)), 165: bytes(range(100, 132)), 166: bytes(range(16)), 167: bytes(range(50, 74)),
     168: bytes(range(200, 232)),
@@ -103,16 +105,18 @@ def _features_in_subprocess(**env):
 @pytest.mark.parametrize("value", ["1", "yes", "0", "", None])
 def test_backend_features_follow_the_switch(value):
     backend, features, table_fp = _features_in_subprocess(UID2FAST_NO_FASTPATH=value, UID2FAST_NO_EXTENSIONS=None)
-    assert backend == "c"
     off = value not in (None, "", "0")
     ni = _cpu_has_ni()
-    assert features["engine"] == "c" and features["cbc"] == "evp"
+    if ni is False:  # no AES instructions: the package must have chosen the twin
+        assert backend == "python" and features == {"engine": "python"}
+        return
+    assert backend == "c"
+    # AES is always the hardware kernel; the switch turns off only the SIMD base64 and the one-pass rows
+    assert features["engine"] == "c" and features["kernels"] == "aesni"
+    assert features["aes"] == "aesni-gcm" and features["cbc"] == "aesni-cbc"
     assert features["base64"] == ("exact" if off else "b64fast")
-    if off:
-        assert features["aes"] == "evp" and table_fp == []
-    elif ni is not None:
-        assert features["aes"] == ("aesni-gcm" if ni else "evp")
-        assert table_fp == (["aesni-gcm", "b64fast"] if ni else ["b64fast"])
+    assert features["fastpath"] is (not off)
+    assert table_fp == ([] if off else ["b64fast", "onepass"])
 
 
 def test_backend_features_of_the_twin():
@@ -124,16 +128,12 @@ def test_backend_features_of_the_twin():
 def test_in_process_tables():
     assert SLOW.fastpath == frozenset()
     features = C.features()
-    expect = set()
-    if features["aes"] == "aesni-gcm":
-        expect.add("aesni-gcm")
-    if features["base64"] == "b64fast":
-        expect.add("b64fast")
+    expect = {"b64fast", "onepass"} if features["fastpath"] else set()
     assert FAST.fastpath == expect
-    # a table whose keys are all 16/24 bytes has nothing for the AES-NI kernel (AES-256 only)
+    # every AES key size is on the kernel now: a table of 16/24-byte keys has the same paths
     far = (NOW_MS + DAY_MS) * 1000
     small = C.KeyTable(**table_args(keys=[(166, -1, 1, 0, far, SECRETS[166]), (167, 1, 99, 0, far, SECRETS[167])]))
-    assert "aesni-gcm" not in small.fastpath
+    assert small.fastpath == expect
 
 
 # --- token building ------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ NEAR_MISSES = {
     "generated-in-future": _v4(generated=3_600_000), "scope-euid": _v4(prefix=0x13),
     "uid-31": _v4(raw=bytes(31)), "uid-33": _v4(raw=bytes(33)), "site-tail": _v4(tail=b"x"),
     "master-tail": _v4(master_tail=b"y"), "bad-tag": _v4(tag_flip=True), "unknown-master": _v4(master_id=999),
-    "unknown-site": _v4(site_key_id=999), "evp-master": _v4(master_id=167), "evp-site": _v4(site_key_id=166),
+    "unknown-site": _v4(site_key_id=999), "aes192-master": _v4(master_id=167), "aes128-site": _v4(site_key_id=166),
     "padded": _v4() + "==", "std-alphabet": base64.b64encode(base64.urlsafe_b64decode(_v4() + "==")).decode(),
     "short": _v4()[:150], "v3": _valid_v3(), "empty": "",
 }
@@ -332,7 +332,7 @@ def test_batch_one_pass_rows_equal_the_general_path(client, domain):
     if client == P.CLIENT_BIDSTREAM:
         assert {P.USER_OPTED_OUT, P.INVALID_TOKEN_LIFETIME} <= seen
         assert P.DOMAIN_NAME_CHECK_FAILED in seen  # csg-other-site, whatever the domain
-    for name in ("ok", "uid-31", "uid-33", "site-tail", "evp-master", "evp-site", "padded", "std-alphabet", "v3"):
+    for name in ("ok", "uid-31", "uid-33", "site-tail", "aes192-master", "aes128-site", "padded", "std-alphabet", "v3"):
         assert want[names.index(name)][0] == P.SUCCESS, name
     for table in (FAST, SLOW):
         for threads in (1, 2):

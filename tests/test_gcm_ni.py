@@ -257,7 +257,8 @@ def test_differential_under_sanitizers(tmp_path):
 
 
 def test_fastpath_switch(lib):
-    """UID2FAST_NO_FASTPATH=1 turns both kernels off for the engine (read once per process)."""
+    """UID2FAST_NO_FASTPATH=1 turns the SIMD base64 off for the engine (read once per process); the AES
+    kernel stays (the engine has no other AES), available exactly when the CPU has the instructions."""
     code = ("import ctypes, sys; l = ctypes.CDLL(sys.argv[1]); "
             "print(l.uid2_gcm_ni_available(), l.uid2_b64fast_enabled(), l.t_cpu_has_ni())")
     for value, expect_on in (("1", False), ("0", True), ("", True)):
@@ -266,7 +267,7 @@ def test_fastpath_switch(lib):
                              text=True, check=True).stdout.split()
         avail, b64, cpu = map(int, out)
         assert b64 == int(expect_on)
-        assert avail == (int(expect_on) and cpu)
+        assert avail == cpu
 
 
 # ---- AES-CBC decryption (the legacy v2 tokens) -----------------------------------------------------------

@@ -668,16 +668,14 @@ def wipe_harness(tmp_path_factory):
         pytest.skip("the harness uses GNU ld's --wrap")
     exe = tmp_path_factory.mktemp("wipe") / "test_wipe"
     cmd = [cc, "-O1", "-std=gnu11", "-D_GNU_SOURCE", "-pthread", "-Wall", "-Wextra", "-I", str(ROOT / "csrc"),
-           str(ROOT / "csrc" / "tests" / "test_wipe.c"), *_engine_sources(), "-lcrypto", "-lm",
-           "-Wl,--wrap=uid2_wipe,--wrap=EVP_CIPHER_CTX_new,--wrap=EVP_CIPHER_CTX_free", "-o", str(exe)]
+           str(ROOT / "csrc" / "tests" / "test_wipe.c"), *_engine_sources(), "-lm",
+           "-Wl,--wrap=uid2_wipe", "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 and "openssl/" in proc.stderr and "No such file" in proc.stderr:
-        pytest.skip("no OpenSSL headers")
     assert proc.returncode == 0, proc.stderr
     return exe
 
 
-@pytest.mark.parametrize("mode", ["fast", "evp"])
+@pytest.mark.parametrize("mode", ["fast", "general"])
 def test_c_key_table_workers_and_contexts_wipe_key_material(wipe_harness, mode):
     proc = subprocess.run([str(wipe_harness), mode], capture_output=True, text=True, timeout=60,
                           env={k: v for k, v in os.environ.items() if k != "UID2FAST_NO_FASTPATH"})
@@ -686,5 +684,5 @@ def test_c_key_table_workers_and_contexts_wipe_key_material(wipe_harness, mode):
     assert not [ln for ln in lines if ln.startswith("FAIL")]
     for check in ("uid2_table_free wipes the whole key array", "the wiped key array held every secret",
                   "the key array is not wiped while the table is alive", "worker scratch wiped by uid2_worker_free",
-                  "every EVP context (expanded key schedule) freed"):
+                  "every key expanded for the hardware kernel"):
         assert f"ok {check}" in lines, (check, proc.stdout)

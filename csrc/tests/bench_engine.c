@@ -1,5 +1,5 @@
 /* Micro-benchmark of the C engine without Python: encrypt a v4 token, then decrypt it many times.
- * Build (from csrc/): gcc -O3 -D_GNU_SOURCE -I. tests/bench_engine.c uid2_[a-z]*.c -lcrypto -lpthread -lm */
+ * Build (from csrc/): gcc -O3 -D_GNU_SOURCE -I. tests/bench_engine.c uid2_[a-z]*.c -lpthread -lm */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -23,12 +23,24 @@ if _flag("UID2FAST_NO_EXTENSIONS") or platform.python_implementation() != "CPyth
     if _flag("UID2FAST_REQUIRE_EXTENSIONS"):
         raise ImportError("UID2FAST_REQUIRE_EXTENSIONS is set but the C engine is disabled (UID2FAST_NO_EXTENSIONS)")
 else:
+    import importlib.util
+
     try:
+        if importlib.util.find_spec(f"{__package__}._engine_c") is None:
+            # a pure-Python installation (no compiler at install time, or a py3-none-any wheel): say so rather
+            # than let `from . import` blame a circular import
+            raise ImportError("this installation of uid2fast has no C engine (a pure-Python build: no C compiler "
+                              "or a failed build at install time, or the py3-none-any wheel)")
         from . import _engine_c as _c  # type: ignore[attr-defined,no-redef]
-    except ImportError as exc:  # pragma: no cover - depends on the build
+        if not _c.hw_available():
+            # the C engine's only AES is the CPU's (csrc/uid2_kernels.h)
+            _c = None
+            raise ImportError("the C engine needs AES instructions this CPU lacks (AES-NI + PCLMULQDQ on x86-64, "
+                              "the ARMv8 crypto extensions on aarch64): using the pure-Python engine")
+    except ImportError as exc:  # pragma: no cover - depends on the build and the CPU
         import_error = exc
         if _flag("UID2FAST_REQUIRE_EXTENSIONS"):
-            raise ImportError(f"UID2FAST_REQUIRE_EXTENSIONS is set but the C engine failed to import: {exc}") from exc
+            raise ImportError(f"UID2FAST_REQUIRE_EXTENSIONS is set but the C engine is unavailable: {exc}") from exc
 
 c_engine = _c
 """The compiled engine module, or None where it is not built or switched off."""

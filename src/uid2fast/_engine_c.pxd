@@ -113,7 +113,7 @@ cdef extern from "uid2_engine.h" nogil:
     ptrdiff_t uid2_table_find(const uid2_table_t *t, uint32_t key_id)
     unsigned uid2_table_fastpath(const uid2_table_t *t)
     enum:
-        UID2_FAST_AESNI
+        UID2_FAST_ONEPASS
         UID2_FAST_B64
     ptrdiff_t uid2_table_active_key(const uid2_table_t *t, int32_t group, int64_t now_us)
     int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *token, size_t len,
@@ -137,8 +137,10 @@ cdef extern from "uid2_engine.h" nogil:
                           size_t *out_lens, int threads)
 
 
-cdef extern from "uid2_gcm_ni.h" nogil:
-    int uid2_gcm_ni_available()
+cdef extern from "uid2_kernels.h" nogil:
+    int uid2_hw_available()
+    const char *uid2_hw_name()
+    int uid2_fastpath_enabled()
 
 
 cdef extern from "uid2_b64fast.h" nogil:

@@ -25,16 +25,27 @@ _U64 = 1 << 64
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+def hw_available():
+    """True when this CPU has the instructions the engine's AES needs (AES-NI + PCLMULQDQ + SSSE3 + SSE4.1 on
+    x86-64, the ARMv8 crypto extensions + NEON on aarch64; csrc/uid2_kernels.h). The engine has no other AES:
+    without them the package uses the pure-Python engine (``uid2fast._engine`` asks this at import)."""
+    return uid2_hw_available() != 0
+
+
 def features():
-    """Which implementations this process uses: ``aes`` is ``"aesni-gcm"`` (AES-GCM with AES-NI and
-    PCLMULQDQ, csrc/uid2_gcm_ni.c, for 32-byte keys) or ``"evp"`` (OpenSSL), ``base64`` is ``"b64fast"`` (a
-    vectorised decoder for clean input in front of the exact one) or ``"exact"``. The fast paths are chosen
-    by CPUID and switched off by ``UID2FAST_NO_FASTPATH=1`` (read once per process). AES-CBC (v2) is EVP."""
+    """Which implementations this process uses: ``kernels`` is the hardware kernel family (``"aesni"`` or
+    ``"armv8"``; csrc/uid2_kernels.h), ``aes`` and ``cbc`` the AES-GCM and AES-CBC kernels on it, ``base64``
+    ``"b64fast"`` (SIMD codecs for clean input in front of the exact ones) or ``"exact"``, ``fastpath`` whether
+    the optional fast paths (SIMD base64, one-pass batch rows) are on: ``UID2FAST_NO_FASTPATH=1`` (read once
+    per process) turns them off; AES stays on the hardware kernel."""
+    kernels = uid2_hw_name().decode("ascii")
     return {
         "engine": NAME,
-        "aes": "aesni-gcm" if uid2_gcm_ni_available() else "evp",
-        "cbc": "evp",
-        "base64": "b64fast" if uid2_b64fast_enabled() else "exact",
+        "kernels": kernels,
+        "aes": f"{kernels}-gcm",
+        "cbc": f"{kernels}-cbc",
+        "base64": "b64fast" if uid2_fastpath_enabled() else "exact",
+        "fastpath": uid2_fastpath_enabled() != 0,
     }
 
 

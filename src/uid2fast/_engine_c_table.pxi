@@ -4,7 +4,8 @@ cdef class KeyTable:
     """An immutable snapshot of a key set, ready for decryption (see ``keys._table_args``).
 
     Safe to use from many threads at once; the key material is wiped when it is freed. ``fastpath=False``
-    keeps this table on OpenSSL EVP and the exact base64 decoder (tests compare it with the fast paths).
+    keeps this table on the exact base64 codecs and the general token path (tests compare it with the fast
+    paths); AES runs on the hardware kernel either way.
     """
 
     cdef uid2_table_t *_t
@@ -101,6 +102,10 @@ cdef class KeyTable:
                                      <size_t>n_names, &p)
             if self._t == NULL:
                 raise MemoryError("could not build the key table")
+            if not uid2_hw_available():
+                # unreachable through the package (it picks the Python engine on such a CPU): a direct user
+                # of this module must not get a table whose every decryption fails
+                raise RuntimeError("the C engine needs AES instructions this CPU does not have")
         finally:
             free(specs)
             free(sites)
@@ -118,7 +123,7 @@ cdef class KeyTable:
 
     def __dealloc__(self):
         if self._t != NULL:
-            uid2_table_free(self._t)  # wipes secrets and keyed contexts
+            uid2_table_free(self._t)  # wipes secrets and key schedules
             self._t = NULL
 
     def __len__(self):
@@ -126,12 +131,12 @@ cdef class KeyTable:
 
     @property
     def fastpath(self):
-        """The fast paths this table uses: a subset of ``{"aesni-gcm", "b64fast"}`` (empty with
-        ``UID2FAST_NO_FASTPATH=1``, ``fastpath=False``, or on a CPU without AES-NI for the first)."""
+        """The optional fast paths this table uses: a subset of ``{"b64fast", "onepass"}`` (SIMD base64
+        codecs; batch rows in one pass), empty with ``UID2FAST_NO_FASTPATH=1`` or ``fastpath=False``."""
         cdef unsigned f = uid2_table_fastpath(self._t)
         names = []
-        if f & UID2_FAST_AESNI:
-            names.append("aesni-gcm")
+        if f & UID2_FAST_ONEPASS:
+            names.append("onepass")
         if f & UID2_FAST_B64:
             names.append("b64fast")
         return frozenset(names)

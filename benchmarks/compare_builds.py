@@ -1,0 +1,112 @@
+"""Side-by-side decrypt speed of two builds of uid2fast (this tree and a git ref, `main` by default).
+
+The method: the other ref is checked out into a temporary git worktree and its C engine built in place
+there; both builds then run the same worker (one subprocess per build, each with its own LocalOperator
+issuing v4 tokens the same way), and the rounds alternate A, B, A, B ... so both see the same stretch of a
+shared machine's load. Each round reports, per build, the best of ``--reps`` timings of
+
+* scalar: ``BidstreamClient.decrypt_token_into_raw_uid`` over ``--scalar`` tokens, ns per token;
+* batch: ``uid2fast.decrypt_tokens(tokens, keys, threads=1)`` over ``--tokens`` tokens, ns per token;
+
+and the summary gives each build's median over the rounds and the ratio (this tree / the other; below 1 is
+faster). Only ratios from one run mean anything on a loaded machine.
+
+    python benchmarks/compare_builds.py [--base main] [--rounds 7] [--tokens 20000] [--scalar 2000]
+"""
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+WORKER = r"""
+import json, sys, time
+import uid2fast
+from uid2fast.testing import LocalOperator
+n_batch, n_scalar, reps = map(int, sys.argv[1:4])
+assert uid2fast.backend == "c", uid2fast.backend
+with LocalOperator() as op:
+    client = uid2fast.BidstreamClient(op.base_url, *op.credentials("bidstream"))
+    client.refresh()
+    tokens = [op.issue_token(email=f"cmp{i}@example.com") for i in range(n_batch)]
+keys = client.keys
+sample = tokens[:n_scalar]
+assert all(client.decrypt_token_into_raw_uid(t).success for t in sample[:10])
+print(json.dumps({"features": uid2fast.backend_features}), flush=True)
+for line in sys.stdin:  # one round per line from the driver
+    best_s = best_b = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter_ns()
+        for t in sample:
+            client.decrypt_token_into_raw_uid(t)
+        best_s = min(best_s, (time.perf_counter_ns() - t0) / len(sample))
+        t0 = time.perf_counter_ns()
+        out = uid2fast.decrypt_tokens(tokens, keys, threads=1)
+        best_b = min(best_b, (time.perf_counter_ns() - t0) / len(tokens))
+    assert len(out) == len(tokens)
+    print(json.dumps({"scalar": best_s, "batch": best_b}), flush=True)
+"""
+
+
+def _start(src: pathlib.Path, args) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(src), UID2FAST_REQUIRE_EXTENSIONS="1")
+    p = subprocess.Popen([sys.executable, "-c", WORKER, str(args.tokens), str(args.scalar), str(args.reps)],
+                         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(src.parent))
+    p.features = json.loads(p.stdout.readline())["features"]
+    return p
+
+
+def _round(p: subprocess.Popen) -> dict:
+    p.stdin.write("go\n")
+    p.stdin.flush()
+    return json.loads(p.stdout.readline())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", default="main", help="the git ref to compare with (default: main)")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--tokens", type=int, default=20_000)
+    ap.add_argument("--scalar", type=int, default=2_000)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        other = pathlib.Path(tmp) / "base"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(other), args.base], check=True,
+                       capture_output=True)
+        try:
+            for tree in (ROOT, other):
+                subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tree, check=True,
+                               env=dict(os.environ, UID2FAST_REQUIRE_EXTENSIONS="1"), capture_output=True)
+            procs = {"this tree": _start(ROOT / "src", args), args.base: _start(other / "src", args)}
+            for name, p in procs.items():
+                print(f"{name}: {p.features}")
+            runs = {name: [] for name in procs}
+            for r in range(args.rounds):
+                order = list(procs) if r % 2 == 0 else list(reversed(procs))
+                for name in order:
+                    runs[name].append(_round(procs[name]))
+                print(f"round {r + 1}: " + "; ".join(
+                    f"{n} scalar {runs[n][-1]['scalar']:.0f} ns, batch {runs[n][-1]['batch']:.0f} ns" for n in procs),
+                    flush=True)
+            for p in procs.values():
+                p.stdin.close()
+                p.wait(timeout=60)
+            med = {n: {k: statistics.median(x[k] for x in runs[n]) for k in ("scalar", "batch")} for n in procs}
+            print(f"\nmedian over {args.rounds} rounds (ns per token, one thread):")
+            for k in ("scalar", "batch"):
+                a, b = med["this tree"][k], med[args.base][k]
+                print(f"  {k:<7} this tree {a:8.1f}   {args.base} {b:8.1f}   ratio {a / b:.3f}")
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)], check=False,
+                           capture_output=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
