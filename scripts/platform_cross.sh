@@ -49,11 +49,13 @@ runit() { # name, runner...
 }
 
 Z=("$PY" -m ziglang cc)
+WINE=$(command -v wine64 || command -v wine || echo wine64)   # Debian's wine64 package installs `wine`
+export WINEDEBUG=-all
 build linux-musl-x86_64 "${Z[@]}" -target x86_64-linux-musl -static -- -lm && runit linux-musl-x86_64
 build windows-x86_64-zig.exe "${Z[@]}" -target x86_64-windows-gnu -- -lbcrypt \
-    && runit windows-x86_64-zig.exe wine64
+    && runit windows-x86_64-zig.exe "$WINE"
 if command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
-    build windows-x86_64-mingw.exe x86_64-w64-mingw32-gcc -static -- -lbcrypt && runit windows-x86_64-mingw.exe wine64
+    build windows-x86_64-mingw.exe x86_64-w64-mingw32-gcc -static -- -lbcrypt && runit windows-x86_64-mingw.exe "$WINE"
 else
     echo "build skip  windows-x86_64-mingw.exe (mingw-w64 is not installed)"
 fi
