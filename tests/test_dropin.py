@@ -9,7 +9,11 @@ import textwrap
 
 import pytest
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+import uid2fast
+
+# Where the uid2fast under test lives: src/ of the checkout (in-place build) or site-packages (an installed
+# build, as .ci/run and the wheel check test it); the fresh interpreters must import that one.
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(uid2fast.__file__)))
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
