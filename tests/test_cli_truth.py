@@ -67,7 +67,16 @@ def _text(path, lines):
 # ---------------------------------------------------------------------------------------------------
 # exit status 3 and the diagnosis
 # ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("case", ["expired keys", "empty keys", "bidstream keys for encrypt", "wrong column",
+def test_an_empty_key_file_is_refused_with_what_to_do(files, tmp_path, capsys):
+    # A key set without keys fails to load (as a refresh that returns one fails), before any row is read.
+    keys = files["dir"] / "empty.json"
+    out = tmp_path / "out.txt"
+    rc, stdout, err = _run(capsys, "decrypt", "--keys", keys, _text(tmp_path / "in.txt", files["tokens"]), out)
+    assert rc == 1 and f"key file {keys} holds no keys" in err and "uid2fast keys fetch" in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case", ["expired keys", "bidstream keys for encrypt", "wrong column",
                                   "foreign keys", "EUID keys"])
 def test_no_row_succeeds_exit_3_with_a_diagnosis(case, files, tmp_path, capsys):
     d = files["dir"]
@@ -76,9 +85,6 @@ def test_no_row_succeeds_exit_3_with_a_diagnosis(case, files, tmp_path, capsys):
     if case == "expired keys":
         keys = d / "expired.json"
         want = [f"key file {keys}: every key expired, the last at 2023-11-14", "uid2fast keys fetch"]
-    elif case == "empty keys":
-        keys = d / "empty.json"
-        want = [f"key file {keys} holds no keys", "uid2fast keys fetch"]
     elif case == "bidstream keys for encrypt":
         kind, src = "encrypt", _text(tmp_path / "in.txt", files["uids"])
         want = [f"key file {keys} holds bidstream keys; encrypting needs `--kind sharing` keys"]

@@ -27,6 +27,8 @@ __all__ = ["check_body", "check_key", "collection_problem", "setting_int"]
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 32 - 1
 MAX_SECONDS = 10 ** 12
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
+#: The reason given for a key set without keys (the CLI recognises it to say what to do).
+NO_KEYS = "the key set has no keys"
 _DECIMAL = re.compile(r"[+-]?[0-9]{1,19}")
 
 #: The numeric settings of a key set and their ranges.
@@ -150,7 +152,7 @@ def check_body(body: Any) -> None:
     else:
         raise ValueError(f"keys body must be an object or an array, not {type(body).__name__}")
     if not keys:
-        raise ValueError("the key set has no keys")
+        raise ValueError(NO_KEYS)
     for i, key in enumerate(keys):
         check_key(key, i)
 

@@ -150,3 +150,9 @@ def _load_keys(path: str) -> Any:
         return load_keys(path)
     except OSError as exc:
         raise CliError(f"cannot read key file {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        from .._keyset_check import NO_KEYS
+
+        if NO_KEYS in str(exc):  # refused like an empty refresh; say what to do about it
+            raise CliError(f"key file {path} holds no keys; run `uid2fast keys fetch`") from None
+        raise
