@@ -305,8 +305,8 @@ static size_t b64_encode(const uid2_table_t *t, const uint8_t *in, size_t len, c
 
 #define SET_ERR(r, st) ((r)->status = (st), (r)->have = 0, (st))
 
-static int decrypt_v2(const uid2_table_t *t, const uint8_t *tb, size_t tn, uint8_t *m,
-                      uint8_t *id, int64_t now_us, int client, char *uid_buf, uid2_result_t *r)
+static int decrypt_v2(const uid2_table_t *t, const uint8_t *tb, size_t tn, uint8_t *m, uint8_t *id,
+                      int64_t now_us, int client, const uint8_t *domain, size_t dlen, char *uid_buf, uid2_result_t *r)
 {
     /* token: 0x02 | master key id [1:5] | master IV [5:21] | CBC(master payload) [21:] */
     ptrdiff_t mk = uid2_find(t, (uint32_t)be(tb, tn, 1, 5));
@@ -353,16 +353,26 @@ static int decrypt_v2(const uid2_table_t *t, const uint8_t *tb, size_t tn, uint8
     if (!utf8_valid(id + u0, u1 - u0, &ascii))
         return SET_ERR(r, UID2_STATUS_MALFORMED);
     size_t idx = (size_t)(8 + id_len + 4);
+    uint32_t privacy = (uint32_t)be(id, ilen, (size_t)(8 + id_len), idx);
     uint64_t established_ms = be(id, ilen, idx, idx + 8);
     int64_t established_us;
     if (ms_to_us(established_ms, &established_us) != 0)
         return SET_ERR(r, UID2_STATUS_MALFORMED);
+    /* the privacy bits read as in v3/v4 (Java and .NET read them in v2 too) */
+    int is_csg = (privacy & UID2_PRIVACY_CLIENT_SIDE_GENERATED) != 0;
     r->established_ms = established_ms;
     r->site_id = site_id;
     r->site_key_index = (size_t)sk;
     r->site_key_site_id = t->keys[sk].site_id;
+    r->is_client_side_generated = is_csg;
     r->have = UID2_HAVE_ESTABLISHED | UID2_HAVE_SITE_ID | UID2_HAVE_SITE_KEY | UID2_HAVE_VERSION | UID2_HAVE_CSG |
               UID2_HAVE_EXPIRY;
+    if (client == UID2_CLIENT_BIDSTREAM) {
+        if (privacy & UID2_PRIVACY_OPTED_OUT)
+            return r->status = UID2_STATUS_USER_OPTED_OUT;
+        if (is_csg && !domain_allowed(t, site_id, domain, dlen))
+            return r->status = UID2_STATUS_DOMAIN_NAME_CHECK_FAILED;
+    }
     /* v2 has no "generated" field: the remaining lifetime (from now) is checked */
     if (!lifetime_ok(t, client, now_us, expires_us, now_us))
         return r->status = UID2_STATUS_INVALID_TOKEN_LIFETIME; /* docs/differences.md#cbc-padding: no uid */
@@ -535,7 +545,7 @@ static int decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *to
     if (tn < 0)
         st = SET_ERR(r, UID2_STATUS_MALFORMED);
     else if (version == UID2_VERSION_V2)
-        st = decrypt_v2(t, tb, (size_t)tn, m, s, now_us, client, uid_buf, r);
+        st = decrypt_v2(t, tb, (size_t)tn, m, s, now_us, client, domain, domain_len, uid_buf, r);
     else
         st = decrypt_v3(t, tb, (size_t)tn, m, s, now_us, client, domain, domain_len, version, uid_buf, r);
     /* the decrypted payloads (m and s; tb is the decoded token, public); a worker's scratch is wiped when
@@ -560,9 +570,9 @@ UID2_ALWAYS_INLINE ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *me
     return k;
 }
 
-/* The common batch row, in one straight pass: a v4 str token that decrypts to SUCCESS with a 32-byte raw UID
- * (44 uid characters), on the AES-NI kernel and the fast base64 decoder. The same steps and checks as
- * decrypt_token -> decrypt_v3 in the same order, without the general machinery (no version dispatch, no
+/* The common batch row, in one straight pass: a v4 str token that decrypts to SUCCESS with a 32- or 33-byte
+ * raw UID (44 uid characters either way), on the AES-NI kernel and the fast base64 decoder. The same steps and
+ * checks as decrypt_token -> decrypt_v3 in the same order, without the general machinery (no version dispatch, no
  * uid buffer, no partial results): anything else -- another version, a byte the fast decoder
  * declines, an unknown key, a failed tag, a short payload, any status but SUCCESS -- returns 0 having
  * written nothing but scratch, and the caller runs decrypt_token, which gives that row its answer. So a 1
@@ -606,7 +616,7 @@ int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scr
     if (sk < 0)
         return 0;
     size_t slen = mlen - 33 - UID2_GCM_OVERHEAD;
-    if (slen != 36 + 32)
+    if (slen != 36 + 32 && slen != 36 + 33) /* a legacy 32-byte raw UID or a 33-byte one (metadata byte first) */
         return 0;
     if (uid2_hw_gcm_decrypt(&t->keys[sk].hw, m + 33, m + 33 + UID2_GCM_NONCE_LEN, slen,
                             m + mlen - UID2_GCM_TAG_LEN, s) != 0)
@@ -629,7 +639,10 @@ int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scr
     const uid2_columns_t cc = *c;
     const int64_t sksi = t->keys[sk].site_id;
     const int8_t itype = ((tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
-    uid2_b64fast_encode32(s + 36, cc.uid + i * UID2_UID_WIDTH);
+    if (slen == 36 + 32)
+        uid2_b64fast_encode32(s + 36, cc.uid + i * UID2_UID_WIDTH);
+    else /* 33 bytes: 44 characters, no padding */
+        b64_encode(t, s + 36, 33, cc.uid + i * UID2_UID_WIDTH, 0);
     cc.status[i] = UID2_STATUS_SUCCESS;
     cc.uid_overflow[i] = 0;
     cc.established_ms[i] = (int64_t)established_ms;
@@ -795,7 +808,10 @@ int uid2_encrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *uid,
         st = UID2_ENC_ENCRYPTION_FAILURE;
         goto done;
     }
-    int identity_type = !(flags & UID2_TOKEN_BYTES) && (uid[0] == 'F' || uid[0] == 'B');
+    /* the identity type: a 33-byte raw UID carries it in its metadata byte (bits 2-3, under the scope bit and
+     * the v4 version/environment bits); a legacy 32-byte one by the SDK's rule, phone iff it starts F or B */
+    int identity_type = rn == 33 ? ((sp[36] >> 2) & 3) != 0
+                                 : !(flags & UID2_TOKEN_BYTES) && (uid[0] == 'F' || uid[0] == 'B');
     size_t sp_len = 36 + (size_t)rn;
     /* site payload: site id [0:4] | publisher id [4:12] = 0 | client key id [12:16] = 0 |
      * privacy [16:20] = 0 | established [20:28] | generated [28:36] | raw UID [36:] */

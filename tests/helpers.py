@@ -49,7 +49,8 @@ def make_token(keys, now, *, version=4, uid=RAW_UID, expires=None, generated=Non
                       token_generated=generated, identity_established=established)
     master, site = keys.get(MASTER_ID), keys.get(SITE_KEY_ID)
     if version == 2:
-        return U.UID2TokenGenerator.generate_uid2_token_v2(uid, master, SITE_ID, site, params)
+        return U.UID2TokenGenerator.generate_uid2_token_v2(uid, master, SITE_ID, site, params,
+                                                           privacy_bits=privacy_bits)
     v = 112 if version == 3 else 128
     return U.UID2TokenGenerator.generate_uid2_token_with_debug_info(uid, master, SITE_ID, site, params, v,
                                                                      privacy_bits=privacy_bits)

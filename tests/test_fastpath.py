@@ -311,6 +311,11 @@ NEAR_MISSES = {
     "csg-other-site": _v4(privacy=2, site_id=SITE_ID + 1), "too-long-lived": _v4(expires=4 * DAY_MS),
     "generated-in-future": _v4(generated=3_600_000), "scope-euid": _v4(prefix=0x13),
     "uid-31": _v4(raw=bytes(31)), "uid-33": _v4(raw=bytes(33)), "site-tail": _v4(tail=b"x"),
+    # 33-byte raw UIDs as the operator mints them (metadata byte first: v3 scope<<4 | type<<2; v4 adds
+    # env<<6 | 1<<5): the one-pass path takes them too, with the same answers
+    "uid-33-v3-phone": _v4(raw=bytes([1 << 2]) + bytes(range(1, 33)), prefix=3 | 4),
+    "uid-33-v4-email": _v4(raw=bytes([2 << 6 | 1 << 5]) + bytes(range(40, 72))),
+    "uid-33-v4-csg": _v4(raw=bytes([2 << 6 | 1 << 5 | 1 << 2]) + bytes(range(7, 39)), prefix=3 | 4, privacy=2),
     "master-tail": _v4(master_tail=b"y"), "bad-tag": _v4(tag_flip=True), "unknown-master": _v4(master_id=999),
     "unknown-site": _v4(site_key_id=999), "aes192-master": _v4(master_id=167), "aes128-site": _v4(site_key_id=166),
     "padded": _v4() + "==", "std-alphabet": base64.b64encode(base64.urlsafe_b64decode(_v4() + "==")).decode(),
@@ -332,7 +337,8 @@ def test_batch_one_pass_rows_equal_the_general_path(client, domain):
     if client == P.CLIENT_BIDSTREAM:
         assert {P.USER_OPTED_OUT, P.INVALID_TOKEN_LIFETIME} <= seen
         assert P.DOMAIN_NAME_CHECK_FAILED in seen  # csg-other-site, whatever the domain
-    for name in ("ok", "uid-31", "uid-33", "site-tail", "aes192-master", "aes128-site", "padded", "std-alphabet", "v3"):
+    for name in ("ok", "uid-31", "uid-33", "uid-33-v3-phone", "uid-33-v4-email",
+                 "site-tail", "aes192-master", "aes128-site", "padded", "std-alphabet", "v3"):
         assert want[names.index(name)][0] == P.SUCCESS, name
     for table in (FAST, SLOW):
         for threads in (1, 2):
@@ -345,6 +351,33 @@ def test_batch_one_pass_rows_equal_the_general_path(client, domain):
                 st_ = P.INVALID_PAYLOAD if want[i][0] == P.MALFORMED else want[i][0]
                 assert got["status"][i] == st_, name
                 assert got["uid"][i].decode() == (want[i][1] or "") or i in got["uid_overflow"], name
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_33_byte_raw_uid_batches_equal_the_general_path_and_the_twin(threads):
+    """A production-shaped batch: 33-byte raw UIDs (v3 and v4 metadata, emails and phones) mixed with legacy
+    32-byte ones; C with its fast paths == C without them == the twin, column by column."""
+    rnd = np.random.default_rng(33)
+    toks = []
+    for i in range(600):
+        phone = i % 3 == 0
+        meta = (2 << 6 | 1 << 5 if i % 2 else 0) | (phone << 2)
+        body = bytes(rnd.integers(0, 256, 32, dtype=np.uint8))
+        raw = body if i % 5 == 0 else bytes([meta]) + body
+        toks.append(_v4(raw=raw, prefix=3 | (phone << 2), site_key_id=(165, 168)[i % 2],
+                        privacy=2 if i % 4 == 1 else 0))
+    for client in (P.CLIENT_SHARING, P.CLIENT_BIDSTREAM):
+        a = C.decrypt_tokens(FAST, toks, NOW_US, client, "example.com", threads)
+        b = C.decrypt_tokens(SLOW, toks, NOW_US, client, "example.com", threads)
+        c = P.decrypt_tokens(TWIN, toks, NOW_US, client, "example.com", threads)
+        for col in ("status", "uid", "established_ms", "expiry_ms", "site_id", "site_key_site_id", "identity_type",
+                    "version", "is_client_side_generated"):
+            assert np.array_equal(a[col], b[col]) and np.array_equal(a[col], c[col]), col
+        assert a["uid_overflow"] == b["uid_overflow"] == c["uid_overflow"]
+        assert not a["uid_overflow"]
+        assert (a["status"] == P.SUCCESS).all()
+        for i in (0, 1, 2, 3):
+            assert a["uid"][i].decode() == P.decrypt_token(TWIN, toks[i], NOW_US, client, "example.com")[1]
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -20,6 +20,9 @@ from uid2fast.request_response_util import auth_headers
 from uid2fast.testing import LocalOperator
 from uid2fast.token_generate_input import TokenGenerateInput
 
+# identity map v2 is deprecated (a DeprecationWarning per call); these tests exercise it on purpose
+pytestmark = pytest.mark.filterwarnings("ignore:/v2/identity:DeprecationWarning")
+
 FAST = HttpConfig(backoff_base=0.01, backoff_max=0.02)
 GEN = "/v2/token/generate"
 

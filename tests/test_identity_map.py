@@ -17,6 +17,9 @@ from uid2fast.input_util import normalize_and_hash_email, normalize_and_hash_pho
 from uid2fast.testing import LocalOperator
 from uid2fast.unmapped_identity_reason import UnmappedIdentityReason
 
+# identity map v2 is deprecated (a DeprecationWarning per call); these tests exercise it on purpose
+pytestmark = pytest.mark.filterwarnings("ignore:/v2/identity:DeprecationWarning")
+
 FAST = HttpConfig(backoff_base=0.001)
 
 

@@ -19,6 +19,9 @@ from uid2fast.publisher_client import Uid2PublisherClient
 from uid2fast.testing import MASTER_KEYSET_ID, LocalOperator
 from uid2fast.token_generate_input import TokenGenerateInput
 
+# identity map v2 is deprecated (a DeprecationWarning per call); these tests exercise it on purpose
+pytestmark = pytest.mark.filterwarnings("ignore:/v2/identity:DeprecationWarning")
+
 FAST = HttpConfig(backoff_base=0.001)
 
 

@@ -206,7 +206,7 @@ def decrypt_token(table: Optional[KeyTable], token: Any, now_us: int, client: in
             return _error(INVALID_PAYLOAD)
         header = _b64decode_header(token[0:4])
         if header[0] == 2:
-            return _decrypt_v2(table, base64.b64decode(token), now_us, client)
+            return _decrypt_v2(table, base64.b64decode(token), now_us, client, domain)
         if header[1] == _VERSION_V3:
             return _decrypt_v3(table, base64.b64decode(token), now_us, client, domain, _VERSION_V3)
         if header[1] == _VERSION_V4:
@@ -216,7 +216,7 @@ def decrypt_token(table: Optional[KeyTable], token: Any, now_us: int, client: in
         return _error(MALFORMED)
 
 
-def _decrypt_v2(table: KeyTable, tb: bytes, now_us: int, client: int) -> tuple:
+def _decrypt_v2(table: KeyTable, tb: bytes, now_us: int, client: int, domain: Optional[str]) -> tuple:
     # v2: 0x02 | master key id (4) | master IV (16) | CBC(master payload)
     master = table.key(_be(tb, 1, 5))
     if master is None:
@@ -237,13 +237,21 @@ def _decrypt_v2(table: KeyTable, tb: bytes, now_us: int, client: int) -> tuple:
     uid = identity[8:8 + id_len].decode("utf-8")
     idx = 8 + id_len + 4
     established_ms = _be(identity, idx, idx + 8)
+    privacy = _be(identity, 8 + id_len, idx)
     _ts_us(established_ms)
+    # The privacy bits read as in v3/v4 (Java and .NET read them in v2 too).
+    is_csg = bool(privacy & PRIVACY_CLIENT_SIDE_GENERATED)
+    partial = (_E, established_ms, site_id, site_key.site_id, _E, _VERSION_V2, is_csg, expires_ms)
+    if client == CLIENT_BIDSTREAM:
+        if privacy & PRIVACY_OPTED_OUT:
+            return (USER_OPTED_OUT,) + partial
+        if is_csg and not _domain_allowed(table, site_id, domain):
+            return (DOMAIN_NAME_CHECK_FAILED,) + partial
     # v2 has no "generated" field: the remaining lifetime (from now) is checked.
     if not _lifetime_ok(table, client, now_us, expires_us, now_us):
         # docs/differences.md#cbc-padding: no uid with INVALID_TOKEN_LIFETIME.
-        return (INVALID_TOKEN_LIFETIME, _E, established_ms, site_id, site_key.site_id, _E, _VERSION_V2, False,
-                expires_ms)
-    return (SUCCESS, uid, established_ms, site_id, site_key.site_id, _E, _VERSION_V2, False, expires_ms)
+        return (INVALID_TOKEN_LIFETIME,) + partial
+    return (SUCCESS, uid) + partial[1:]
 
 
 def _decrypt_v3(table: KeyTable, tb: bytes, now_us: int, client: int, domain: Optional[str], version: int) -> tuple:
@@ -306,6 +314,19 @@ def _gcm_encrypt(key: _Key, plaintext: bytes) -> bytes:
     return nonce + key.gcm.encrypt(nonce, plaintext, None)
 
 
+def raw_uid_identity_type(uid: Any, raw: bytes) -> int:
+    """Identity type (0 email, 1 phone) written into a sharing token's prefix for a raw UID.
+
+    A 33-byte raw UID starts with a metadata byte that carries it: ``scope << 4 | type << 2`` for the v3
+    layout, with ``version << 5`` and ``environment << 6`` added by the v4 layout; the type is bits 2-3,
+    read as the token prefix is read. A 32-byte (legacy) raw UID has none, and the official SDK's rule
+    applies: phone iff the text starts with ``F`` or ``B``.
+    """
+    if len(raw) == 33:
+        return 1 if (raw[0] >> 2) & 3 else 0
+    return 1 if uid[0] in ("F", "B") else 0
+
+
 def encrypt_token(table: Optional[KeyTable], uid: Any, now_us: int, keyset_id: Optional[int],
                   identity_scope: Optional[int], established_ms: int) -> Tuple[int, Optional[str]]:
     """Encrypt a raw UID into a v4 sharing token: ``(status, token or None)``."""
@@ -324,7 +345,7 @@ def encrypt_token(table: Optional[KeyTable], uid: Any, now_us: int, keyset_id: O
     scope = table.identity_scope if identity_scope is None else int(identity_scope)
     try:
         raw = base64.b64decode(uid)
-        identity_type = 1 if uid[0] in ("F", "B") else 0
+        identity_type = raw_uid_identity_type(uid, raw)
         generated_ms = now_us // 1000
         expiry_ms = (now_us + table.token_expiry_seconds * 1_000_000) // 1000
         site_payload = b"".join((

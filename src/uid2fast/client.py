@@ -38,8 +38,23 @@ class Uid2Client(_KeyHolder):
 
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
                  session: Optional[Any] = None):
-        super().__init__(base_url, auth_key, secret_key, http=http, session=session)
         self._identity_scope: Optional[IdentityScope] = None
+        super().__init__(base_url, auth_key, secret_key, http=http, session=session)
+
+    # Every key set this client holds goes through here. A keys JSON without ``identity_scope`` (the legacy
+    # array body, a sharing body without the field) takes the client's own scope, as the Java, .NET and C++
+    # clients check tokens against theirs: an EUID client's keys are EUID keys.
+    @property  # type: ignore[override]
+    def _keys(self) -> Any:
+        return self.__dict__.get("_scoped_keys")
+
+    @_keys.setter
+    def _keys(self, keys: Any) -> None:
+        scope = self.__dict__.get("_identity_scope")
+        if (keys is not None and scope is not None and not getattr(keys, "_identity_scope_stated", True)
+                and keys.get_identity_scope() != scope):
+            keys = keys._with_identity_scope(scope)
+        self.__dict__["_scoped_keys"] = keys
 
     @classmethod
     def create_uid2(cls, base_url: str, auth_key: str, secret_key: str) -> "Uid2Client":
@@ -73,7 +88,7 @@ class Uid2Client(_KeyHolder):
         refresh_response = parse_keys_json(body["body"])
         if refresh_response.success:
             self._keys = refresh_response.keys
-            return refresh_response.keys
+            return self._keys
         raise Exception(refresh_response.reason)
 
     def encrypt(self, uid2: str, keyset_id: Optional[int] = None) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from typing import Any, Dict, List, Optional
 
 import requests
@@ -35,8 +36,16 @@ __all__ = ["IdentityMapClient",
 # at call time: patching ``uid2fast.identity_map_client.<name>`` works as with the official module.
 
 
+_V2_DEPRECATED = ("{path} (identity map v2) is deprecated by UID2 from 30 September 2026: use identity map v3, "
+                  "uid2fast.IdentityMapV3Client (/v3/identity/map), which also reports previous raw UIDs and "
+                  "refresh times in place of salt buckets")
+
+
 class IdentityMapClient(OperatorClient):
-    """Client for identity map v2 (raw UIDs and salt buckets).
+    """Client for identity map v2 (raw UIDs and salt buckets). Deprecated: use :class:`IdentityMapV3Client`.
+
+    The UID2 service deprecates ``/v2/identity/map`` and ``/v2/identity/buckets`` from 30 September 2026;
+    both methods still work and emit a ``DeprecationWarning`` that points to identity map v3.
 
     Parameters
     ----------
@@ -87,6 +96,7 @@ class IdentityMapClient(OperatorClient):
             A non-success status or an undecryptable response.
         """
         path = "/v2/identity/map"
+        warnings.warn(_V2_DEPRECATED.format(path=path), DeprecationWarning, stacklevel=2)
         chunk_jsons = None
         if hasattr(identity_map_input, "_chunk_json_strings") and \
                 identity_map_input._size() > self._max_batch_size:
@@ -116,5 +126,6 @@ class IdentityMapClient(OperatorClient):
         AttributeError
             ``since_timestamp`` is not a datetime (as the official client).
         """
+        warnings.warn(_V2_DEPRECATED.format(path="/v2/identity/buckets"), DeprecationWarning, stacklevel=2)
         data = json.dumps({"since_timestamp": get_datetime_utc_iso_format(since_timestamp)}).encode()
         return IdentityBucketsResponse(self._request("/v2/identity/buckets", data))

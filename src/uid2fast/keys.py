@@ -5,6 +5,7 @@ lazily builds an immutable engine key table (per-key ciphers initialised once), 
 tokens with one collection never re-derives anything per token. A refresh creates a new collection
 and the clients swap it in with one attribute assignment, so readers never see a half-built set.
 """
+import copy
 import datetime as dt
 import logging
 import sys
@@ -117,33 +118,52 @@ def _latest_active(keys: Optional[List[EncryptionKey]], now: dt.datetime) -> Opt
     return None
 
 
+_NAME_LISTS = (list, tuple, set, frozenset)
+
+
 def normalize_site_data(site_data: Any) -> Dict[int, List[str]]:
-    """``site_data`` as ``{site_id: [ascii-lowercased names]}``.
+    """``site_data`` as ``{site_id: [ascii-lowercased names]}``; ValueError when it is malformed.
 
     Accepts the operator's list form (``[{"id": 1, "domain_names": [...]}]``, app names merged in, an
-    ``app_names`` list honoured too) or an already built mapping. Sites with id 0 are skipped (Java).
+    ``app_names`` list honoured too) or an already built mapping ``{site_id: [names]}``. Sites with id 0
+    are skipped (Java). Anything else (a number, a string, an element that is not an object or has no
+    integer ``id``, names that are not strings) raises ValueError naming the element, never its value, in
+    the words the keys JSON check uses (_keyset_check).
     """
     from ._engine_py import ascii_lower
+    from ._keyset_check import INT32_MAX, INT32_MIN, setting_int
 
     out: Dict[int, List[str]] = {}
-    if not site_data:
+    if site_data is None:
         return out
-    items: Iterable[Any]
+    items: List[Any]
     if isinstance(site_data, Mapping):
-        items = ({"id": k, "domain_names": v} for k, v in site_data.items())
+        items = [{"id": k, "domain_names": v} for k, v in site_data.items()]
+    elif isinstance(site_data, (list, tuple)):
+        items = list(site_data)
     else:
-        items = site_data
-    for site in items:
-        site_id = int(site["id"])
+        raise ValueError(f"site_data must be an array, not {type(site_data).__name__}")
+    for i, site in enumerate(items):
+        if not isinstance(site, Mapping) or site.get("id") is None:
+            raise ValueError(f"site_data[{i}] must be an object with an id")
+        site_id = setting_int(f"site_data[{i}].id", site["id"], INT32_MIN, INT32_MAX)
+        if site_id is None:
+            raise ValueError(f"site_data[{i}] must be an object with an id")
+        names: List[str] = []
+        for field in ("domain_names", "app_names"):
+            value = site.get(field)
+            if value is None:
+                continue
+            if not isinstance(value, _NAME_LISTS) or not all(isinstance(n, str) for n in value):
+                raise ValueError(f"site_data[{i}].{field} must be an array of strings")
+            names.extend(value)
         if site_id == 0:
             continue
-        names = list(site.get("domain_names") or []) + list(site.get("app_names") or [])
         bucket = out.setdefault(site_id, [])
         for name in names:
-            if isinstance(name, str):
-                lowered = ascii_lower(name)
-                if lowered not in bucket:
-                    bucket.append(lowered)
+            lowered = ascii_lower(name)
+            if lowered not in bucket:
+                bucket.append(lowered)
     return out
 
 
@@ -192,6 +212,8 @@ class EncryptionKeysCollection:
             DEFAULT_CLOCK_SKEW_SECONDS if allow_clock_skew_seconds is None else allow_clock_skew_seconds
         )
         self._site_data = normalize_site_data(site_data)
+        # False when the keys JSON had no identity_scope (the legacy client then applies its own scope).
+        self._identity_scope_stated = True
         self.set_keys(keys)
 
     def set_keys(self, keys: Iterable[EncryptionKey]) -> None:
@@ -241,6 +263,13 @@ class EncryptionKeysCollection:
             f"identity_scope={IdentityScope(self._identity_scope).name}, "
             f"caller_site_id={self._caller_site_id!r}, latest_expires={self._latest_expires!r})"
         )
+
+    def _with_identity_scope(self, identity_scope: IdentityScope) -> "EncryptionKeysCollection":
+        """A copy of this collection with ``identity_scope`` (the keys and settings are shared, not copied)."""
+        clone = copy.copy(self)  # through __getstate__/__setstate__: a fresh lock, no engine tables
+        clone._identity_scope = identity_scope
+        clone._identity_scope_stated = True
+        return clone
 
     def get_identity_scope(self):  # type: ignore[no-untyped-def]
         return self._identity_scope

@@ -46,7 +46,9 @@ def _parse_keys_json(resp_body: Any) -> EncryptionKeysCollection:
     # last good one stays in use) instead of making every later decrypt fail.
     check_body(resp_body)
     if isinstance(resp_body, list):  # legacy /key/latest body: a bare array of keys
-        return EncryptionKeysCollection([_parse_key(k) for k in resp_body])
+        legacy = EncryptionKeysCollection([_parse_key(k) for k in resp_body])
+        legacy._identity_scope_stated = False
+        return legacy
     if not isinstance(resp_body, dict):
         raise ValueError(f"keys body must be an object or an array, not {type(resp_body).__name__}")
     identity_scope = IdentityScope.EUID if resp_body.get("identity_scope") == "EUID" else IdentityScope.UID2
@@ -54,12 +56,15 @@ def _parse_keys_json(resp_body: Any) -> EncryptionKeysCollection:
     if raw_keys is None:
         raw_keys = []
     keys = [_parse_key(k) for k in raw_keys]
-    return EncryptionKeysCollection(
+    site_data = resp_body.get("site_data")  # checked by check_body: null or the array form (Java, .NET)
+    collection = EncryptionKeysCollection(
         keys, identity_scope, resp_body.get("caller_site_id"), resp_body.get("master_keyset_id"),
         resp_body.get("default_keyset_id"), resp_body.get("token_expiry_seconds"),
         resp_body.get("max_sharing_lifetime_seconds"), resp_body.get("max_bidstream_lifetime_seconds"),
-        resp_body.get("allow_clock_skew_seconds"), site_data=resp_body.get("site_data"),
+        resp_body.get("allow_clock_skew_seconds"), site_data=site_data,
     )
+    collection._identity_scope_stated = resp_body.get("identity_scope") is not None
+    return collection
 
 
 def _error_reason(exc: BaseException) -> str:

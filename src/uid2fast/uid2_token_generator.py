@@ -84,13 +84,15 @@ class UID2TokenGenerator:
     """Builds v2, v3 and v4 tokens from a raw UID and keys (for tests and the local operator)."""
 
     @staticmethod
-    def generate_uid2_token_v2(id_str, master_key, site_id, site_key, params=None, version=2):  # type: ignore[no-untyped-def]
+    def generate_uid2_token_v2(id_str, master_key, site_id, site_key, params=None, version=2,  # type: ignore[no-untyped-def]
+                               privacy_bits=0):
+        """A v2 token; ``privacy_bits`` (an addition) sets e.g. 0x2 for client-side generated."""
         if params is None:
             params = Params()
         uid = bytes(id_str, "utf-8")
         identity = b"".join((
             int.to_bytes(site_id, 4, "big"), int.to_bytes(len(uid), 4, "big"), uid,
-            int.to_bytes(0, 4, "big"),  # privacy bits
+            int.to_bytes(privacy_bits, 4, "big"),
             int.to_bytes(_ms(params.identity_established), 8, "big"),
         ))
         master_payload = int.to_bytes(_ms(params.token_expiry), 8, "big")
