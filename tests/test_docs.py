@@ -4,7 +4,7 @@ A reference is ``docs/<name>.md`` or ``docs/<name>.md#<anchor>`` anywhere in the
 tests, scripts, READMEs), plus ``#<anchor>`` continuations on the same line (``docs/x.md#a and #b``) and
 relative Markdown links inside ``docs/``. An anchor exists when a heading's GitHub slug or an explicit
 ``<a id="...">`` in the target file has that name. The tree is what git tracks (plus untracked files that
-are not ignored); without git (a copied tree), every file under the root except build outputs.
+are not ignored); without git (a copied tree), the files at the root and in the project's folders.
 """
 import os
 import pathlib
@@ -21,6 +21,8 @@ THIS = pathlib.Path(__file__).resolve()
 TEXT_SUFFIXES = {".py", ".pyx", ".pxd", ".pxi", ".c", ".h", ".md", ".sh", ".toml", ".yml", ".yaml", ".cfg",
                  ".txt", ".in", ".ini", ".json", ""}
 SKIP_DIRS = {".git", "__pycache__", "build", "dist", ".hypothesis", ".pytest_cache", "node_modules", "_official"}
+# Without git (the tests copied beside an installed wheel, with venvs next to them): the project's own folders.
+PROJECT_DIRS = ("src", "tests", "csrc", "docs", "scripts", "benchmarks", "fuzz", ".ci", ".github")
 
 REF = re.compile(r"docs/([A-Za-z0-9_-]+\.md)((?:#[A-Za-z0-9_-]+)?)((?:\s*(?:,|\+|and)\s*#[A-Za-z0-9_-]+)*)")
 MORE = re.compile(r"#([A-Za-z0-9_-]+)")
@@ -67,10 +69,11 @@ def tree_files(root: pathlib.Path) -> List[pathlib.Path]:
         names = [n for n in out.decode("utf-8", "surrogateescape").split("\0") if n]
         files = [root / n for n in names]
     except (OSError, subprocess.SubprocessError):
-        files = []
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith((".venv", "venv"))]
-            files.extend(pathlib.Path(dirpath) / f for f in filenames)
+        files = [p for p in root.iterdir() if p.is_file()]
+        for top in PROJECT_DIRS:
+            for dirpath, dirnames, filenames in os.walk(root / top):
+                dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+                files.extend(pathlib.Path(dirpath) / f for f in filenames)
     return [f for f in files if f.is_file() and f.suffix in TEXT_SUFFIXES and not f.name.endswith(".so")
             and not any(part in SKIP_DIRS for part in f.relative_to(root).parts)]
 
