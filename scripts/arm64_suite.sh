@@ -140,4 +140,4 @@ else
 fi
 
 log "the suite (arm64, emulated): pytest ${*:-tests}"
-run_guest "cd /src-uid2fast && /opt/venv/bin/python -c 'import platform, uid2fast; print(platform.machine(), uid2fast.backend, uid2fast.backend_features)' && PYTHONPATH=src /opt/venv/bin/python -m pytest -q -p no:cacheprovider ${*:-tests}"
+run_guest "cd /src-uid2fast && export PYTHONPATH=src && /opt/venv/bin/python -c 'import platform, uid2fast; print(platform.machine(), uid2fast.backend, uid2fast.backend_features)' && /opt/venv/bin/python -m pytest -q -p no:cacheprovider ${*:-tests}"
