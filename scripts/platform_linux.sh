@@ -41,7 +41,7 @@ show=$("$py" -m auditwheel show "$whl")
 echo "$show" | sed 's/^/    /'
 echo "$show" | tr -s ' \n' ' ' | grep -q 'consistent with the following platform tag: "manylinux_2_17_x86_64"' \
     || { echo "FAIL: auditwheel does not accept the wheel as manylinux_2_17" >&2; exit 1; }
-"$py" -m auditwheel repair -q --plat manylinux_2_17_x86_64 -w "$work/wheelhouse" "$whl"
+"$py" -m auditwheel repair --plat manylinux_2_17_x86_64 -w "$work/wheelhouse" "$whl" >/dev/null
 wheel=$(ls "$work"/wheelhouse/uid2fast-*manylinux*.whl)
 echo "tagged: $(basename "$wheel")"
 
