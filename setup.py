@@ -52,10 +52,10 @@ WERROR = not _flag("UID2FAST_NO_WERROR")
 GENERIC = ["-DUID2_FASTPATH_GENERIC"] if _flag("UID2FAST_GENERIC") else []
 
 # An explicit list (not a glob): a half-written file dropped into csrc/ must not break the engine build.
-# uid2_gcm_ni.c and uid2_b64fast.c use x86-64 intrinsics under per-function target attributes (no -maes etc.
-# for the whole build) and compile to stubs elsewhere; the CPU is checked at run time.
+# uid2_gcm_ni.c, uid2_gcm_mb.c and uid2_b64fast.c use x86-64 intrinsics under per-function target attributes
+# (no -maes etc. for the whole build) and compile to stubs elsewhere; the CPU is checked at run time.
 CSRC = ["csrc/uid2_aead.c", "csrc/uid2_b64fast.c", "csrc/uid2_base64.c", "csrc/uid2_batch.c",
-        "csrc/uid2_gcm_ni.c", "csrc/uid2_table.c", "csrc/uid2_token.c",
+        "csrc/uid2_gcm_mb.c", "csrc/uid2_gcm_ni.c", "csrc/uid2_table.c", "csrc/uid2_token.c",
         "csrc/uid2_kernels.c", "csrc/uid2_gcm_arm.c", "csrc/uid2_b64_neon.c"]
 CHEADERS = sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, "csrc", "*.h")))
 # The Cython module: _engine_c.pyx includes the .pxi files along its seams; _engine_c.pxd declares the C side.

@@ -27,9 +27,8 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
-SOURCES = ["uid2_aead.c", "uid2_b64fast.c", "uid2_base64.c", "uid2_batch.c", "uid2_gcm_ni.c", "uid2_table.c",
-           "uid2_kernels.c", "uid2_gcm_arm.c", "uid2_b64_neon.c",
-           "uid2_token.c"]
+SOURCES = ["uid2_aead.c", "uid2_b64fast.c", "uid2_base64.c", "uid2_batch.c", "uid2_gcm_mb.c", "uid2_gcm_ni.c",
+           "uid2_table.c", "uid2_kernels.c", "uid2_gcm_arm.c", "uid2_b64_neon.c", "uid2_token.c"]
 # the flags setup.py compiles the engine with (minus the warnings that would only make this fail louder)
 CFLAGS = ["-O3", "-std=gnu11", "-pthread", "-ffp-contract=off", "-D_GNU_SOURCE"]
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uid2_gcm_mb.h"
 #include "uid2_internal.h"
 
 /* Starting a thread (its stack, its malloc arena, a cold cache) costs about as much as decrypting a
@@ -50,6 +51,45 @@ static void put_row(const uid2_columns_t *c, size_t i, const uid2_result_t *r, p
     c->is_client_side_generated[i] = (h & UID2_HAVE_CSG) ? (int8_t)(r->is_client_side_generated != 0) : -1;
 }
 
+/* One row through the general path (uid2_decrypt_token) into the columns. -1 if memory ran out. */
+static int general_row(const uid2_table_t *t, uid2_worker_t *w, const uid2_bytes_t *tok, const uint8_t *dptr,
+                       size_t dlen, int64_t now_us, int client, const uid2_columns_t *c, size_t i,
+                       ptrdiff_t *overflow)
+{
+    uid2_result_t r;
+    r.uid = NULL;
+    r.uid_len = 0;
+    if (t == NULL) {
+        r.status = UID2_STATUS_NOT_INITIALIZED;
+        r.have = 0;
+    } else if (tok->ptr == NULL) {
+        /* pre-checks first, as the Python twin: NOT_INITIALIZED / KEYS_NOT_SYNCED win */
+        uid2_decrypt_token(t, w, "", 0, 0, now_us, client, NULL, 0, NULL, &r);
+    } else {
+        char *ub = w != NULL ? uid2_worker_uid_buf(w, UID2_UID_BUF_LEN(tok->len)) : NULL;
+        if (ub == NULL)
+            return -1;
+        /* a non-ASCII row is INVALID_PAYLOAD after the same pre-checks; the engine tests ASCII only when
+         * the fast base64 decoder has not already proved it */
+        uid2_decrypt_token(t, w, (const char *)tok->ptr, tok->len, UID2_TOKEN_ASCII_UNCHECKED, now_us, client, dptr,
+                           dlen, ub, &r);
+    }
+    put_row(c, i, &r, overflow);
+    return 0;
+}
+
+/* Every cache line of the first 256 bytes (a v4 token) of the token, counted from the line its first byte is
+ * in: the rows are scattered over the heap. */
+UID2_ALWAYS_INLINE void prefetch_token(const uid2_bytes_t *tok)
+{
+    if (tok->ptr != NULL) {
+        uintptr_t nx = (uintptr_t)tok->ptr;
+        uintptr_t end = nx + (tok->len < 256 ? tok->len : 256);
+        for (uintptr_t p = nx & ~(uintptr_t)63; p < end; p += 64)
+            UID2_PREFETCH((const void *)p);
+    }
+}
+
 ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_bytes_t *tokens, size_t lo,
                             size_t hi, const uid2_bytes_t *domains, const uid2_bytes_t *single_domain,
                             int64_t now_us, int client, const uid2_columns_t *cols)
@@ -57,23 +97,41 @@ ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_
     /* locals, not loads through the job: the column stores (char / int8 pointers) may alias anything */
     const uid2_columns_t c = *cols;
     ptrdiff_t overflow = 0;
-    /* scratch for uid2_decrypt_fast (a v4 token of up to ~1,300 characters), the worker's (wiped with it).
-     * uid2_decrypt_fast declines every row when the kernels are off (UID2FAST_NO_FASTPATH, another CPU). */
-    const size_t fast_cap = 4096;
+    /* scratch for uid2_decrypt_fast (one row) and uid2_decrypt_fast_group (UID2_FAST_GROUP rows), the
+     * worker's (wiped with it). Both decline every row when the kernels are off (UID2FAST_NO_FASTPATH, another
+     * CPU). */
+    const size_t fast_cap = UID2_FAST_GROUP * UID2_FAST_ROW_SCRATCH;
     uint8_t *fast = NULL;
     if (w != NULL && (fast = uid2_worker_scratch(w, fast_cap)) == NULL)
         return -1;
     uid2_key_memo_t memo = {{0, 0}, {-1, -1}};
+    if (fast != NULL && uid2_gcm_mb_impl() != UID2_GCM_MB_NONE) {
+        /* groups of rows: the GCM payloads of a group are opened side by side (uid2_gcm_mb.c); the rows the
+         * group declines take the general path afterwards, one by one */
+        for (size_t i = lo; i < hi;) {
+            size_t n = hi - i < UID2_FAST_GROUP ? hi - i : UID2_FAST_GROUP;
+            for (size_t j = i + n; j < hi && j < i + n + UID2_FAST_GROUP; j++)
+                prefetch_token(&tokens[j]); /* the next group's */
+            uint32_t done = uid2_decrypt_fast_group(t, &memo, fast, fast_cap, tokens, i, n, domains, single_domain,
+                                                    now_us, client, &c);
+            for (size_t j = 0; j < n; j++) {
+                if ((done >> j) & 1u)
+                    continue;
+                const uid2_bytes_t *dom = domains ? &domains[i + j] : single_domain;
+                if (general_row(t, w, &tokens[i + j], dom ? dom->ptr : NULL, dom ? dom->len : 0, now_us, client, &c,
+                                i + j, &overflow) != 0)
+                    return -1;
+                /* a long row may have grown (moved) the worker's scratch: the fast path's pointer again */
+                fast = uid2_worker_scratch(w, fast_cap);
+            }
+            i += n;
+        }
+        return overflow;
+    }
     for (size_t i = lo; i < hi; i++) {
         const uid2_bytes_t *tok = &tokens[i];
-        if (i + 2 < hi && tokens[i + 2].ptr != NULL) {
-            /* the token after next (the rows are scattered over the heap): every cache line of its first 256
-             * bytes (a v4 token), counted from the line its first byte is in */
-            uintptr_t nx = (uintptr_t)tokens[i + 2].ptr;
-            uintptr_t end = nx + (tokens[i + 2].len < 256 ? tokens[i + 2].len : 256);
-            for (uintptr_t p = nx & ~(uintptr_t)63; p < end; p += 64)
-                UID2_PREFETCH((const void *)p);
-        }
+        if (i + 2 < hi)
+            prefetch_token(&tokens[i + 2]); /* the token after next */
         const uid2_bytes_t *dom = domains ? &domains[i] : single_domain;
         const uint8_t *dptr = dom ? dom->ptr : NULL;
         size_t dlen = dom ? dom->len : 0;
@@ -81,27 +139,10 @@ ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_
             uid2_decrypt_fast(t, &memo, fast, fast_cap, (const char *)tok->ptr, tok->len, now_us, client, dptr,
                               dlen, &c, i))
             continue; /* the common row, written */
-        uid2_result_t r;
-        r.uid = NULL;
-        r.uid_len = 0;
-        if (t == NULL) {
-            r.status = UID2_STATUS_NOT_INITIALIZED;
-            r.have = 0;
-        } else if (tok->ptr == NULL) {
-            /* pre-checks first, as the Python twin: NOT_INITIALIZED / KEYS_NOT_SYNCED win */
-            uid2_decrypt_token(t, w, "", 0, 0, now_us, client, NULL, 0, NULL, &r);
-        } else {
-            char *ub = w != NULL ? uid2_worker_uid_buf(w, UID2_UID_BUF_LEN(tok->len)) : NULL;
-            if (ub == NULL)
-                return -1;
-            /* a non-ASCII row is INVALID_PAYLOAD after the same pre-checks; the engine tests ASCII only when
-             * the fast base64 decoder has not already proved it */
-            uid2_decrypt_token(t, w, (const char *)tok->ptr, tok->len, UID2_TOKEN_ASCII_UNCHECKED, now_us, client,
-                               dptr, dlen, ub, &r);
-            /* a long row may have grown (moved) the worker's scratch: the fast path's pointer again */
+        if (general_row(t, w, tok, dptr, dlen, now_us, client, &c, i, &overflow) != 0)
+            return -1;
+        if (w != NULL) /* a long row may have grown (moved) the worker's scratch: the fast path's pointer again */
             fast = uid2_worker_scratch(w, fast_cap);
-        }
-        put_row(&c, i, &r, &overflow);
     }
     return overflow;
 }

@@ -106,11 +106,24 @@ typedef struct {
     ptrdiff_t idx[2];
 } uid2_key_memo_t;
 
-/* The common batch row (a v4 token that decrypts to SUCCESS) in one pass: 1 with row i of the columns
- * written, or 0 (nothing written but scratch): then take uid2_decrypt_token. */
+/* The common batch row (a v4 token that decrypts to SUCCESS with a 32- or 33-byte raw UID) in one pass: 1 with
+ * row i of the columns written, or 0 (nothing written but scratch): then take uid2_decrypt_token. `scratch`
+ * holds `cap` >= UID2_FAST_ROW_SCRATCH bytes. */
+#define UID2_FAST_ROW_SCRATCH 512u
 int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
                       const char *token, size_t len, int64_t now_us, int client, const uint8_t *domain,
                       size_t dlen, const uid2_columns_t *c, size_t i);
+
+/* uid2_decrypt_fast for rows lo .. lo + n - 1 (n <= UID2_FAST_GROUP) at once, their GCM payloads opened side
+ * by side by the multi-buffer kernel (call it only when uid2_gcm_mb_impl() is not UID2_GCM_MB_NONE). Row
+ * lo + j takes domains[lo + j] when domains is not NULL, else single_domain (may be NULL). Returns the mask
+ * of rows written (bit j: row lo + j); every other row needs uid2_decrypt_token. `scratch` holds `cap` >=
+ * n * UID2_FAST_ROW_SCRATCH bytes. */
+#define UID2_FAST_GROUP 8u
+uint32_t uid2_decrypt_fast_group(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
+                                 const uid2_bytes_t *tokens, size_t lo, size_t n, const uid2_bytes_t *domains,
+                                 const uid2_bytes_t *single_domain, int64_t now_us, int client,
+                                 const uid2_columns_t *c);
 
 /* Grow-only scratch of the worker; NULL if memory ran out. */
 uint8_t *uid2_worker_scratch(uid2_worker_t *w, size_t need);

@@ -7,6 +7,7 @@
 
 #include "uid2_b64fast.h"
 #include "uid2_base64.h"
+#include "uid2_gcm_mb.h"
 #include "uid2_internal.h"
 
 /* ---- reads with Python slice semantics ------------------------------------------------------------ */
@@ -570,83 +571,112 @@ UID2_ALWAYS_INLINE ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *me
     return k;
 }
 
-/* The common batch row, in one straight pass: a v4 str token that decrypts to SUCCESS with a 32- or 33-byte
- * raw UID (44 uid characters either way), on the AES-NI kernel and the fast base64 decoder. The same steps and
- * checks as decrypt_token -> decrypt_v3 in the same order, without the general machinery (no version dispatch, no
- * uid buffer, no partial results): anything else -- another version, a byte the fast decoder
- * declines, an unknown key, a failed tag, a short payload, any status but SUCCESS -- returns 0 having
+/* The common batch row, in one straight pass: a v4 str token that decrypts to SUCCESS with a 32- or 33-byte raw
+ * UID (44 uid characters either way), on the hardware AES kernels and the fast base64 decoder. The same steps and
+ * checks as decrypt_token -> decrypt_v3 in the same order, without the general machinery (no version
+ * dispatch, no uid buffer, no partial results): anything else -- another version, another length, a
+ * byte the fast decoder declines, an unknown key, a failed tag, any status but SUCCESS -- returns 0 having
  * written nothing but scratch, and the caller runs decrypt_token, which gives that row its answer. So a 1
  * here is always exactly what decrypt_token would have said; tests/test_fastpath.py and the differential
- * tests compare the two on every kind of row. `scratch` holds `cap` bytes; a 1 has written row i of the
- * columns as uid2_batch.c's put_row writes a SUCCESS result. */
-int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
-                      const char *token, size_t len, int64_t now_us, int client, const uint8_t *domain,
-                      size_t dlen, const uid2_columns_t *c, size_t i)
+ * tests compare the two on every kind of row. The steps are split in three (fast_open_token before the master
+ * payload is opened, fast_open_master between the two payloads, fast_finish after the site payload) so that
+ * uid2_decrypt_fast_group can open the payloads of several rows at once with the multi-buffer kernel. */
+
+/* A v4 token with a 32-byte raw UID is 163 bytes: 6 of header, the master GCM message (12 + 129 + 16), whose
+ * payload is 33 bytes then the site GCM message (12 + 68 + 16), whose payload is 36 bytes then the raw UID.
+ * A 33-byte raw UID adds one byte to each. */
+#define FAST_TN32 (6u + UID2_GCM_OVERHEAD + 33u + UID2_GCM_OVERHEAD + 36u + 32u)
+/* Scratch of one row: the decoded token at 0 (at most 164 bytes), the master payload at 176 (130), the site
+ * payload at 320 (69). */
+#define FAST_M_OFF 176u
+#define FAST_S_OFF 320u
+
+typedef struct {
+    const uint8_t *tb; /* prefix [0] | version [1] | master key id [2:6] | GCM(master payload) [6:tn] */
+    uint8_t *m, *s;    /* the master and the site payload */
+    size_t mlen, slen; /* 129 and 68, or 130 and 69 */
+    ptrdiff_t mk, sk;
+    uint64_t expires_ms, generated_ms;
+    int64_t expires_us;
+} fast_row_t;
+
+/* Up to the master payload: table, length, header, the decoded token, scope, master key. 1 with r->tb, r->mk
+ * and the lengths set (the master message is tb[6:tn]). */
+UID2_ALWAYS_INLINE int fast_open_token(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch,
+                                       const char *token, size_t len, int64_t now_us, fast_row_t *r)
 {
     const uint8_t *tok = (const uint8_t *)token;
     uint8_t hdr[3];
-    if (t == NULL || !t->onepass || !table_valid(t, now_us) || len < 4 || len > cap || len % 4 == 1 ||
-        uid2_b64_quad(tok, hdr) != 0 || hdr[0] == 2 || hdr[1] != UID2_VERSION_V4)
+    /* 163 or 164 bytes are 218 or 219 base64url characters (no padding: the fast decoder's url rule) */
+    if (!t->onepass || !table_valid(t, now_us) || (len != 218 && len != 219) || uid2_b64_quad(tok, hdr) != 0 ||
+        hdr[0] == 2 || hdr[1] != UID2_VERSION_V4)
         return 0;
-    size_t dmax = UID2_B64_DECODED_MAX(len + 3);
-    if (3 * dmax + 48 > cap) /* (len <= cap: no overflow) */
-        return 0;
-    uint8_t *tb = scratch, *m = scratch + dmax + 16, *s = scratch + 2 * dmax + 32;
+    uint8_t *tb = scratch;
     size_t tn;
-    if (uid2_b64fast_decode(token, len, tb, &tn, 1) != 0)
-        return 0;
-    /* token: prefix [0] | version [1] | master key id [2:6] | GCM(master payload) [6:] */
-    if (tn < 6 + UID2_GCM_OVERHEAD + 33 + UID2_GCM_OVERHEAD + 36 + 32)
+    if (uid2_b64fast_decode(token, len, tb, &tn, 1) != 0 || (tn != FAST_TN32 && tn != FAST_TN32 + 1))
         return 0;
     if ((int64_t)((tb[0] >> 4) & 1) != t->p.identity_scope)
         return 0;
     ptrdiff_t mk = fast_key(t, memo, 0, (uint32_t)be(tb, tn, 2, 6));
     if (mk < 0)
         return 0;
-    size_t mlen = tn - 6 - UID2_GCM_OVERHEAD;
-    if (uid2_hw_gcm_decrypt(&t->keys[mk].hw, tb + 6, tb + 6 + UID2_GCM_NONCE_LEN, mlen, tb + tn - UID2_GCM_TAG_LEN,
-                            m) != 0)
+    r->tb = tb;
+    r->m = scratch + FAST_M_OFF;
+    r->s = scratch + FAST_S_OFF;
+    r->mk = mk;
+    r->mlen = tn - 6 - UID2_GCM_OVERHEAD;
+    r->slen = r->mlen - 33 - UID2_GCM_OVERHEAD;
+    return 1;
+}
+
+/* Between the payloads: expiry and the site key (master payload: expires [0:8] | generated [8:16] | ... |
+ * site key id [29:33] | GCM(site payload) [33:]). */
+UID2_ALWAYS_INLINE int fast_open_master(const uid2_table_t *t, uid2_key_memo_t *memo, int64_t now_us,
+                                        fast_row_t *r)
+{
+    const uint8_t *m = r->m;
+    size_t mlen = r->mlen;
+    r->expires_ms = be(m, mlen, 0, 8);
+    r->generated_ms = be(m, mlen, 8, 16);
+    if (ms_to_us(r->expires_ms, &r->expires_us) != 0 || r->expires_us < now_us)
         return 0;
-    /* master payload: expires [0:8] | generated [8:16] | ... | site key id [29:33] | GCM(site payload) [33:] */
-    uint64_t expires_ms = be(m, mlen, 0, 8), generated_ms = be(m, mlen, 8, 16);
-    int64_t expires_us, generated_us;
-    if (ms_to_us(expires_ms, &expires_us) != 0 || expires_us < now_us)
-        return 0;
-    ptrdiff_t sk = fast_key(t, memo, 1, (uint32_t)be(m, mlen, 29, 33));
-    if (sk < 0)
-        return 0;
-    size_t slen = mlen - 33 - UID2_GCM_OVERHEAD;
-    if (slen != 36 + 32 && slen != 36 + 33) /* a legacy 32-byte raw UID or a 33-byte one (metadata byte first) */
-        return 0;
-    if (uid2_hw_gcm_decrypt(&t->keys[sk].hw, m + 33, m + 33 + UID2_GCM_NONCE_LEN, slen,
-                            m + mlen - UID2_GCM_TAG_LEN, s) != 0)
-        return 0;
-    /* site payload: site id [0:4] | ... | privacy [16:20] | established [20:28] | ... | raw UID [36:] */
+    r->sk = fast_key(t, memo, 1, (uint32_t)be(m, mlen, 29, 33));
+    return r->sk >= 0;
+}
+
+/* After the site payload: the remaining checks, then row i of the columns as uid2_batch.c's put_row writes a
+ * SUCCESS result. Site payload: site id [0:4] | ... | privacy [16:20] | established [20:28] | ... | raw UID
+ * [36:]. */
+UID2_ALWAYS_INLINE int fast_finish(const uid2_table_t *t, const fast_row_t *r, int64_t now_us, int client,
+                                   const uint8_t *domain, size_t dlen, const uid2_columns_t *c, size_t i)
+{
+    const uint8_t *s = r->s;
+    size_t slen = r->slen;
     uint32_t site_id = (uint32_t)be(s, slen, 0, 4);
     uint32_t privacy = (uint32_t)be(s, slen, 16, 20);
     uint64_t established_ms = be(s, slen, 20, 28);
-    int64_t established_us;
-    if (ms_to_us(established_ms, &established_us) != 0 || ms_to_us(generated_ms, &generated_us) != 0)
+    int64_t established_us, generated_us;
+    if (ms_to_us(established_ms, &established_us) != 0 || ms_to_us(r->generated_ms, &generated_us) != 0)
         return 0;
     int is_csg = (privacy & UID2_PRIVACY_CLIENT_SIDE_GENERATED) != 0;
     if (client == UID2_CLIENT_BIDSTREAM &&
         ((privacy & UID2_PRIVACY_OPTED_OUT) || (is_csg && !domain_allowed(t, site_id, domain, dlen))))
         return 0;
-    if (!lifetime_ok(t, client, generated_us, expires_us, now_us))
+    if (!lifetime_ok(t, client, generated_us, r->expires_us, now_us))
         return 0;
-    /* the row, as put_row writes a SUCCESS result (the column pointers copied first: a store through one of
-     * the byte columns could alias *c, and the compiler would reload them after every store) */
+    /* the column pointers copied first: a store through one of the byte columns could alias *c, and the
+     * compiler would reload them after every store */
     const uid2_columns_t cc = *c;
-    const int64_t sksi = t->keys[sk].site_id;
-    const int8_t itype = ((tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
+    const int64_t sksi = t->keys[r->sk].site_id;
+    const int8_t itype = ((r->tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
     if (slen == 36 + 32)
-        uid2_b64fast_encode32(s + 36, cc.uid + i * UID2_UID_WIDTH);
-    else /* 33 bytes: 44 characters, no padding */
-        b64_encode(t, s + 36, 33, cc.uid + i * UID2_UID_WIDTH, 0);
+        uid2_b64fast_encode32(s + 36, cc.uid + i * UID2_UID_WIDTH); /* 43 characters and '=' */
+    else
+        uid2_b64fast_encode(s + 36, 33, cc.uid + i * UID2_UID_WIDTH, 0); /* 44 characters, no padding */
     cc.status[i] = UID2_STATUS_SUCCESS;
     cc.uid_overflow[i] = 0;
     cc.established_ms[i] = (int64_t)established_ms;
-    cc.expiry_ms[i] = (int64_t)expires_ms;
+    cc.expiry_ms[i] = (int64_t)r->expires_ms;
     cc.site_id[i] = (int64_t)site_id;
     cc.site_key_site_id[i] = sksi;
     cc.identity_type[i] = itype;
@@ -654,6 +684,107 @@ int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scr
     cc.is_client_side_generated[i] = (int8_t)is_csg;
     return 1;
 }
+
+int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
+                      const char *token, size_t len, int64_t now_us, int client, const uint8_t *domain,
+                      size_t dlen, const uid2_columns_t *c, size_t i)
+{
+    fast_row_t r;
+    if (t == NULL || cap < UID2_FAST_ROW_SCRATCH || !fast_open_token(t, memo, scratch, token, len, now_us, &r))
+        return 0;
+    const uint8_t *b = r.tb + 6; /* the master message: nonce | ciphertext | tag */
+    if (uid2_hw_gcm_decrypt(&t->keys[r.mk].hw, b, b + UID2_GCM_NONCE_LEN, r.mlen, b + UID2_GCM_NONCE_LEN + r.mlen,
+                            r.m) != 0 ||
+        !fast_open_master(t, memo, now_us, &r))
+        return 0;
+    b = r.m + 33; /* the site message */
+    if (uid2_hw_gcm_decrypt(&t->keys[r.sk].hw, b, b + UID2_GCM_NONCE_LEN, r.slen, b + UID2_GCM_NONCE_LEN + r.slen,
+                            r.s) != 0)
+        return 0;
+    return fast_finish(t, &r, now_us, client, domain, dlen, c, i);
+}
+
+#if defined(UID2_KERNELS_X86)
+/* The master message of a row (tb[6:tn]: nonce, ciphertext, tag) and its site message (m[33:mlen]). */
+static inline uid2_gcm_mb_msg fast_master_msg(const uid2_table_t *t, const fast_row_t *r)
+{
+    const uint8_t *b = r->tb + 6;
+    return (uid2_gcm_mb_msg){&t->keys[r->mk].hw, b, b + UID2_GCM_NONCE_LEN, r->mlen, b + UID2_GCM_NONCE_LEN + r->mlen,
+                             r->m};
+}
+
+static inline uid2_gcm_mb_msg fast_site_msg(const uid2_table_t *t, const fast_row_t *r)
+{
+    const uint8_t *b = r->m + 33;
+    return (uid2_gcm_mb_msg){&t->keys[r->sk].hw, b, b + UID2_GCM_NONCE_LEN, r->slen, b + UID2_GCM_NONCE_LEN + r->slen,
+                             r->s};
+}
+
+/* Opens the master (site == 0) or the site payloads of the rows in `live` side by side with the multi-buffer
+ * kernel; returns `live` without the rows whose tag did not match. */
+static uint32_t fast_open_group(const uid2_table_t *t, const fast_row_t *r, uint32_t live, int site)
+{
+    uid2_gcm_mb_msg msg[UID2_FAST_GROUP];
+    unsigned idx[UID2_FAST_GROUP], k = 0;
+    for (unsigned j = 0; j < UID2_FAST_GROUP; j++)
+        if ((live >> j) & 1u) {
+            msg[k] = site ? fast_site_msg(t, &r[j]) : fast_master_msg(t, &r[j]);
+            idx[k++] = j;
+        }
+    uint32_t bad = uid2_gcm_mb_decrypt(msg, k);
+    for (unsigned f = 0; f < k; f++)
+        if ((bad >> f) & 1u)
+            live &= ~(1u << idx[f]);
+    return live;
+}
+
+uint32_t uid2_decrypt_fast_group(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
+                                 const uid2_bytes_t *tokens, size_t lo, size_t n, const uid2_bytes_t *domains,
+                                 const uid2_bytes_t *single_domain, int64_t now_us, int client,
+                                 const uid2_columns_t *c)
+{
+    fast_row_t r[UID2_FAST_GROUP];
+    uint32_t live = 0;
+    if (t == NULL || n > UID2_FAST_GROUP || cap < n * UID2_FAST_ROW_SCRATCH)
+        return 0;
+    for (size_t j = 0; j < n; j++) {
+        const uid2_bytes_t *tok = &tokens[lo + j];
+        if (tok->ptr != NULL && fast_open_token(t, memo, scratch + j * UID2_FAST_ROW_SCRATCH,
+                                                (const char *)tok->ptr, tok->len, now_us, &r[j]))
+            live |= 1u << j;
+    }
+    if (live == 0)
+        return 0;
+    live = fast_open_group(t, r, live, 0);
+    for (size_t j = 0; j < n; j++)
+        if (((live >> j) & 1u) && !fast_open_master(t, memo, now_us, &r[j]))
+            live &= ~(1u << j);
+    if (live == 0)
+        return 0;
+    live = fast_open_group(t, r, live, 1);
+    for (size_t j = 0; j < n; j++) {
+        if (!((live >> j) & 1u))
+            continue;
+        const uid2_bytes_t *dom = domains ? &domains[lo + j] : single_domain;
+        if (!fast_finish(t, &r[j], now_us, client, dom ? dom->ptr : NULL, dom ? dom->len : 0, c, lo + j))
+            live &= ~(1u << j);
+    }
+    return live;
+}
+
+#else /* no multi-buffer kernel in this build: uid2_gcm_mb_impl() is UID2_GCM_MB_NONE and nothing calls this */
+
+uint32_t uid2_decrypt_fast_group(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
+                                 const uid2_bytes_t *tokens, size_t lo, size_t n, const uid2_bytes_t *domains,
+                                 const uid2_bytes_t *single_domain, int64_t now_us, int client,
+                                 const uid2_columns_t *c)
+{
+    (void)t, (void)memo, (void)scratch, (void)cap, (void)tokens, (void)lo, (void)n, (void)domains;
+    (void)single_domain, (void)now_us, (void)client, (void)c;
+    return 0;
+}
+
+#endif
 
 int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *token, size_t len,
                        unsigned flags, int64_t now_us, int client, const uint8_t *domain, size_t domain_len,

@@ -353,6 +353,54 @@ def test_batch_one_pass_rows_equal_the_general_path(client, domain):
                 assert got["uid"][i].decode() == (want[i][1] or "") or i in got["uid_overflow"], name
 
 
+def _mixed_rows(n, seed):
+    """n v4 rows: 32- and 33-byte raw UIDs in runs and interleaved, two site keys, csg rows, and now and then a
+    near miss, so groups of the batch's multi-buffer path hold every mix of lengths, keys and declined rows."""
+    rnd = np.random.default_rng(seed)
+    names = list(NEAR_MISSES)
+    rows = []
+    for i in range(n):
+        if rnd.integers(0, 9) == 0:
+            rows.append(NEAR_MISSES[names[int(rnd.integers(0, len(names)))]])
+            continue
+        raw_len = 32 + int(rnd.integers(0, 2)) if (i // 24) % 2 else 32 + (i // 8) % 2
+        rows.append(_v4(raw=bytes(rnd.integers(0, 256, raw_len, dtype=np.uint8)),
+                        site_key_id=(165, 168)[int(rnd.integers(0, 2))], privacy=(0, 2)[int(rnd.integers(0, 4)) == 0]))
+    return rows
+
+
+@pytest.mark.parametrize("client", [P.CLIENT_SHARING, P.CLIENT_BIDSTREAM])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 17, 300])
+def test_batch_groups_of_32_and_33_byte_uids_equal_the_general_path(client, n):
+    """The batch's one-pass rows come in groups (uid2_decrypt_fast_group: 8 rows, their GCM payloads opened
+    side by side by the multi-buffer kernel, 129- and 130-byte payloads in one pass): every group size and
+    remainder, 32- and 33-byte raw UIDs mixed, a row the group declines between rows it takes; every column
+    equals the general path (a table without the fast paths) and the twin, on one and two threads."""
+    toks = _mixed_rows(n, n)
+    want = P.decrypt_tokens(TWIN, toks, NOW_US, client, "example.com", 1)
+    assert (want["status"] == P.SUCCESS).sum() >= n * 2 // 3
+    uids = {len(base64.b64decode(u)) for u, st_ in zip(want["uid"], want["status"]) if st_ == P.SUCCESS}
+    assert uids >= ({32, 33} if n >= 17 else set()) and uids <= {32, 33, 31, 0}
+    for table in (FAST, SLOW):
+        for threads in (1, 2):
+            got = C.decrypt_tokens(table, toks, NOW_US, client, "example.com", threads)
+            for col in ("status", "uid", "established_ms", "expiry_ms", "site_id", "site_key_site_id",
+                        "identity_type", "version", "is_client_side_generated"):
+                assert np.array_equal(got[col], want[col]), (col, table is FAST, threads)
+            assert got["uid_overflow"] == want["uid_overflow"]
+
+
+def test_33_byte_uids_on_the_scalar_paths():
+    """A 33-byte raw UID (the operator's current form: a metadata byte, then 32 hash bytes) is 44 characters
+    without padding, through the scalar engine call and the batch alike."""
+    raw = bytes([0x0C]) + bytes(range(1, 33))
+    tok = _v4(raw=raw)
+    a = _decrypt_all(tok, P.CLIENT_BIDSTREAM, None)
+    assert a[0] == P.SUCCESS and a[1] == base64.b64encode(raw).decode() and len(a[1]) == 44 and "=" not in a[1]
+    got = C.decrypt_tokens(FAST, [tok] * 9, NOW_US, P.CLIENT_BIDSTREAM, None, 1)
+    assert [u.decode() for u in got["uid"]] == [a[1]] * 9 and not got["uid_overflow"]
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_33_byte_raw_uid_batches_equal_the_general_path_and_the_twin(threads):
     """A production-shaped batch: 33-byte raw UIDs (v3 and v4 metadata, emails and phones) mixed with legacy
