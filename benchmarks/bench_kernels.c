@@ -19,6 +19,7 @@
 #include "uid2_b64fast.h"
 #include "uid2_base64.h"
 #include "uid2_engine.h"
+#include "uid2_gcm_mb.h"
 #include "uid2_gcm_ni.h"
 
 /* OpenSSL's AES-256-GCM with a pre-keyed context (only the IV set per message): the baseline. */
@@ -192,6 +193,74 @@ int main(int argc, char **argv)
     }
     printf("%-38s %18.1f %18.1f %7.1fx\n", "both payloads of a v4 token (decrypt)", total_evp, total_ni,
            total_ni > 0 ? total_evp / total_ni : 0.0);
+
+    /* ---- the multi-buffer kernel: 8 messages per call, each with its own key (16 site keys in a batch) ---- */
+    static const char *mb_names[4] = {"", "AES-NI x2", "VAES 256-bit", "VAES 512-bit"};
+    double mb_ns[4][2] = {{0}}, mb_min[4][2] = {{0}};
+    int mb_best = uid2_gcm_mb_impl();
+    if (have_ni) {
+        enum { L = 8 };
+        uid2_gcm_ni_key *mk = aligned_alloc(16, L * sizeof *mk);
+        static uint8_t mct[L][256], mtag[L][16], mout[L][256], mnonce[L][12];
+        uint8_t k8[32];
+        if (mk == NULL) {
+            fprintf(stderr, "setup failed\n");
+            return 1;
+        }
+        printf("\n%-38s %18s %18s %8s\n", "AES-256-GCM decrypt, 8 keys per call", "one by one (min)",
+               "multi-buffer (min)", "ratio");
+        for (size_t s2 = 0; s2 < 2; s2++) {
+            size_t len = sizes[s2];
+            uid2_gcm_mb_msg msgs[L];
+            for (size_t l = 0; l < L; l++) {
+                memcpy(k8, key, 32);
+                k8[0] ^= (uint8_t)(l + 1);
+                memcpy(mnonce[l], nonce, 12);
+                mnonce[l][11] ^= (uint8_t)l;
+                EVP_CIPHER_CTX *e = evp_ctx(1, k8);
+                if (e == NULL || uid2_gcm_seal(e, mnonce[l], pt, len, blob) != 0 ||
+                    uid2_gcm_ni_key_init(&mk[l], k8, 32) != 0) {
+                    fprintf(stderr, "multi-buffer setup failed\n");
+                    return 1;
+                }
+                EVP_CIPHER_CTX_free(e);
+                memcpy(mct[l], blob + 12, len);
+                memcpy(mtag[l], blob + 12 + len, 16);
+                msgs[l] = (uid2_gcm_mb_msg){&mk[l], mnonce[l], mct[l], len, mtag[l], mout[l]};
+            }
+            double one, one_min;
+            TIME_NS(one, runs, iters / 8 + 1,
+                    for (size_t l = 0; l < L; l++)
+                        uid2_gcm_ni_decrypt(&mk[l], mnonce[l], mct[l], len, mtag[l], mout[l]));
+            one /= L;
+            one_min = last_min / L;
+            for (int impl = UID2_GCM_MB_AESNI; impl <= UID2_GCM_MB_VAES512; impl++) {
+                if (!uid2_gcm_mb_supported(impl))
+                    continue;
+                memset(mout, 0, sizeof mout);
+                if (uid2_gcm_mb_decrypt_with(impl, msgs, L) != 0) {
+                    fprintf(stderr, "multi-buffer kernel %d rejects a message\n", impl);
+                    return 1;
+                }
+                for (size_t l = 0; l < L; l++)
+                    if (memcmp(mout[l], pt, len) != 0) {
+                        fprintf(stderr, "multi-buffer kernel %d disagrees with EVP at %zu bytes\n", impl, len);
+                        return 1;
+                    }
+                TIME_NS(mb_ns[impl][s2], runs, iters / 8 + 1, uid2_gcm_mb_decrypt_with(impl, msgs, L));
+                mb_ns[impl][s2] /= L;
+                mb_min[impl][s2] = last_min / L;
+                char label[64];
+                snprintf(label, sizeof label, "%zu bytes, %s%s", len, mb_names[impl], impl == mb_best ? " *" : "");
+                row(label, one, one_min, mb_ns[impl][s2], mb_min[impl][s2]);
+            }
+            sink ^= mout[0][0];
+        }
+        printf("(* the one this process uses; ns per message)\n");
+        for (size_t l = 0; l < L; l++)
+            uid2_gcm_ni_key_wipe(&mk[l]);
+        free(mk);
+    }
     EVP_CIPHER_CTX_free(dctx);
     EVP_CIPHER_CTX_free(ectx);
     uid2_gcm_ni_key_wipe(nk);
@@ -267,15 +336,19 @@ int main(int argc, char **argv)
                              .allow_clock_skew_seconds = 1800, .has_latest_expires = 1,
                              .latest_expires_us = INT64_MAX};
     uid2_table_t *t = uid2_table_new(keys, 1 + SITES, 1 + SITES, NULL, 0, NULL, 0, &p);
-    uid2_bytes_t *toks = calloc(nt, sizeof *toks);
-    char *tbuf = malloc(nt * 256);
+    /* two corpora over the same keys and sites: legacy 32-byte raw UIDs, and the operator's current 33-byte
+     * ones (a metadata byte, then 32 hash bytes) */
+    uid2_bytes_t *toks = calloc(nt, sizeof *toks), *toks33 = calloc(nt, sizeof *toks33);
+    char *tbuf = malloc(nt * 256), *tbuf33 = malloc(nt * 256);
+    char *want = malloc(nt * UID2_UID_WIDTH), *want33 = malloc(nt * UID2_UID_WIDTH);
     uid2_columns_t c = {.status = malloc(nt), .uid = malloc(nt * UID2_UID_WIDTH), .established_ms = malloc(nt * 8),
                         .expiry_ms = malloc(nt * 8), .site_id = malloc(nt * 8), .site_key_site_id = malloc(nt * 8),
                         .identity_type = malloc(nt), .version = malloc(nt * 2),
                         .is_client_side_generated = malloc(nt), .uid_overflow = malloc(nt)};
-    if (t == NULL || toks == NULL || tbuf == NULL || c.status == NULL || c.uid == NULL || c.established_ms == NULL ||
-        c.expiry_ms == NULL || c.site_id == NULL || c.site_key_site_id == NULL || c.identity_type == NULL ||
-        c.version == NULL || c.is_client_side_generated == NULL || c.uid_overflow == NULL) {
+    if (t == NULL || toks == NULL || tbuf == NULL || toks33 == NULL || tbuf33 == NULL || want == NULL ||
+        want33 == NULL || c.status == NULL || c.uid == NULL || c.established_ms == NULL || c.expiry_ms == NULL ||
+        c.site_id == NULL || c.site_key_site_id == NULL || c.identity_type == NULL || c.version == NULL ||
+        c.is_client_side_generated == NULL || c.uid_overflow == NULL) {
         fprintf(stderr, "engine setup failed\n");
         return 1;
     }
@@ -283,48 +356,75 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nt; i++) {
         x = x * 1103515245u + 12345u;
         ea.keyset_group = (int32_t)(1 + (x >> 16) % SITES);
-        uint8_t raw[32];
-        char uid[45];
-        for (size_t j = 0; j < 32; j++) {
+        uint8_t raw[33];
+        char uid[48];
+        raw[0] = 0x0C; /* scope 0, type 3 << 2 as the operator's v4 metadata byte lays it out */
+        for (size_t j = 1; j < 33; j++) {
             x = x * 1103515245u + 12345u;
             raw[j] = (uint8_t)(x >> 16);
         }
-        uid2_b64_encode(raw, 32, uid);
-        size_t tl = 0;
-        if (uid2_encrypt_token(t, NULL, uid, 44, 0, now, &ea, tbuf + i * 256, &tl) != UID2_ENC_SUCCESS) {
-            fprintf(stderr, "engine: encrypt failed\n");
+        for (int w33 = 0; w33 < 2; w33++) {
+            char *buf = (w33 ? tbuf33 : tbuf) + i * 256;
+            size_t tl = 0, ul = uid2_b64_encode(w33 ? raw : raw + 1, w33 ? 33 : 32, uid);
+            if (ul != UID2_UID_WIDTH || uid2_encrypt_token(t, NULL, uid, ul, 0, now, &ea, buf, &tl) != UID2_ENC_SUCCESS) {
+                fprintf(stderr, "engine: encrypt failed\n");
+                return 1;
+            }
+            memcpy((w33 ? want33 : want) + i * UID2_UID_WIDTH, uid, UID2_UID_WIDTH);
+            (w33 ? toks33 : toks)[i] = (uid2_bytes_t){(const uint8_t *)buf, tl};
+        }
+    }
+    /* bid logs carry a domain on every row (these tokens are not client-side generated: it is not compared) */
+    static const char dom_name[] = "example.com";
+    const uid2_bytes_t dom = {(const uint8_t *)dom_name, sizeof dom_name - 1};
+    for (int w33 = 0; w33 < 2; w33++) {
+        memset(c.status, 0xFF, nt);
+        if (uid2_decrypt_many(t, w33 ? toks33 : toks, nt, NULL, &dom, now, UID2_CLIENT_BIDSTREAM, &c, 1) != 0 ||
+            memcmp(c.uid, w33 ? want33 : want, nt * UID2_UID_WIDTH) != 0) {
+            fprintf(stderr, "engine: decrypt failed (%d-byte raw UIDs)\n", 32 + w33);
             return 1;
         }
-        toks[i].ptr = (const uint8_t *)tbuf + i * 256;
-        toks[i].len = tl;
+        for (size_t i = 0; i < nt; i++)
+            if (c.status[i] != UID2_STATUS_SUCCESS) {
+                fprintf(stderr, "engine: row %zu not SUCCESS (%d-byte raw UIDs)\n", i, 32 + w33);
+                return 1;
+            }
     }
-    if (uid2_decrypt_many(t, toks, nt, NULL, NULL, now, UID2_CLIENT_BIDSTREAM, &c, 1) != 0 ||
-        c.status[0] != UID2_STATUS_SUCCESS || c.status[nt - 1] != UID2_STATUS_SUCCESS) {
-        fprintf(stderr, "engine: decrypt failed\n");
-        return 1;
-    }
+    /* the two corpora alternate run by run, so their ratio is taken over the same stretch of load */
     int eruns = runs < 31 ? runs : 31;
-    double engine_ns;
-    TIME_NS(engine_ns, eruns, 1,
-            uid2_decrypt_many(t, toks, nt, NULL, NULL, now, UID2_CLIENT_BIDSTREAM, &c, 1));
-    double engine_min = last_min;
-    engine_ns /= (double)nt;
-    engine_min /= (double)nt;
+    double e32[64], e33[64];
+    for (int r = 0; r < eruns; r++) {
+        double t0 = now_ns();
+        uid2_decrypt_many(t, toks, nt, NULL, &dom, now, UID2_CLIENT_BIDSTREAM, &c, 1);
+        double t1 = now_ns();
+        uid2_decrypt_many(t, toks33, nt, NULL, &dom, now, UID2_CLIENT_BIDSTREAM, &c, 1);
+        e32[r] = (t1 - t0) / (double)nt;
+        e33[r] = (now_ns() - t1) / (double)nt;
+    }
+    qsort(e32, (size_t)eruns, sizeof(double), cmp_double);
+    qsort(e33, (size_t)eruns, sizeof(double), cmp_double);
+    double engine_ns = e32[eruns / 2], engine_min = e32[0], engine33 = e33[eruns / 2], engine33_min = e33[0];
     /* the GCM the engine uses here: the kernel, or EVP on a CPU without it */
     double kernels = (have_ni ? total_ni : total_evp) + b_fast;
     double kernels_min = (have_ni ? m_ni_68 + m_ni_129 : m_evp_68 + m_evp_129) + m_fast;
     printf("\nv4 token (%zu chars, payloads of 129 and 68 bytes), a batch of %zu distinct tokens from %d sites, "
-           "one thread:\n", tlen, nt, (int)SITES);
+           "a domain on every row, one thread:\n", tlen, nt, (int)SITES);
     printf("  kernel sum: base64url decode + GCM 129 + GCM 68     %7.1f ns (min %.1f)\n", kernels, kernels_min);
     printf("  ... + base64 encode of the raw UID                  %7.1f ns (min %.1f)\n", kernels + e_fast,
            kernels_min + me_fast);
     printf("  engine, uid2_decrypt_many (C, no Python)            %7.1f ns (min %.1f) = %.2fx the kernel sum\n",
            engine_ns, engine_min, engine_ns / kernels);
+    printf("  engine, 33-byte raw UIDs (219 chars)                %7.1f ns (min %.1f) = %.2fx the 32-byte "
+           "tokens (min/min %.2fx)\n", engine33, engine33_min, engine33 / engine_ns, engine33_min / engine_min);
+    printf("  (GCM in the engine: %s)\n", mb_best != UID2_GCM_MB_NONE ? mb_names[mb_best]
+                                           : have_ni ? "one message at a time (UID2FAST_NO_MULTIBUF or no VAES)" : "EVP");
     /* machine-readable, for bench_kernels.py */
     printf("KERNELS ni=%d gcm68=%.2f gcm129=%.2f b64=%.2f enc=%.2f sum=%.2f summin=%.2f engine=%.2f "
-           "enginemin=%.2f\n",
-           have_ni, ni_68, ni_129, b_fast, e_fast, kernels, kernels_min, engine_ns, engine_min);
+           "enginemin=%.2f engine33=%.2f engine33min=%.2f mb=%d mb68=%.2f mb129=%.2f\n",
+           have_ni, ni_68, ni_129, b_fast, e_fast, kernels, kernels_min, engine_ns, engine_min, engine33,
+           engine33_min, mb_best, mb_ns[mb_best][0], mb_ns[mb_best][1]);
     uid2_table_free(t);
+    free(toks33), free(tbuf33), free(want), free(want33);
     free(toks), free(tbuf), free(c.status), free(c.uid), free(c.established_ms), free(c.expiry_ms), free(c.site_id);
     free(c.site_key_site_id), free(c.identity_type), free(c.version), free(c.is_client_side_generated);
     free(c.uid_overflow);

@@ -10,15 +10,20 @@ the fast one (uid2_b64fast.c), and ns per base64 encode of a 32-byte raw UID. Ea
 `runs` runs of `iters` back-to-back calls, with the fastest run in brackets: on a shared machine the median
 moves with the neighbours' load, the minimum much less. The answers are checked before anything is timed.
 
-Then the kernel sum of a v4 token (base64url decode + GCM 129 + GCM 68, the work every token needs) beside
-what a whole token costs: in the C engine alone (uid2_decrypt_many over distinct tokens from 16 sites, one
-thread) and through Python (``uid2fast.decrypt_tokens(tokens, keys, threads=1)``, the batch API, over a list
-of str and an Arrow array, when uid2fast is importable with its C engine), with the ratio to the kernel sum.
-The C runs and the Python batches alternate `rounds` times, so each ratio is taken over the same stretch of a
-shared machine's load.
+Then the multi-buffer kernel (uid2_gcm_mb.c: 8 messages with 8 keys per call, each instruction set the CPU
+has) against the one-message kernel on the same messages, and the kernel sum of a v4 token (base64url decode
++ GCM 129 + GCM 68, the work every token needs) beside what a whole token costs: in the C engine alone
+(uid2_decrypt_many over distinct tokens from 16 sites with a domain on every row, one thread) and through
+Python (``uid2fast.decrypt_tokens(tokens, keys, threads=1)``, the batch API, over a list of str and an Arrow
+array, when uid2fast is importable with its C engine), with the ratio to the kernel sum.
+The engine runs over 32- and 33-byte raw UIDs alternately, and each round runs the C benchmark twice, the
+second time with the multi-buffer kernel off (UID2FAST_NO_MULTIBUF=1): the 33-vs-32 and on-vs-off ratios are
+side by side. The C runs and the Python batches alternate `rounds` times, so each ratio is taken over the same
+stretch of a shared machine's load.
 """
 import argparse
 import json
+import os
 import pathlib
 import platform
 import subprocess
@@ -109,32 +114,48 @@ def main(argv=None):
         print(f"Python {platform.python_version()} | {platform.machine()} | {' '.join(CFLAGS)}", flush=True)
         batches = python_batches(args.tokens)
         timers, features = batches if batches is not None else (None, None)
-        kernel_sums, kernel_mins, engine, py = [], [], [], {}
+        kernel_sums, kernel_mins, engine, engine33, engine_off, py = [], [], [], [], [], {}
         per_round = max(5, args.runs // rounds)
         for r in range(rounds):
             run = [str(exe), str(args.runs if r == 0 else per_round), str(args.iters)]
             if tok is not None:
                 run.append(tok)
-            proc = subprocess.run(run, capture_output=True, text=True)
+            # the same binary with the multi-buffer kernel off, right after: the engine's A/B in one stretch
+            off_env = dict(os.environ, UID2FAST_NO_MULTIBUF="1")
+            procs = [subprocess.run(run, capture_output=True, text=True),
+                     subprocess.run(run, capture_output=True, text=True, env=off_env)]
+            proc = procs[0]
             if r == 0:  # the full table once; later rounds only add samples
                 sys.stdout.write(proc.stdout)
                 sys.stderr.write(proc.stderr)
-            if proc.returncode != 0:
-                if r != 0:
-                    sys.stderr.write(proc.stderr)
-                return proc.returncode
-            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("KERNELS ")]
-            if not line:
+            bad = [p for p in procs if p.returncode != 0]
+            if bad:
+                if r != 0 or bad[0] is not proc:
+                    sys.stderr.write(bad[0].stderr)
+                return bad[0].returncode
+            lines = [[ln for ln in p.stdout.splitlines() if ln.startswith("KERNELS ")] for p in procs]
+            if not lines[0] or not lines[1]:
                 break
-            k = dict(kv.split("=") for kv in line[0].split()[1:])
+            k = dict(kv.split("=") for kv in lines[0][0].split()[1:])
+            k_off = dict(kv.split("=") for kv in lines[1][0].split()[1:])
             kernel_sums.append(float(k["sum"]))
             kernel_mins.append(float(k["summin"]))
             engine.append(float(k["engine"]))
+            engine33.append(float(k["engine33"]))
+            engine_off.append(float(k_off["engine33"]))
+            multibuf = int(k["mb"])
             if timers is not None:
                 for kind, one in timers.items():
                     for _ in range(3):  # untimed: the subprocess has just had the caches
                         one()
                     py.setdefault(kind, []).extend(one() for _ in range(max(5, 51 // rounds)))
+    if kernel_sums:
+        e, e33, eoff = _median(engine), _median(engine33), _median(engine_off)
+        print(f"\n{rounds} rounds: engine (C, one thread, 16 sites, a domain per row), medians of the rounds:")
+        print(f"  32-byte raw UIDs {e:.1f} ns, 33-byte {e33:.1f} ns = {e33 / e:.2f}x")
+        if multibuf:
+            print(f"  33-byte, multi-buffer GCM on {e33:.1f} ns, off (UID2FAST_NO_MULTIBUF=1) {eoff:.1f} ns "
+                  f"= {eoff / e33:.2f}x faster with it")
     if timers is None:
         print("  uid2fast.decrypt_tokens: uid2fast with its C engine is not importable (build it first)")
     elif kernel_sums:
@@ -144,7 +165,8 @@ def main(argv=None):
         for kind, xs in py.items():
             med, best = _median(xs), min(xs)
             print(f"  uid2fast.decrypt_tokens, {args.tokens} {kind:<12} {med:7.1f} ns (min {best:.1f}) = "
-                  f"{med / s:.2f}x the kernel sum (min/min {best / smin:.2f}x)")
+                  f"{med / s:.2f}x the kernel sum (min/min {best / smin:.2f}x), {med / _median(engine):.2f}x "
+                  f"the engine")
         print(f"  backend_features: {features}")
     return 0
 

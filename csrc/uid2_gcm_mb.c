@@ -94,9 +94,9 @@ NI_INL __m128i load_partial(const uint8_t *p, size_t len)
     return ld(t);
 }
 
-/* ---- 128-bit registers (AES-NI): 4 messages, one per register ------------------------------------------ */
+/* ---- 128-bit registers (AES-NI): 2 messages, one per register (4 spill: 40 blocks in 16 registers) ------ */
 #define MB_W 1
-#define MB_G 4
+#define MB_G 2
 #define V __m128i
 #define MB_FN(n) n##_x1
 #define MB_TGT NI_TGT
@@ -306,7 +306,7 @@ uint32_t uid2_gcm_mb_decrypt_with(int impl, const uid2_gcm_mb_msg *msgs, size_t 
         if (msgs[i].key->rounds == 14 && msgs[i].len <= UID2_GCM_MB_MAX_LEN)
             wide |= 1u << i;
     uint32_t bad = one_by_one(msgs, n, lanes_mask(n) & ~wide);
-    const size_t per_pass = impl == UID2_GCM_MB_AESNI ? 4 : 8;
+    const size_t per_pass = impl == UID2_GCM_MB_AESNI ? 2 : 8;
     uint8_t spare[UID2_GCM_MB_MAX_LEN]; /* the output of the lanes that only fill a pass */
     int spare_used = 0;
     while (wide != 0) {

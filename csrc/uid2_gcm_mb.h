@@ -28,7 +28,7 @@
 
 /* Instruction sets; uid2_gcm_mb_impl() says which one this process uses. */
 #define UID2_GCM_MB_NONE 0    /* off: UID2FAST_NO_MULTIBUF or UID2FAST_NO_FASTPATH set, or no AES-NI */
-#define UID2_GCM_MB_AESNI 1   /* AES-NI + PCLMULQDQ, 128-bit registers, 4 messages interleaved */
+#define UID2_GCM_MB_AESNI 1   /* AES-NI + PCLMULQDQ, 128-bit registers, 2 messages interleaved */
 #define UID2_GCM_MB_VAES256 2 /* VAES + VPCLMULQDQ + AVX2, two messages per register */
 #define UID2_GCM_MB_VAES512 3 /* VAES + VPCLMULQDQ + AVX-512 (F, BW), four messages per register */
 

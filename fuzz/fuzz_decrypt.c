@@ -30,6 +30,9 @@
 #define MAX_TOKENS 16
 #define MAX_SECRET 40
 #define BATCH_ROWS_2T 520 /* more than 512 rows: uid2_decrypt_many splits them across 2 threads */
+/* At least this many rows on one thread: two full groups of the batch's multi-buffer path (8 rows whose GCM
+ * payloads are opened side by side, uid2_decrypt_fast_group) and a short one */
+#define BATCH_ROWS_MIN 19
 
 #define CHECK(cond, ...)                                                                                       \
     do {                                                                                                       \
@@ -470,14 +473,14 @@ static int ascii(const uint8_t *p, size_t n)
     return 1;
 }
 
-/* The batch API over tokens[0..n) (rows repeated to > 512 for two threads); each row must equal the scalar
- * str-token result (a non-ASCII or NULL row: the result of an empty token). */
+/* The batch API over tokens[0..n) (rows repeated to > 512 for two threads, to BATCH_ROWS_MIN for one); each row
+ * must equal the scalar str-token result (a non-ASCII or NULL row: the result of an empty token). */
 static void batch_check(const uid2_table_t *t, const desc_t *d, const uid2_bytes_t *tokens, size_t n)
 {
     if (n == 0)
         return;
     int threads = (d->opts & OPT_TWO_THREADS) ? 2 : 1;
-    size_t rows = threads == 2 ? BATCH_ROWS_2T : n;
+    size_t rows = threads == 2 ? BATCH_ROWS_2T : n < BATCH_ROWS_MIN ? BATCH_ROWS_MIN : n;
     uid2_bytes_t *in = calloc(rows, sizeof *in);
     uid2_bytes_t *doms = (d->opts & OPT_ROW_DOMAINS) ? calloc(rows, sizeof *doms) : NULL;
     uint8_t *dom = d->has_domain ? dup_exact(d->domain, d->domain_len) : NULL;
