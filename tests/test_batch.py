@@ -175,3 +175,30 @@ def test_encrypt_batch_round_trip(engine, keys):
     assert back.uids() == [RAW_UID, "BEOGxroPLdcY7LrSiwjY52+X05V0ryELpJmoWAyXiwbZ", RAW_UID]
     assert back.identity_type.tolist() == [0, 1, 0]
     assert U.encrypt_tokens(uids, None, now=NOW).status.tolist() == [3] * len(uids)
+
+
+def test_to_pandas_keeps_integers_nullable_and_text(engine, keys, mixed):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    out = U.decrypt_tokens(mixed, keys, now=NOW)
+    df = out.to_pandas()
+    dtypes = {"site_id": "Int64", "site_key_site_id": "Int64", "identity_type": "Int8", "identity_scope": "Int8",
+              "version": "Int16", "is_client_side_generated": "boolean", "status": "string", "uid": "string"}
+    assert {c: str(df[c].dtype) for c in dtypes} == dtypes
+    assert str(df["established"].dtype) == "datetime64[ms, UTC]"
+    bare = [i for i in range(len(out)) if out.site_id[i] == U.DecryptedTokens.NONE_I64]
+    full = [i for i in range(len(out)) if out.site_id[i] != U.DecryptedTokens.NONE_I64]
+    assert bare and full
+    for i in bare:
+        assert df["site_id"][i] is pd.NA and df["uid"][i] is pd.NA
+    for col in ("version", "identity_type"):
+        for i in range(len(out)):
+            value = getattr(out, col)[i]
+            assert df[col][i] is pd.NA if value < 0 else df[col][i] == int(value)
+    for i in full:  # exact integers, never floats
+        assert df["site_id"][i] == int(out.site_id[i]) and not isinstance(df["site_id"][i], float)
+    assert list(df["uid"][:1]) == [RAW_UID] and df["uid"].str.len()[0] == 44
+    assert list(df["status"]) == [s.name for s in (out.status_enum(i) for i in range(len(out)))]
+    enc = U.encrypt_tokens([RAW_UID, "not a raw uid"], keys, now=NOW).to_pandas()
+    assert str(enc["status"].dtype) == "string" and str(enc["token"].dtype) == "string"
+    assert enc["token"][1] is pd.NA and enc["status"][0] == "SUCCESS"

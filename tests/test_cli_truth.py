@@ -342,3 +342,23 @@ def test_progress_counts_bytes_read_of_csv_and_text(name, files, tmp_path, capsy
     assert sum(bar.updates) == size and all(n >= 0 for n in bar.updates)
     if ".txt" in name:
         assert len([n for n in bar.updates if n]) > 1  # it moves while the file is read, not once at the end
+
+
+def test_csv_output_writes_code_columns_as_names(op, files, tmp_path, capsys):
+    keys = files["dir"] / "bidstream.json"
+    phone = op.issue_token(phone="+15551234567")
+    src = _text(tmp_path / "in.txt", [files["tokens"][0], phone, "garbage"])
+    pq.write_table(pa.table({"token": [files["tokens"][0], phone, "garbage"]}), tmp_path / "in.parquet")
+    rc, out, err = _run(capsys, "decrypt", "--keys", keys, tmp_path / "in.parquet", tmp_path / "o.csv", "-q")
+    assert rc == 0, err
+    table = pacsv.read_csv(tmp_path / "o.csv")
+    assert table.column("identity_type").to_pylist() == ["Email", "Phone", ""]  # CSV writes null as empty
+    assert table.column("identity_scope").to_pylist() == ["UID2", "UID2", ""]
+    assert table.column("status").to_pylist()[:2] == ["SUCCESS", "SUCCESS"]
+    # Parquet keeps the batch API's int8 codes
+    rc, out, err = _run(capsys, "decrypt", "--keys", keys, src, tmp_path / "o.parquet", "-q", "--input-format",
+                        "text")
+    assert rc == 0, err
+    t = pq.read_table(tmp_path / "o.parquet")
+    assert t.schema.field("identity_type").type == pa.int8()
+    assert t.column("identity_type").to_pylist() == [0, 1, None]

@@ -235,8 +235,22 @@ class DecryptedTokens:
         })
 
     def to_pandas(self) -> Any:
-        """A ``pandas.DataFrame`` (via Arrow; needs pandas and pyarrow)."""
-        return self.to_arrow().to_pandas()
+        """A ``pandas.DataFrame`` (via Arrow; needs pandas and pyarrow).
+
+        Integer and boolean columns are pandas' nullable types (``Int64``, ``Int8``, ``Int16``, ``boolean``:
+        ``pd.NA`` where a row has no value, never a float column); ``status`` and ``uid`` are text
+        (``string``); ``established`` and ``expiry`` are ``datetime64[ms, UTC]`` (``NaT`` where absent).
+        """
+        return self.to_arrow().to_pandas(types_mapper=_pandas_types())
+
+
+def _pandas_types() -> Any:
+    """Arrow type -> pandas dtype for ``to_pandas``: nullable integers and booleans, and text."""
+    import pandas as pd
+    import pyarrow as pa
+
+    return {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int64(): pd.Int64Dtype(),
+            pa.bool_(): pd.BooleanDtype(), pa.string(): pd.StringDtype()}.get
 
 
 class _ScopeOnly:
@@ -293,7 +307,8 @@ class EncryptedTokens:
                          "token": pa.array(self.tokens, type=pa.string())})
 
     def to_pandas(self) -> Any:
-        return self.to_arrow().to_pandas()
+        """A ``pandas.DataFrame`` with ``status`` and ``token`` as text (``string``, ``pd.NA`` for no token)."""
+        return self.to_arrow().to_pandas(types_mapper=_pandas_types())
 
 
 def decrypt_tokens(tokens: Any, keys: Any, *, now: Optional[dt.datetime] = None, client: Any = "bidstream",

@@ -155,4 +155,4 @@ def _load_keys(path: str) -> Any:
 
         if NO_KEYS in str(exc):  # refused like an empty refresh; say what to do about it
             raise CliError(f"key file {path} holds no keys; run `uid2fast keys fetch`") from None
-        raise
+        raise CliError(f"{exc}; fetch a key file with `uid2fast keys fetch`") from None  # names the file, no secret

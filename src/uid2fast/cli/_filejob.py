@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List
 
 from ._common import CliError, Terminated, _fmt_int, _info, _json_out, _load_keys, _progress, require
 from ._diagnose import diagnose
+from ._pipeline import Pipeline, Serial
 from ._formats import STDIO, AtomicOutput, Input, display_name, format_of, same_file, text_column_of
 
 EXIT_ROWS_FAILED = 3
@@ -45,13 +46,35 @@ def cleanup_on_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def result_schema(kind: str, prefix: str) -> Any:
+def _code_names() -> Dict[str, Any]:
+    """The result columns that hold enum codes, each with the labels of its codes (code i -> labels[i])."""
+    from ..identity_scope import IdentityScope
+    from ..identity_type import IdentityType
+
+    return {name: [m.name for m in sorted(enum, key=int)]
+            for name, enum in (("identity_type", IdentityType), ("identity_scope", IdentityScope))}
+
+
+def result_schema(kind: str, prefix: str, names: bool = False) -> Any:
+    """The result columns' schema; with ``names`` the code columns are text (CSV output, like ``status``)."""
     import pyarrow as pa
 
     from ..batch import decrypt_tokens, encrypt_tokens
 
     table = decrypt_tokens([], None).to_arrow() if kind == "decrypt" else encrypt_tokens([], None).to_arrow()
-    return pa.schema([pa.field(prefix + f.name, f.type) for f in table.schema])
+    coded = _code_names() if names else {}
+    return pa.schema([pa.field(prefix + f.name, pa.string() if f.name in coded else f.type) for f in table.schema])
+
+
+def _with_names(table: Any, coded: Dict[str, Any]) -> Any:
+    """``table`` with each code column replaced by its labels (null stays null)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name, labels in coded.items():
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, pc.take(pa.array(labels, pa.string()), table.column(i)))
+    return table
 
 
 def run_file_job(args: argparse.Namespace, kind: str) -> int:
@@ -81,7 +104,9 @@ def _run(args: argparse.Namespace, kind: str, keys: Any, inp: Input) -> int:
         if inp.format == "text":
             raise CliError("--domain-column needs a CSV or Parquet input (a text file has one column)")
         inp.check_column(domain_col, "domain")
-    results = result_schema(kind, args.prefix)
+    out_format, _ = format_of(args.output, args.output_format)
+    coded = _code_names() if out_format == "csv" and kind == "decrypt" else {}
+    results = result_schema(kind, args.prefix, names=bool(coded))
     clash = [f.name for f in results if f.name in inp.schema.names]
     if clash:
         raise CliError(f"{inp.name}: already has column(s) {', '.join(clash)}; pick a --prefix for the results")
@@ -96,10 +121,12 @@ def _run(args: argparse.Namespace, kind: str, keys: Any, inp: Input) -> int:
     start = time.perf_counter()
     by_bytes = inp.format != "parquet"  # CSV and text: progress by bytes read (a percentage when the size is known)
     with AtomicOutput(args.output, out_schema, text_column, args.output_format) as out:
+        # Files: reading, the engine and writing overlap (see _pipeline); standard input stays on this thread.
+        stages = Serial(inp.batches(), out.write) if inp.path == STDIO else Pipeline(inp.batches(), out.write)
         with _progress(args, total=inp.total_bytes if by_bytes else inp.total, unit="B" if by_bytes else "rows",
-                       desc=kind) as bar:
+                       desc=kind) as bar, stages:
             shown = 0
-            for batch in inp.batches():
+            for batch in stages.batches():
                 if batch.num_rows == 0:
                     continue
                 values = text_column_of(batch, col_index, inp.name, args.column)
@@ -116,14 +143,15 @@ def _run(args: argparse.Namespace, kind: str, keys: Any, inp: Input) -> int:
                 engine_seconds += time.perf_counter() - t0
                 for status, n in res.status_counts().items():
                     counts[status.name] = counts.get(status.name, 0) + n
-                table = res.to_arrow()
+                table = _with_names(res.to_arrow(), coded) if coded else res.to_arrow()
                 arrays = [batch.column(i) for i in range(batch.num_columns)]
                 arrays += [table.column(i).combine_chunks() for i in range(table.num_columns)]
-                out.write(pa.RecordBatch.from_arrays(arrays, schema=out_schema))
+                stages.write(pa.RecordBatch.from_arrays(arrays, schema=out_schema))
                 rows += batch.num_rows
                 done = inp.bytes_read if by_bytes else rows
                 bar.update(done - shown)
                 shown = done
+            stages.finish()
             bar.set_postfix_str(f"{rows:,} rows")
         out.commit()
     seconds = time.perf_counter() - start
