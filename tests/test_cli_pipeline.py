@@ -78,7 +78,7 @@ def test_a_read_error_reaches_the_caller_and_threads_stop():
 
     with pytest.raises(CliError, match="line 3"):
         _run_pipeline(source())
-    assert not [t for t in threading.enumerate() if t.name.startswith("uid2fast-")]
+    assert not [t for t in threading.enumerate() if t.name in ("uid2fast-read", "uid2fast-write")]
 
 
 def test_a_write_error_reaches_the_caller():
@@ -91,7 +91,7 @@ def test_a_write_error_reaches_the_caller():
             for item in p.batches():
                 p.write(item)
             p.finish()
-    assert not [t for t in threading.enumerate() if t.name.startswith("uid2fast-")]
+    assert not [t for t in threading.enumerate() if t.name in ("uid2fast-read", "uid2fast-write")]
 
 
 def test_close_mid_way_stops_a_reader_and_a_writer_that_are_waiting():
@@ -107,7 +107,7 @@ def test_close_mid_way_stops_a_reader_and_a_writer_that_are_waiting():
                 p.write(item)
                 if item == 50:
                     raise KeyboardInterrupt
-    assert not [t for t in threading.enumerate() if t.name.startswith("uid2fast-")]
+    assert not [t for t in threading.enumerate() if t.name in ("uid2fast-read", "uid2fast-write")]
 
 
 def test_serial_has_the_same_interface():
