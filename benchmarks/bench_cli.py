@@ -111,11 +111,16 @@ def io_floor(src: pathlib.Path, dst: pathlib.Path, out_table, fmt: str) -> float
     return time.perf_counter() - t0
 
 
+# VmHWM is the peak RSS of this process image; ru_maxrss can carry the parent's peak over a vfork + exec.
 _RSS = """
 import resource, sys
 from uid2fast.cli import main
 rc = main(sys.argv[1:])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+try:
+    peak = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+except (OSError, IndexError):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(peak)
 sys.exit(rc)
 """
 

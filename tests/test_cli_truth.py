@@ -362,3 +362,22 @@ def test_csv_output_writes_code_columns_as_names(op, files, tmp_path, capsys):
     t = pq.read_table(tmp_path / "o.parquet")
     assert t.schema.field("identity_type").type == pa.int8()
     assert t.column("identity_type").to_pylist() == [0, 1, None]
+
+
+def test_csv_timestamps_are_written_as_arrow_writes_them(files, tmp_path, capsys):
+    """The CSV output formats established/expiry itself (Arrow's writer looks the zone up per value, slowly);
+    the text is the same as Arrow's CSV writer gives for the UTC timestamps, nulls empty."""
+    keys = files["dir"] / "bidstream.json"
+    tokens = files["tokens"][:5] + ["garbage"]
+    src = _text(tmp_path / "in.txt", tokens)
+    rc, out, err = _run(capsys, "decrypt", "--keys", keys, src, tmp_path / "o.csv", "-q", "--fail-on", "never")
+    assert rc == 0, err
+    want = uid2fast.decrypt_tokens(tokens, uid2fast.keyfile.load_keys(keys)).to_arrow()
+    buf = pa.BufferOutputStream()
+    pacsv.write_csv(want.select(["established", "expiry"]), buf)
+    want_lines = buf.getvalue().to_pybytes().decode().splitlines()[1:]
+    got = pacsv.read_csv(tmp_path / "o.csv", convert_options=pacsv.ConvertOptions(
+        column_types={"established": pa.string(), "expiry": pa.string()}))
+    got_lines = [f"{a},{b}" for a, b in zip(got.column("established").to_pylist(), got.column("expiry").to_pylist())]
+    assert got_lines == want_lines
+    assert got_lines[0].endswith("Z") and got_lines[-1] == ","
