@@ -60,23 +60,22 @@ _SITES = 16
 
 def _keys_body() -> Dict[str, Any]:
     """A sharing-style key set: a master keyset, the caller's default keyset and _SITES token sites' keys."""
+    from ._keys_json import keys_json_body
+
     now = int(time.time())
 
     def key(key_id: int, keyset_id: Optional[int]) -> Dict[str, Any]:
-        k = {"id": key_id, "created": now - 3600, "activates": now - 3600, "expires": now + 86_400,
-             "secret": base64.b64encode(os.urandom(32)).decode()}
-        if keyset_id is not None:
-            k["keyset_id"] = keyset_id
-        return k
+        return {"id": key_id, "created": now - 3600, "activates": now - 3600, "expires": now + 86_400,
+                "secret": os.urandom(32), "keyset_id": keyset_id}
 
-    return {"identity_scope": "UID2", "caller_site_id": _CALLER_SITE, "master_keyset_id": _MASTER_KEYSET,
-            "default_keyset_id": _DEFAULT_KEYSET, "token_expiry_seconds": "2592000",
-            "allow_clock_skew_seconds": 1800,
-            "keys": [key(1, _MASTER_KEYSET), key(2, _DEFAULT_KEYSET)] + [key(3 + j, 5) for j in range(_SITES)]}
+    return keys_json_body(
+        [key(1, _MASTER_KEYSET), key(2, _DEFAULT_KEYSET)] + [key(3 + j, 5) for j in range(_SITES)],
+        identity_scope="UID2", caller_site_id=_CALLER_SITE, master_keyset_id=_MASTER_KEYSET,
+        default_keyset_id=_DEFAULT_KEYSET, token_expiry_seconds="2592000", allow_clock_skew_seconds=1800)
 
 
 def _tokens(body: Dict[str, Any], version: int, n: int) -> Tuple[List[str], List[str]]:
-    """``n`` distinct tokens of one version and their raw UIDs, from sites picked at random (seeded)."""
+    """``n`` distinct tokens of one version and their 33-byte raw UIDs, from sites picked at random (seeded)."""
     from .keys import EncryptionKey
     from .uid2_token_generator import Params, UID2TokenGenerator
 
@@ -88,7 +87,10 @@ def _tokens(body: Dict[str, Any], version: int, n: int) -> Tuple[List[str], List
     master = as_key(body["keys"][0])
     sites = [as_key(k) for k in body["keys"][2:]]
     params = Params(expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
-    uids = [base64.b64encode(os.urandom(32)).decode() for _ in range(n)]
+    # Raw UIDs as the operator mints them now: 33 bytes, a v4 metadata byte (prod environment, UID2, email or
+    # phone: env << 6 | 1 << 5 | type << 2) before 32 bytes.
+    uids = [base64.b64encode(bytes([2 << 6 | 1 << 5 | (i % 3 == 0) << 2]) + os.urandom(32)).decode()
+            for i in range(n)]
     gen = {2: UID2TokenGenerator.generate_uid2_token_v2, 3: UID2TokenGenerator.generate_uid2_token_v3,
            4: UID2TokenGenerator.generate_uid2_token_v4}[version]
     pick = random.Random(n * 10 + version)

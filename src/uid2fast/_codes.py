@@ -1,6 +1,17 @@
 """The codes both engines answer with: decryption and encryption statuses, client types, privacy bits and the
-batch column constants. ``csrc/uid2_engine.h`` has the same lists as C enums; tests/test_engine_c_internal.py
+batch column constants; and the payload types of the (deprecated) encrypted-data format.
+``csrc/uid2_engine.h`` has the same lists as C enums; tests/test_engine_c_internal.py
 checks the two against each other."""
+
+from enum import Enum
+
+
+class _PayloadType(Enum):
+    """First byte of the encrypted-data formats (``encrypt_data``/``decrypt_data``, docs/formats.md)."""
+
+    ENCRYPTED_DATA = 128
+    ENCRYPTED_DATA_V3 = 96
+
 
 # --- decryption status codes (UID2_STATUS_* in csrc/uid2_engine.h) ---------------------------
 SUCCESS = 0

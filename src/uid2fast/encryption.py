@@ -25,7 +25,9 @@ from .encryption_status import EncryptionStatus
 from .identity_scope import IdentityScope
 from .identity_type import IdentityType
 from .uid2_base64_url_coder import Uid2Base64UrlCoder  # noqa: F401 - importable from here, as upstream
-from .uid2_token_generator import Params, UID2TokenGenerator, _PayloadType, _decrypt_gcm, _encrypt_gcm  # noqa: F401
+from ._codes import _PayloadType
+from ._envelope import decrypt_gcm as _envelope_decrypt_gcm, encrypt_gcm as _envelope_encrypt_gcm
+from .uid2_token_generator import Params, UID2TokenGenerator  # noqa: F401 - the official module's namespace
 
 __all__ = [
     "decrypt", "decrypt_token", "encrypt", "encrypt_data", "decrypt_data", "EncryptionError", "DecryptedToken",
@@ -35,6 +37,17 @@ __all__ = [
 _log = logging.getLogger("uid2fast")
 
 base64_url_special_chars = {"-", "_"}
+
+
+def _encrypt_gcm(data: bytes, iv: Optional[bytes], secret: bytes) -> bytes:
+    """``nonce (12) | ciphertext | tag (16)``, a fresh random nonce unless ``iv`` is given (the official
+    module's helper, which its tests import from here)."""
+    return _envelope_encrypt_gcm(secret, data, iv)
+
+
+def _decrypt_gcm(encrypted: bytes, secret: bytes) -> bytes:
+    """The inverse of :func:`_encrypt_gcm`; ValueError when the tag does not verify."""
+    return _envelope_decrypt_gcm(secret, encrypted)
 
 
 class EncryptionError(Exception):

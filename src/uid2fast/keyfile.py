@@ -8,12 +8,12 @@ directory and renames it into place once complete, so a reader never sees half a
 >>> keys = load_keys("keys.json")  # doctest: +SKIP
 >>> uid2fast.decrypt_tokens(tokens, keys)  # doctest: +SKIP
 """
-import base64
 import json
 import os
 import sys
 from typing import Any, Dict, Union
 
+from ._keys_json import keys_json_body
 from ._time import to_us
 from .identity_scope import IdentityScope
 from .keys import EncryptionKeysCollection
@@ -136,32 +136,16 @@ def keys_body(keys: EncryptionKeysCollection) -> Dict[str, Any]:
         us = to_us(value)
         return us // 1_000_000 if us % 1_000_000 == 0 else us / 1_000_000
 
-    out_keys = []
-    for k in keys.values():
-        item: Dict[str, Any] = {"id": k.key_id, "created": secs(k.created), "activates": secs(k.activates),
-                                "expires": secs(k.expires), "secret": base64.b64encode(bytes(k.secret)).decode()}
-        if k.site_id is not None and k.site_id != -1:
-            item["site_id"] = k.site_id
-        if k.keyset_id is not None:
-            item["keyset_id"] = k.keyset_id
-        out_keys.append(item)
-    body: Dict[str, Any] = {
-        "identity_scope": IdentityScope(keys.get_identity_scope()).name,
-        "keys": out_keys,
-        "allow_clock_skew_seconds": keys.get_allow_clock_skew_seconds(),
-    }
-    optional = {
-        "caller_site_id": keys.get_caller_site_id(),
-        "master_keyset_id": keys.get_master_keyset_id(),
-        "default_keyset_id": keys.get_default_keyset_id(),
-        "token_expiry_seconds": keys.get_token_expiry_seconds(),
-    }
-    body.update({k: v for k, v in optional.items() if v is not None})
-    for name, value in (("max_sharing_lifetime_seconds", keys.get_max_sharing_lifetime_seconds()),
-                        ("max_bidstream_lifetime_seconds", keys.get_max_bidstream_lifetime_seconds())):
-        if value is not None and value != sys.maxsize:
-            body[name] = value
-    site_data = keys.get_site_data()
-    if site_data:
-        body["site_data"] = [{"id": site, "domain_names": names} for site, names in sorted(site_data.items())]
-    return body
+    def lifetime(value: Any) -> Any:
+        return None if value is None or value == sys.maxsize else value  # sys.maxsize: not in the JSON
+
+    out_keys = [{"id": k.key_id, "created": secs(k.created), "activates": secs(k.activates),
+                 "expires": secs(k.expires), "secret": k.secret, "site_id": k.site_id, "keyset_id": k.keyset_id}
+                for k in keys.values()]
+    return keys_json_body(
+        out_keys, identity_scope=IdentityScope(keys.get_identity_scope()).name, site_data=keys.get_site_data(),
+        caller_site_id=keys.get_caller_site_id(), master_keyset_id=keys.get_master_keyset_id(),
+        default_keyset_id=keys.get_default_keyset_id(), token_expiry_seconds=keys.get_token_expiry_seconds(),
+        max_sharing_lifetime_seconds=lifetime(keys.get_max_sharing_lifetime_seconds()),
+        max_bidstream_lifetime_seconds=lifetime(keys.get_max_bidstream_lifetime_seconds()),
+        allow_clock_skew_seconds=keys.get_allow_clock_skew_seconds())

@@ -5,12 +5,12 @@ Unlike the official generator, timestamps keep their milliseconds (docs/differen
 import base64
 import datetime as dt
 import os
-from enum import Enum
 from typing import Any, Optional
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ._codes import _PayloadType  # noqa: F401 - the official module defines it here
 from ._time import to_us
 from .advertising_token_version import AdvertisingTokenVersion
 from .identity_scope import IdentityScope
@@ -19,15 +19,12 @@ from .uid2_base64_url_coder import Uid2Base64UrlCoder
 
 __all__ = ["encryption_block_size", "Params", "UID2TokenGenerator"]
 
+# This module is the test-side writer of the v3/v4 token layout (docs/formats.md#v3-v4-token), independent of
+# both engines: the tests, the benchmarks and uid2fast.testing.LocalOperator mint tokens here, and the engines
+# (csrc/uid2_token.c, _engine_py.encrypt_token) are checked against it.
+
 encryption_block_size = 16
 """int: the AES block size: the size of CBC IVs and of the PKCS7 padding unit."""
-
-
-class _PayloadType(Enum):
-    """Types of payload that can be encoded in opaque strings."""
-
-    ENCRYPTED_DATA = 128
-    ENCRYPTED_DATA_V3 = 96
 
 
 def _add_pkcs7_padding(data: bytes, block_size: int) -> bytes:
@@ -62,6 +59,44 @@ def _ms(value: dt.datetime) -> int:
     if value.tzinfo is not None and value.utcoffset() is not None:
         return to_us(value) // 1000
     return int(value.timestamp() * 1000)
+
+
+def identity_type_of(id_str: Any, raw_uid: bytes) -> int:
+    """0 (email) or 1 (phone) for a token's prefix: a 33-byte raw UID's metadata byte carries it (bits 2-3:
+    ``scope << 4 | type << 2``, plus ``env << 6 | 1 << 5`` in the v4 layout); otherwise the official rule on
+    the text, phone iff it starts with ``F`` or ``B``."""
+    if len(raw_uid) == 33:
+        return IdentityType.Phone.value if (raw_uid[0] >> 2) & 3 else IdentityType.Email.value
+    return IdentityType.Phone.value if str(id_str)[:1] in ("F", "B") else IdentityType.Email.value
+
+
+def token_v3_v4(raw_uid: bytes, *, site_id: int, master_key_id: int, master_secret: bytes, site_key_id: int,
+                site_secret: bytes, identity_scope: int, identity_type: int, version: int, privacy_bits: int = 0,
+                established_ms: int, generated_ms: int, expires_ms: int, operator_site_id: int = 0) -> str:
+    """A v3 (``version`` 112) or v4 (128) advertising/sharing token with every field given.
+
+    Layout (docs/formats.md#v3-v4-token): ``prefix | version | master key id | GCM_master(master payload)``;
+    master payload ``expires | generated | operator site | operator type 1 | operator version | operator key
+    id | site key id | GCM_site(site payload)``; site payload ``site id | publisher id 0 | client key id 0 |
+    privacy bits | established | refreshed (= generated) | raw UID``. v4 (128) text is base64url without
+    padding, any other version byte (tests write invalid ones on purpose) standard base64.
+    """
+    site_payload = b"".join((
+        int.to_bytes(site_id, 4, "big"), bytes(8), bytes(4),  # site, publisher id, client key id
+        int.to_bytes(privacy_bits, 4, "big"), int.to_bytes(established_ms, 8, "big"),
+        int.to_bytes(generated_ms, 8, "big"),  # last refreshed/generated
+        bytes(raw_uid),
+    ))
+    master_payload = b"".join((
+        int.to_bytes(expires_ms, 8, "big"), int.to_bytes(generated_ms, 8, "big"),
+        int.to_bytes(operator_site_id, 4, "big"), b"\x01", bytes(4), bytes(4),  # operator type, version, key id
+        int.to_bytes(site_key_id, 4, "big"), _encrypt_gcm(site_payload, None, site_secret),
+    ))
+    token = bytes([(identity_scope << 4 | identity_type << 2) | 3, version])
+    token += int.to_bytes(master_key_id, 4, "big") + _encrypt_gcm(master_payload, None, master_secret)
+    if version == AdvertisingTokenVersion.ADVERTISING_TOKEN_V4.value:
+        return Uid2Base64UrlCoder.encode(token)
+    return base64.b64encode(token).decode("ascii")
 
 
 class Params:
@@ -128,25 +163,13 @@ class UID2TokenGenerator:
         """A v3/v4 token; ``privacy_bits`` (an addition) sets e.g. 0x2 for client-side generated."""
         if params is None:
             params = Params()
-        generated_ms = _ms(params.token_generated)
-        site_payload = b"".join((
-            int.to_bytes(site_id, 4, "big"), bytes(8), bytes(4),  # site, publisher id, client key id
-            int.to_bytes(privacy_bits, 4, "big"),
-            int.to_bytes(_ms(params.identity_established), 8, "big"),
-            int.to_bytes(generated_ms, 8, "big"),  # last refreshed/generated
-            base64.b64decode(id_str),
-        ))
-        master_payload = b"".join((
-            int.to_bytes(_ms(params.token_expiry), 8, "big"), int.to_bytes(generated_ms, 8, "big"),
-            bytes(4), b"\x01", bytes(4), bytes(4),  # operator site id, type, version, key id
-            int.to_bytes(site_key.key_id, 4, "big"), _encrypt_gcm(site_payload, None, site_key.secret),
-        ))
-        identity_type = IdentityType.Phone.value if id_str[:1] in ("F", "B") else IdentityType.Email.value
-        token = bytes([(int(params.identity_scope) << 4 | identity_type << 2) | 3, version])
-        token += int.to_bytes(master_key.key_id, 4, "big") + _encrypt_gcm(master_payload, None, master_key.secret)
-        if version == AdvertisingTokenVersion.ADVERTISING_TOKEN_V4.value:
-            return Uid2Base64UrlCoder.encode(token)
-        return base64.b64encode(token).decode("ascii")
+        raw_uid = base64.b64decode(id_str)
+        return token_v3_v4(
+            raw_uid, site_id=site_id, master_key_id=master_key.key_id, master_secret=master_key.secret,
+            site_key_id=site_key.key_id, site_secret=site_key.secret, identity_scope=int(params.identity_scope),
+            identity_type=identity_type_of(id_str, raw_uid), version=version, privacy_bits=privacy_bits,
+            established_ms=_ms(params.identity_established), generated_ms=_ms(params.token_generated),
+            expires_ms=_ms(params.token_expiry))
 
     @staticmethod
     def encrypt_data_v2(data, key, site_id, now):  # type: ignore[no-untyped-def]

@@ -42,7 +42,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .. import _envelope
+from .._keys_json import keys_json_body
 from ..input_util import get_base64_encoded_hash, is_phone_number_normalized, normalize_email_string
+from ..uid2_token_generator import identity_type_of, token_v3_v4
+from ._raw_uid import RawUidMinter
 
 __all__ = ["LocalOperator", "RequestRecord", "INSUFFICIENT_CONSENT_TCF", "MASTER_KEYSET_ID"]
 
@@ -171,6 +174,12 @@ class LocalOperator:
         Returns the operator's time in epoch milliseconds (default: the system clock).
     test_identities : bool
         Emulate the integration environment's test identities (see the module docstring).
+    raw_uid_version : {4, 3, 2}
+        The raw UID layout minted (identity map, tokens): 4 (default) and 3 are the operator's current
+        33-byte layouts, a metadata byte (``scope<<4 | type<<2``, v4 adding ``env<<6 | 1<<5``) and 32 bytes;
+        2 is the legacy 32-byte hash.
+    environment : {"test", "integ", "prod"}
+        The environment written into v4 raw UIDs (default ``"integ"``, the environment this imitates).
     """
 
     def __init__(
@@ -194,6 +203,8 @@ class LocalOperator:
         salt: Optional[bytes] = None,
         clock: Optional[Callable[[], int]] = None,
         test_identities: bool = True,
+        raw_uid_version: int = 4,
+        environment: str = "integ",
     ) -> None:
         if isinstance(identity_scope, str):
             scope = identity_scope.upper()
@@ -207,6 +218,7 @@ class LocalOperator:
         self.time_offset = dt.timedelta(0)
         self._lock = threading.RLock()
         self._salt = salt if salt is not None else os.urandom(32)
+        self._raw_uids = RawUidMinter(self._salt, scope, raw_uid_version, environment)
         self._refresh_key = os.urandom(32)
         self._identity_ttl_ms = int(identity_ttl.total_seconds() * 1000)
         self._refresh_from_ms = int(refresh_from_after.total_seconds() * 1000)
@@ -398,30 +410,20 @@ class LocalOperator:
         with self._lock:
             live = sorted((k for k in self._keys.values() if k.expires > now_s), key=lambda k: k.id)
             own = self._site_keyset.get(client.site_id)
-        keys = []
-        for k in live:
-            item: Dict[str, Any] = {"id": k.id, "created": k.created, "activates": k.activates,
-                                    "expires": k.expires, "secret": base64.b64encode(k.secret).decode()}
-            if not bidstream and (k.keyset_id == MASTER_KEYSET_ID or k.keyset_id == own):
-                item["keyset_id"] = k.keyset_id
-            keys.append(item)
-        body: Dict[str, Any] = {"identity_scope": self.identity_scope,
-                                "allow_clock_skew_seconds": self.allow_clock_skew_seconds}
+        keys = [{"id": k.id, "created": k.created, "activates": k.activates, "expires": k.expires,
+                 "secret": k.secret,
+                 "keyset_id": k.keyset_id if not bidstream and k.keyset_id in (MASTER_KEYSET_ID, own) else None}
+                for k in live]
         if bidstream:
-            body["max_bidstream_lifetime_seconds"] = self.max_bidstream_lifetime_seconds
-            site_data = [{"id": s, "domain_names": names} for s, names in sorted(self.site_data.items()) if names]
-            if site_data:
-                body["site_data"] = site_data
-        else:
-            body["caller_site_id"] = client.site_id
-            body["master_keyset_id"] = MASTER_KEYSET_ID
-            if own is not None:
-                body["default_keyset_id"] = own
-            body["token_expiry_seconds"] = str(self.token_expiry_seconds)  # a string, as the operator sends
-            if "SHARER" in client.roles:
-                body["max_sharing_lifetime_seconds"] = self.max_sharing_lifetime_seconds
-        body["keys"] = keys
-        return body
+            return keys_json_body(keys, identity_scope=self.identity_scope, site_data=self.site_data,
+                                  max_bidstream_lifetime_seconds=self.max_bidstream_lifetime_seconds,
+                                  allow_clock_skew_seconds=self.allow_clock_skew_seconds)
+        return keys_json_body(
+            keys, identity_scope=self.identity_scope, caller_site_id=client.site_id,
+            master_keyset_id=MASTER_KEYSET_ID, default_keyset_id=own,
+            token_expiry_seconds=str(self.token_expiry_seconds),  # a string, as the operator sends it
+            max_sharing_lifetime_seconds=self.max_sharing_lifetime_seconds if "SHARER" in client.roles else None,
+            allow_clock_skew_seconds=self.allow_clock_skew_seconds)
 
     # ------------------------------------------------------------------------------------------------
     # identities, raw UIDs, buckets, opt-outs
@@ -461,12 +463,12 @@ class LocalOperator:
     def _raw_uid_bytes(self, ident: Tuple[str, str], version: Optional[int] = None) -> bytes:
         bucket = self._bucket(ident)
         v = self._bucket_version[bucket] if version is None else version
-        msg = f"{self.identity_scope}:{ident[0]}:{v}:{ident[1]}".encode()
-        return hmac.new(self._salt, msg, hashlib.sha256).digest()
+        return self._raw_uids.raw_uid(ident[0], ident[1], bucket, v)
 
     def raw_uid(self, *, email: Optional[str] = None, phone: Optional[str] = None,
                 email_hash: Optional[str] = None, phone_hash: Optional[str] = None) -> str:
-        """The current raw UID (base64, 44 characters) of an identity, as identity map and tokens give it."""
+        """The current raw UID (base64, 44 characters: 33 bytes by default, see ``raw_uid_version``) of an
+        identity, as identity map and tokens give it."""
         return base64.b64encode(self._raw_uid_bytes(self._one_identity(
             email=email, phone=phone, email_hash=email_hash, phone_hash=phone_hash))).decode()
 
@@ -529,7 +531,8 @@ class LocalOperator:
         email, phone, email_hash, phone_hash : str, optional
             The identity (its raw UID as identity map returns it).
         raw_uid, identity_type : optional
-            Or a raw UID directly (base64) and its type (0 email, 1 phone).
+            Or a raw UID directly (base64) and its type (0 email, 1 phone; by default a 33-byte raw UID's
+            metadata byte says, else email unless the text starts with ``F`` or ``B``).
         site_id : int, optional
             The issuing site (default the publisher site); a site without keys gets a keyset.
         privacy_bits : int
@@ -540,7 +543,7 @@ class LocalOperator:
         """
         if raw_uid is not None:
             uid = base64.b64decode(raw_uid)
-            itype = int(identity_type or 0)
+            itype = int(identity_type) if identity_type is not None else identity_type_of(raw_uid, uid)
         else:
             ident = self._one_identity(email=email, phone=phone, email_hash=email_hash, phone_hash=phone_hash)
             uid = self._raw_uid_bytes(ident)
@@ -555,22 +558,18 @@ class LocalOperator:
 
     def _build_token(self, uid: bytes, identity_type: int, site_id: int, privacy_bits: int,
                      established: int, generated: int, expires: int, version: int = 4) -> str:
+        if version not in (3, 4):
+            raise ValueError(f"version must be 3 or 4, got {version!r}")
         now_s = self.now_ms() / 1000
         site_key = self._active_key(self._keyset_for_site(site_id), now_s)
         master_key = self._active_key(MASTER_KEYSET_ID, now_s)
-        # Site payload: site id, publisher id, client key id, privacy bits, established, refreshed, uid.
-        site_payload = struct.pack(">iqiiqq", site_id, 0, 0, privacy_bits, established, generated) + uid
-        # Master payload: expires, generated, operator site id/type/version/key id, site key id, site blob.
-        master_payload = struct.pack(">qqiBiii", expires, generated, 0, 1, 0, 0, site_key.id) + \
-            _envelope.encrypt_gcm(site_key.secret, site_payload)
-        prefix = (self._scope_bit << 4) | (identity_type << 2) | 3
-        body = bytes([prefix, 128 if version == 4 else 112]) + struct.pack(">I", master_key.id) + \
-            _envelope.encrypt_gcm(master_key.secret, master_payload)
-        if version == 4:
-            return _b64url(body)
-        if version == 3:
-            return base64.b64encode(body).decode()
-        raise ValueError(f"version must be 3 or 4, got {version!r}")
+        # Minted by the test token generator, not by an engine: what the engines decrypt is checked
+        # against an independent writer of the layout.
+        return token_v3_v4(uid, site_id=site_id, master_key_id=master_key.id, master_secret=master_key.secret,
+                           site_key_id=site_key.id, site_secret=site_key.secret, identity_scope=self._scope_bit,
+                           identity_type=identity_type, version=128 if version == 4 else 112,
+                           privacy_bits=privacy_bits, established_ms=established, generated_ms=generated,
+                           expires_ms=expires)
 
     def decrypt_token(self, token: str) -> Tuple[str, int, int]:
         """Open an advertising token issued here: ``(raw_uid, site_id, privacy_bits)``; ValueError if invalid."""
