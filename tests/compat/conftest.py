@@ -73,7 +73,14 @@ def _download_sdist(into: pathlib.Path) -> pathlib.Path:
         shutil.unpack_archive(str(archive), str(into))
     else:
         with tarfile.open(archive) as tar:
-            tar.extractall(into, filter="data")
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(into, filter="data")
+            else:  # Python < 3.9.17 / 3.10.12 / 3.11.4 (Debian 12's 3.11.2): no extraction filters
+                for m in tar.getmembers():
+                    target = (into / m.name).resolve()
+                    if not (m.isfile() or m.isdir()) or not str(target).startswith(str(into.resolve())):
+                        raise RuntimeError(f"unexpected member in the SDK's sdist: {m.name}")
+                tar.extractall(into)
     return next(p for p in into.iterdir() if p.is_dir() and (p / "tests").is_dir())
 
 
