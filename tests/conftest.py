@@ -1,4 +1,11 @@
-"""Shared fixtures: the ``engine`` fixture runs a test once per engine (C, when built, and Python)."""
+"""Shared fixtures: the ``engine`` fixture runs a test once per engine module (C, when built and usable here,
+and the Python twin), as propcache's tests do with their C and Python modules.
+
+A test passes the engine on explicitly: key sets are built on it (``helpers.make_keys(now, engine=engine)``,
+``helpers.parse_keys(body, engine)``, ``EncryptionKeysCollection(..., engine=engine)``) and clients are
+created with ``engine=engine``; every call with those keys then runs on that engine. Nothing is switched
+globally.
+"""
 import json
 import pathlib
 
@@ -13,12 +20,10 @@ ENGINES = ["c", "py"]
 
 @pytest.fixture(params=ENGINES)
 def engine(request):
-    """The name of the engine the test runs on; the package's dispatcher is switched to it."""
-    name = request.param
-    if name == "c" and _engine.c_engine is None:
-        pytest.skip(f"C engine not built ({_engine.import_error})")
-    with _engine.use(name):
-        yield name
+    """The engine module the test runs on (``uid2fast._engine_c`` or ``uid2fast._engine_py``)."""
+    if request.param == "c" and _engine.c_engine is None:
+        pytest.skip(f"C engine not available ({_engine.import_error})")
+    return _engine.by_name(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -34,10 +34,17 @@ def keys_body(now, *, scope="UID2", site_data=None, token_expiry_seconds="259200
     return body
 
 
-def make_keys(now, **kw):
-    r = U.parse_keys_json(keys_body(now, **kw))
+def parse_keys(body, engine=None):
+    """The key set of a keys body, built on ``engine`` (an engine module; None: the default one)."""
+    r = U.parse_keys_json(body)
     assert r.success, r.reason
-    return r.keys
+    keys = r.keys if engine is None else r.keys._on_engine(engine)
+    assert engine is None or keys._engine is engine
+    return keys
+
+
+def make_keys(now, *, engine=None, **kw):
+    return parse_keys(keys_body(now, **kw), engine)
 
 
 def make_token(keys, now, *, version=4, uid=RAW_UID, expires=None, generated=None, established=None,

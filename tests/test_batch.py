@@ -13,8 +13,9 @@ NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
-def keys():
-    return make_keys(NOW)
+def keys(engine):
+    """The test's key set, built on the engine under test (every batch and scalar call below runs there)."""
+    return make_keys(NOW, engine=engine)
 
 
 @pytest.fixture
@@ -154,7 +155,7 @@ def test_identity_scope_column_equals_the_scalar_scope(engine, keys, mixed, clie
 
 
 def test_domain_names_per_item(engine):
-    keys = make_keys(NOW, site_data=[{"id": 9000, "domain_names": ["pub.example"]}])
+    keys = make_keys(NOW, engine=engine, site_data=[{"id": 9000, "domain_names": ["pub.example"]}])
     csg = make_token(keys, NOW, version=4, privacy_bits=0x2)
     tokens = [csg, csg, csg, csg]
     out = U.decrypt_tokens(tokens, keys, now=NOW, domain_names=["pub.example", "PUB.EXAMPLE", "other.example", None])

@@ -160,9 +160,11 @@ def official_clients(ks: KeySet):
     return b, s
 
 
-def our_clients(ks: KeySet):
-    b, s = U.BidstreamClient("https://x", "k", "AAAA"), U.SharingClient("https://x", "k", "AAAA")
+def our_clients(ks: KeySet, engine):
+    b = U.BidstreamClient("https://x", "k", "AAAA", engine=engine)
+    s = U.SharingClient("https://x", "k", "AAAA", engine=engine)
     assert b._refresh_json(ks.json_str).success and s._refresh_json(ks.json_str).success
+    assert b._keys._engine is engine and s._keys._engine is engine
     return b, s
 
 
@@ -470,9 +472,9 @@ def expected_from_official(official: Outcome, ctx: Ctx) -> Tuple[Outcome, List[s
     return Outcome(status=status, fields=fields), items
 
 
-def check_token(ks: KeySet, token, client: str, domain, engine_clients=None, official=None):
+def check_token(ks: KeySet, token, client: str, domain, engine, engine_clients=None, official=None):
     o_clients = official or official_clients(ks)
-    u_clients = engine_clients or our_clients(ks)
+    u_clients = engine_clients or our_clients(ks, engine)
     o_keys, u_keys = o_clients[0]._keys, u_clients[0]._keys
     off = run(o_clients, client, token, o_keys, domain, ks.now)
     ours = run(u_clients, client, token, u_keys, domain, ks.now)
@@ -497,7 +499,7 @@ def _decrypt_scenario(data, engine):
     token, how = data.draw(mutated(case), label="mutation")
     client = data.draw(st.sampled_from(CLIENTS), label="client")
     domain = data.draw(st.sampled_from(DOMAINS + [None]), label="domain")
-    check_token(ks, token, client, domain)
+    check_token(ks, token, client, domain, engine)
 
 
 @fast(200)
@@ -518,7 +520,7 @@ def test_decrypt_matches_official_heavy(engine, data):
 def test_garbage_matches_official(engine, data, token):
     ks = data.draw(keysets(n_master=(1, 1), n_site=(1, 1), allow_unsynced=False))
     for client in CLIENTS:
-        check_token(ks, token, client, "example.com")
+        check_token(ks, token, client, "example.com", engine)
 
 
 @fast(60)
@@ -527,7 +529,7 @@ def test_decrypt_unmodified_tokens_at_lifetime_and_skew_edges(engine, data):
     """Valid tokens only, clocks exactly on and around the limits."""
     ks = data.draw(keysets(allow_unsynced=False))
     body = ks.body
-    o_clients, u_clients = official_clients(ks), our_clients(ks)
+    o_clients, u_clients = official_clients(ks), our_clients(ks, engine)
     uid = base64.b64encode(_uid_bytes(data.draw)).decode()
     max_b = body.get("max_bidstream_lifetime_seconds", 3 * DAY)
     max_s = body.get("max_sharing_lifetime_seconds", 3 * DAY)
@@ -543,7 +545,7 @@ def test_decrypt_unmodified_tokens_at_lifetime_and_skew_edges(engine, data):
                                                     identity_established=_dt_s(gen - DAY),
                                                     token_generated=_dt_s(gen), token_expiry=_dt_s(exp))
     for client in CLIENTS:
-        check_token(ks, token, client, None, engine_clients=u_clients, official=o_clients)
+        check_token(ks, token, client, None, engine, engine_clients=u_clients, official=o_clients)
 
 
 def test_expected_from_official_names_spec_items():
@@ -582,7 +584,7 @@ def test_cstg_opt_out_and_domain_items_are_exercised(engine):
                          established_ms=(now_s - 50) * 1000, generated_ms=(now_s - 10) * 1000,
                          expires_ms=(now_s + 3600) * 1000, prefix=prefix)
         for client in CLIENTS:
-            _, items = check_token(ks, token, client, domain)
+            _, items = check_token(ks, token, client, domain, engine)
             seen.update(i.split()[0] for i in items)
     assert {"#csg-bit", "#domain-check", "#identity-scope", "#cstg-opt-out"} <= seen
 
@@ -636,13 +638,13 @@ def _keysets_sorted_in_json(ks: KeySet) -> bool:
     return all(v == sorted(v) for v in by_keyset.values())
 
 
-def _encrypt_scenario(data):
+def _encrypt_scenario(data, engine):
     ks = data.draw(keysets(n_master=(1, 3), n_site=(1, 4)), label="keyset")
     keyset_id = data.draw(st.sampled_from([None, None, ks.body["default_keyset_id"], ks.body["master_keyset_id"],
                                            5, 12345]), label="keyset_id")
     uid = base64.b64encode(_uid_bytes(data.draw)).decode()
     o_b, o_s = official_clients(ks)
-    u_b, u_s = our_clients(ks)
+    u_b, u_s = our_clients(ks, engine)
     ours = u_s._encrypt_raw_uid_into_token(uid, keyset_id, ks.now)
     status, master_id, key_id = model_encrypt_status(ks, keyset_id)
     assert ours.status.name == status, (ours.status, status, ks.json_str, ks.now)
@@ -667,11 +669,11 @@ def _encrypt_scenario(data):
     # The official SDK decrypts our token to the same uid (legacy: no lifetime check)...
     assert O.decrypt(ours.encrypted_data, o_s._keys, ks.now).uid == uid
     # ...and both sharing clients agree on it, through the docs/differences.md mapping.
-    check_token(ks, ours.encrypted_data, "sharing", None, engine_clients=(u_b, u_s), official=(o_b, o_s))
+    check_token(ks, ours.encrypted_data, "sharing", None, engine, engine_clients=(u_b, u_s), official=(o_b, o_s))
     # And the other way round: an official sharing token decrypts with ours.
     if off is not None and off.success:
-        check_token(ks, off.encrypted_data, "sharing", None, engine_clients=(u_b, u_s), official=(o_b, o_s))
-        check_token(ks, off.encrypted_data, "legacy", None, engine_clients=(u_b, u_s), official=(o_b, o_s))
+        check_token(ks, off.encrypted_data, "sharing", None, engine, engine_clients=(u_b, u_s), official=(o_b, o_s))
+        check_token(ks, off.encrypted_data, "legacy", None, engine, engine_clients=(u_b, u_s), official=(o_b, o_s))
         if O.decrypt(off.encrypted_data, o_s._keys, ks.now + dt.timedelta(seconds=-2)).uid == uid:
             assert U.decrypt(off.encrypted_data, u_s._keys, ks.now + dt.timedelta(seconds=-2)).uid == uid
 
@@ -679,14 +681,14 @@ def _encrypt_scenario(data):
 @fast(100)
 @given(data=st.data())
 def test_encrypt_round_trips_and_key_selection(engine, data):
-    _encrypt_scenario(data)
+    _encrypt_scenario(data, engine)
 
 
 @pytest.mark.slow
 @HEAVY
 @given(data=st.data())
 def test_encrypt_round_trips_and_key_selection_heavy(engine, data):
-    _encrypt_scenario(data)
+    _encrypt_scenario(data, engine)
 
 
 def test_key_selection_ignores_json_order(engine):
@@ -702,7 +704,7 @@ def test_key_selection_ignores_json_order(engine):
     for order in ([0, 1, 2], [0, 2, 1], [2, 1, 0], [1, 2, 0]):
         body = {"caller_site_id": 9000, "master_keyset_id": 1, "default_keyset_id": 99,
                 "keys": [keys[i] for i in order]}
-        c = U.SharingClient("https://x", "k", "AAAA")
+        c = U.SharingClient("https://x", "k", "AAAA", engine=engine)
         c._refresh_json(json.dumps({"body": body}))
         r = c._encrypt_raw_uid_into_token("ywsvDNINiZOVSsfkHpLpSJzXzhr6Jx9Z/4Q0+lsEUvM=", None, _dt_s(now_s))
         assert r.success
@@ -726,7 +728,7 @@ def _scalar(u_clients, client, token, keys, domain, now):
         return U.DecryptionStatus[name]
 
 
-def _batch_scenario(data):
+def _batch_scenario(data, engine):
     ks = data.draw(keysets(), label="keyset")
     n = data.draw(st.integers(1, 10))
     tokens = []
@@ -741,7 +743,7 @@ def _batch_scenario(data):
     per_item = data.draw(st.booleans())
     domains = ([data.draw(st.sampled_from(DOMAINS + [None])) for _ in range(n)] if per_item
                else data.draw(st.sampled_from(DOMAINS + [None])))
-    u_clients = our_clients(ks)
+    u_clients = our_clients(ks, engine)
     keys = u_clients[0]._keys
     result = U.decrypt_tokens(tokens, keys, now=ks.now, client=client, domain_names=domains)
     assert len(result) == n
@@ -762,14 +764,14 @@ def _batch_scenario(data):
 @fast(30)
 @given(data=st.data())
 def test_batch_equals_scalar_item_by_item(engine, data):
-    _batch_scenario(data)
+    _batch_scenario(data, engine)
 
 
 @pytest.mark.slow
 @HEAVY
 @given(data=st.data())
 def test_batch_equals_scalar_item_by_item_heavy(engine, data):
-    _batch_scenario(data)
+    _batch_scenario(data, engine)
 
 
 def test_duplicate_key_ids_encrypt_like_official(engine):
@@ -784,10 +786,10 @@ def test_duplicate_key_ids_encrypt_like_official(engine):
     ]}
     ks = KeySet(body, json.dumps({"body": body}), _dt_s(now_s + 1), 0, [1], [2], {1: bytes(range(32)),
                                                                                  2: bytes(range(32))}, {})
-    (o_b, o_s), (u_b, u_s) = official_clients(ks), our_clients(ks)
+    (o_b, o_s), (u_b, u_s) = official_clients(ks), our_clients(ks, engine)
     uid = "ywsvDNINiZOVSsfkHpLpSJzXzhr6Jx9Z/4Q0+lsEUvM="
     off = o_s._encrypt_raw_uid_into_token(uid, None, ks.now)
     ours = u_s._encrypt_raw_uid_into_token(uid, None, ks.now)
     assert off.status.name == "SUCCESS"
     assert ours.status.name == off.status.name
-    check_token(ks, ours.encrypted_data, "sharing", None, engine_clients=(u_b, u_s), official=(o_b, o_s))
+    check_token(ks, ours.encrypted_data, "sharing", None, engine, engine_clients=(u_b, u_s), official=(o_b, o_s))

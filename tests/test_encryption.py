@@ -8,7 +8,7 @@ import uid2fast as U
 from uid2fast import DecryptionStatus as S
 from uid2fast import EncryptionStatus as E
 
-from .helpers import MASTER_ID, RAW_UID, SITE_ID, SITE_KEY_ID, keys_body, make_keys, make_token
+from .helpers import MASTER_ID, RAW_UID, SITE_ID, SITE_KEY_ID, keys_body, make_keys, make_token, parse_keys
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
@@ -27,7 +27,7 @@ def share(keys):
 
 @pytest.mark.parametrize("version", [2, 3, 4])
 def test_round_trip_every_version(engine, version):
-    keys = make_keys(NOW)
+    keys = make_keys(NOW, engine=engine)
     token = make_token(keys, NOW, version=version)
     t = bid(keys)._decrypt_token_into_raw_uid(token, None, NOW)
     assert t.status == S.SUCCESS and t.uid == RAW_UID and t.site_id == SITE_ID
@@ -39,7 +39,7 @@ def test_round_trip_every_version(engine, version):
 
 
 def test_scope_mismatch_spec_2_4(engine):
-    uid2_keys = make_keys(NOW)
+    uid2_keys = make_keys(NOW, engine=engine)
     euid_token = make_token(uid2_keys, NOW, scope=U.IdentityScope.EUID)
     t = bid(uid2_keys)._decrypt_token_into_raw_uid(euid_token, None, NOW)
     assert t.status == S.INVALID_IDENTITY_SCOPE and t.uid is None and t.identity_scope is None
@@ -48,7 +48,7 @@ def test_scope_mismatch_spec_2_4(engine):
 
 
 def test_opt_out_bit_spec_2_5(engine):
-    keys = make_keys(NOW)
+    keys = make_keys(NOW, engine=engine)
     token = make_token(keys, NOW, privacy_bits=0x4)
     t = bid(keys)._decrypt_token_into_raw_uid(token, None, NOW)
     assert t.status == S.USER_OPTED_OUT and t.uid is None and t.site_id == SITE_ID
@@ -58,7 +58,7 @@ def test_opt_out_bit_spec_2_5(engine):
 
 
 def test_csg_flag_bit_spec_2_1(engine):
-    keys = make_keys(NOW)
+    keys = make_keys(NOW, engine=engine)
     csg = make_token(keys, NOW, privacy_bits=0x2)
     assert share(keys)._decrypt_token_into_raw_uid(csg, NOW).is_client_side_generated
     assert not share(keys)._decrypt_token_into_raw_uid(make_token(keys, NOW, privacy_bits=0x40000000),
@@ -66,7 +66,7 @@ def test_csg_flag_bit_spec_2_1(engine):
 
 
 def test_lifetime_and_clock_skew(engine):
-    keys = make_keys(NOW)  # bidstream max 259200 s, skew 1800 s
+    keys = make_keys(NOW, engine=engine)  # bidstream max 259200 s, skew 1800 s
     gen = NOW - dt.timedelta(minutes=1)
     exact = make_token(keys, NOW, generated=gen, expires=gen + dt.timedelta(seconds=259200))
     over = make_token(keys, NOW, generated=gen, expires=gen + dt.timedelta(seconds=259200, milliseconds=1))
@@ -83,10 +83,10 @@ def test_lifetime_and_clock_skew(engine):
 def test_expiry_before_site_key(engine):
     # Official check order: an expired token with an unknown site key is EXPIRED_TOKEN.
     body = keys_body(NOW)
-    keys = U.parse_keys_json(body).keys
+    keys = parse_keys(body, engine)
     token = make_token(keys, NOW, expires=NOW - dt.timedelta(seconds=1), generated=NOW - dt.timedelta(hours=1))
     body["keys"] = [k for k in body["keys"] if k["id"] != SITE_KEY_ID]
-    t = bid(U.parse_keys_json(body).keys)._decrypt_token_into_raw_uid(token, None, NOW)
+    t = bid(parse_keys(body, engine))._decrypt_token_into_raw_uid(token, None, NOW)
     assert t.status == S.EXPIRED_TOKEN
 
 
@@ -96,7 +96,7 @@ BAD_TOKENS = [None, 12, 3.5, b"AIAA", bytearray(b"xx"), "", "A", "AIA", "AIAA", 
 
 @pytest.mark.parametrize("token", BAD_TOKENS, ids=range(len(BAD_TOKENS)))
 def test_malformed_never_raises_from_clients_spec_2_3(engine, token):
-    keys = make_keys(NOW)
+    keys = make_keys(NOW, engine=engine)
     for t in (bid(keys).decrypt_token_into_raw_uid(token, "x.com"), share(keys).decrypt_token_into_raw_uid(token)):
         assert t.status in (S.INVALID_PAYLOAD, S.VERSION_NOT_SUPPORTED, S.NOT_AUTHORIZED_FOR_MASTER_KEY), t
         assert t.uid is None
@@ -112,16 +112,16 @@ def test_key_selection_is_latest_activated_spec_2_6(engine):
     newer = dict(body["keys"][1], id=301, activates=int((NOW - dt.timedelta(seconds=10)).timestamp()))
     for order in ([older, newer], [newer, older]):
         b = dict(body, keys=[body["keys"][0]] + order)
-        keys = U.parse_keys_json(b).keys
+        keys = parse_keys(b, engine)
         token = share(keys)._encrypt_raw_uid_into_token(RAW_UID, None, NOW).encrypted_data
         # The site key id sits inside the master payload; decrypting with only key 301 proves it was chosen.
-        only_newer = U.parse_keys_json(dict(b, keys=[body["keys"][0], newer])).keys
+        only_newer = parse_keys(dict(b, keys=[body["keys"][0], newer]), engine)
         assert share(only_newer)._decrypt_token_into_raw_uid(token, NOW).uid == RAW_UID
         assert keys.get_default_keyset_key(NOW).key_id == 301
 
 
 def test_encrypt_statuses_and_expiry_spec_2_9(engine, caplog):
-    keys = make_keys(NOW, token_expiry_seconds=0)
+    keys = make_keys(NOW, engine=engine, token_expiry_seconds=0)
     r = share(keys)._encrypt_raw_uid_into_token(RAW_UID, None, NOW + dt.timedelta(milliseconds=123))
     assert r.success
     t = share(keys)._decrypt_token_into_raw_uid(r.encrypted_data, NOW)
@@ -129,7 +129,7 @@ def test_encrypt_statuses_and_expiry_spec_2_9(engine, caplog):
     assert t.expiry == NOW + dt.timedelta(days=30, milliseconds=123)
     body = keys_body(NOW)
     del body["caller_site_id"]
-    no_site = U.parse_keys_json(body).keys
+    no_site = parse_keys(body, engine)
     assert share(no_site)._encrypt_raw_uid_into_token(RAW_UID, None, NOW).status == E.ENCRYPTION_FAILURE
     assert "caller_site_id" in caplog.text
     assert share(None).encrypt_raw_uid_into_token(RAW_UID).status == E.NOT_INITIALIZED
@@ -139,12 +139,12 @@ def test_encrypt_statuses_and_expiry_spec_2_9(engine, caplog):
     assert share(keys)._encrypt_raw_uid_into_token("", None, NOW).status == E.ENCRYPTION_FAILURE
     body = keys_body(NOW)
     body["master_keyset_id"] = 77
-    assert share(U.parse_keys_json(body).keys)._encrypt_raw_uid_into_token(RAW_UID, None, NOW).status \
+    assert share(parse_keys(body, engine))._encrypt_raw_uid_into_token(RAW_UID, None, NOW).status \
         == E.NOT_AUTHORIZED_FOR_MASTER_KEY
 
 
 def test_legacy_client_raises(engine):
-    keys = make_keys(NOW)
+    keys = make_keys(NOW, engine=engine)
     client = U.Uid2ClientFactory.create("http://127.0.0.1:1", "k", base64.b64encode(b"s" * 32).decode())
     client._keys = keys
     token = client.encrypt(RAW_UID)
@@ -171,11 +171,11 @@ def test_encrypt_data_round_trip():
 
 def test_nothing_printed_and_no_secret_in_repr(engine, capsys):
     body = keys_body(NOW)
-    keys = U.parse_keys_json(body).keys
+    keys = parse_keys(body, engine)
     secret_b64 = body["keys"][0]["secret"]
     secret_hex = base64.b64decode(secret_b64).hex()
     del body["caller_site_id"]
-    share(U.parse_keys_json(body).keys).encrypt_raw_uid_into_token(RAW_UID)
+    share(parse_keys(body, engine)).encrypt_raw_uid_into_token(RAW_UID)
     bid(keys).decrypt_token_into_raw_uid("garbage-token", None)
     assert capsys.readouterr().out == ""
     client_secret = base64.b64encode(b"s" * 32).decode()

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from uid2fast import _codes
 from uid2fast import _engine_py as P
 
 C = pytest.importorskip("uid2fast._engine_c", reason="C engine not built")
@@ -617,3 +618,44 @@ def test_encrypt_batch_matches_scalar_statuses():
         assert [u.decode() for u in out["uid"]] == uids[:3000]
         assert len({t[8:30] for t in toks[:3000]}) == 3000  # fresh nonces
     assert C.encrypt_tokens(None, uids[:3], NOW_US, None, None, NOW_MS, 1)[0].tolist() == [3, 3, 3]
+
+
+@pytest.mark.parametrize("over", [dict(), dict(caller_site_id=None), dict(master_keyset_id=5),
+                                  dict(default_keyset_id=12345), dict(latest_expires_us=NOW_US - 1)])
+@pytest.mark.parametrize("keyset_id", [None, 99, 99.0, True, 5, [1], {}, "x"])
+@pytest.mark.parametrize("scope", [None, 0, 1, 1.5, "1", "x", [1], object()])
+def test_encrypt_odd_argument_types_answer_like_twin(over, keyset_id, scope):
+    """An unhashable keyset id or a scope int() rejects: the same status, or the same exception type, as the
+    twin, whose status checks come first (the C engine takes every input; there is no fallback to the twin)."""
+    tc, tp = tables(**over)
+    uid = base64.b64encode(RAW).decode()
+
+    def outcome(engine, table):
+        try:
+            st_, tok = engine.encrypt_token(table, uid, NOW_US, keyset_id, scope, NOW_MS)
+        except Exception as exc:  # noqa: BLE001 - the type is what is compared
+            return type(exc)
+        return st_, tok is None
+
+    assert outcome(C, tc) == outcome(P, tp)
+
+
+def test_batch_columns_match_the_c_struct():
+    """_results.COLUMNS (the one column spec: the Cython batch, the twin and batch.py read it) names the members
+    of uid2_columns_t in csrc/uid2_engine.h, with their element sizes."""
+    from uid2fast import _results
+
+    text = HEADER.read_text()
+    body = re.search(r"typedef struct \{([^}]*)\}\s*uid2_columns_t;", text).group(1)
+    members = re.findall(r"\b(u?int\d+_t|char)\s*\*\s*(\w+);", body)
+    sizes = {"char": _codes.UID_WIDTH, "uint8_t": 1, "int8_t": 1, "int16_t": 2, "int64_t": 8}
+    assert sorted((name, sizes[ctype]) for ctype, name in members) == sorted(
+        (name, width) for name, _, width in _results.COLUMNS)
+    for name, dtype, width in _results.COLUMNS:
+        assert np.dtype(dtype).itemsize == width, name
+    cols = C.decrypt_tokens(TC, ["x"], NOW_US, 2, None, 1)
+    twin = P.decrypt_tokens(TP, ["x"], NOW_US, 2, None, 1)
+    assert set(cols) == set(twin) == {name for name, _, _ in _results.COLUMNS}
+    for name, dtype, _ in _results.COLUMNS:
+        if name != "uid_overflow":
+            assert cols[name].dtype == twin[name].dtype == np.dtype(dtype), name

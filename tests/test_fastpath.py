@@ -499,10 +499,10 @@ def test_str_list_batch_keeps_its_items_alive():
     assert np.array_equal(a["status"], b["status"]) and np.array_equal(a["uid"], b["uid"])
 
 
-# --- the scalar public API straight from C (encryption._fast_decrypt) ----------------------------------
+# --- the scalar public result straight from C (_engine_c.decrypt_result) -------------------------------
 
-def _public_keys():
-    """A key collection of the public API over the same keys (so the hypothesis tokens decrypt)."""
+def _public_keys(engine=C):
+    """A key collection of the public API over the same keys (so the hypothesis tokens decrypt), on ``engine``."""
     import datetime as dt
 
     from uid2fast.identity_scope import IdentityScope
@@ -514,7 +514,7 @@ def _public_keys():
     keys = [EncryptionKey(k[0], k[1], t0, dt.datetime.fromtimestamp(k[3] / 1e6, tz=utc), far, k[5], k[2])
             for k in table_args()["keys"]]
     return EncryptionKeysCollection(keys, IdentityScope.UID2, SITE_ID, 1, 99, 2_592_000,
-                                    site_data={SITE_ID: ["example.com"]})
+                                    site_data={SITE_ID: ["example.com"]}, engine=engine)
 
 
 def _fields(t):
@@ -522,71 +522,59 @@ def _fields(t):
             t.advertising_token_version, t.is_client_side_generated, t.expiry, t.success, repr(t))
 
 
+_PUBLIC_KEYS = _public_keys()
+_PUBLIC_KEYS_TWIN = _public_keys(P)
+
+
 @given(tok=tokens(), client=st.sampled_from([P.CLIENT_SHARING, P.CLIENT_BIDSTREAM, P.CLIENT_LEGACY]),
        domain=st.sampled_from([None, "example.com", "EXAMPLE.com", "other.org", "\udcff"]))
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-def test_scalar_fast_path_builds_what_the_general_path_builds(tok, client, domain):
-    from uid2fast import _engine, encryption
+def test_scalar_result_builds_what_make_token_builds(tok, client, domain):
+    from uid2fast import _results
 
-    fast = encryption._fast_decrypt
-    if fast is None:
-        pytest.skip("no C fast path")
-    keys = _PUBLIC_KEYS
-    keys._engine_table()
-    with _engine.use("c"):
-        t = fast(keys, tok, client, domain, NOW_US)
-        ref = encryption._make_token(_engine.decrypt_token(keys, tok, NOW_US, client, domain), keys)
-    if type(tok) is not str or not tok.isascii() or domain == "\udcff":
-        assert t is None  # not the common case: the callers take the general path
-        return
-    assert t is not None and type(t) is encryption.DecryptedToken
-    assert _fields(t) == _fields(ref)
+    table = _PUBLIC_KEYS._table
+    assert type(table) is C.KeyTable and table.public_scope is _PUBLIC_KEYS.get_identity_scope()
+    t = C.decrypt_result(table, tok, client, domain, NOW_US)
+    ref = _results.make_token(C.decrypt_token(table, tok, NOW_US, client, domain), table.public_scope)
+    twin = P.decrypt_result(_PUBLIC_KEYS_TWIN._table, tok, client, domain, NOW_US)
+    assert type(t) is _results.DecryptedToken
+    assert _fields(t) == _fields(ref) == _fields(twin)
     t.extra = 1  # instances keep their __dict__
     assert t == ref or t.status != ref.status
 
 
-_PUBLIC_KEYS = _public_keys()
+def test_scalar_result_takes_every_input():
+    """The common case (ASCII str token, str or None domain) is built in C; everything else (bytes, non-ASCII,
+    a bytes domain, no table) goes through decrypt_token and make_token, with the same answer as the twin."""
+    from uid2fast import _results
 
-
-def test_scalar_fast_path_declines():
-    from uid2fast import _engine, encryption
-
-    fast = encryption._fast_decrypt
-    if fast is None:
-        pytest.skip("no C fast path")
-    keys = _public_keys()
+    table, twin = _PUBLIC_KEYS._table, _PUBLIC_KEYS_TWIN._table
     tok = _valid_v3(128)
-    assert fast(keys, tok, P.CLIENT_SHARING, None) is None  # no C table built yet
-    keys._engine_table()
-    assert fast(keys, tok, P.CLIENT_SHARING, None, NOW_US).status.name == "SUCCESS"
-    assert fast(keys, tok, P.CLIENT_SHARING, None) is not None  # the clock (the token may have expired)
-    assert fast(None, tok, P.CLIENT_SHARING, None) is None
-    assert fast(keys, tok.encode(), P.CLIENT_SHARING, None) is None
-    assert fast(keys, tok + "\u00e9", P.CLIENT_SHARING, None) is None
-    assert fast(keys, tok, P.CLIENT_SHARING, b"example.com") is None
-    with _engine.use("py"):
-        assert fast(keys, tok, P.CLIENT_SHARING, None) is None
+    assert C.decrypt_result(table, tok, P.CLIENT_SHARING, None, NOW_US).status.name == "SUCCESS"
+    for args in ((tok, None), (tok.encode(), None), (tok + "\u00e9", None), (tok, b"example.com"), (None, None),
+                 (tok[:-3], "example.com"), ("", None)):
+        t = C.decrypt_result(table, args[0], P.CLIENT_BIDSTREAM, args[1], NOW_US)
+        assert _fields(t) == _fields(P.decrypt_result(twin, args[0], P.CLIENT_BIDSTREAM, args[1], NOW_US)), args
+    none = C.decrypt_result(None, tok, P.CLIENT_SHARING, None)
+    assert none.status.name == "NOT_INITIALIZED" and none.identity_scope is None
+    assert _fields(none) == _fields(P.decrypt_result(None, tok, P.CLIENT_SHARING, None))
+    assert type(none) is _results.DecryptedToken
 
 
-def test_scalar_fast_path_reads_the_clock_like_now_us(monkeypatch):
-    """Without now_us the fast path reads CLOCK_REALTIME while time.time_ns is the builtin, and calls a
+def test_scalar_result_reads_the_clock_like_now_us(monkeypatch):
+    """Without now_us the C result reads CLOCK_REALTIME while time.time_ns is the builtin, and calls a
     patched time.time_ns (freezegun, mocks) as _time.now_us does."""
     import time
 
-    from uid2fast import encryption
-
-    fast = encryption._fast_decrypt
-    if fast is None:
-        pytest.skip("no C fast path")
-    keys = _public_keys()
-    keys._engine_table()
+    fast = C.decrypt_result
+    table = _PUBLIC_KEYS._table
     tok = _valid_v3(128)  # expires NOW_MS + 1 h
     monkeypatch.setattr(time, "time_ns", lambda: NOW_US * 1000)
-    assert fast(keys, tok, P.CLIENT_SHARING, None).status.name == "SUCCESS"
+    assert fast(table, tok, P.CLIENT_SHARING, None).status.name == "SUCCESS"
     monkeypatch.setattr(time, "time_ns", lambda: (NOW_MS + 2 * 3_600_000) * 1_000_000)
-    assert fast(keys, tok, P.CLIENT_SHARING, None).status.name == "EXPIRED_TOKEN"
+    assert fast(table, tok, P.CLIENT_SHARING, None).status.name == "EXPIRED_TOKEN"
     monkeypatch.undo()
-    real = fast(keys, tok, P.CLIENT_SHARING, None)
+    real = fast(table, tok, P.CLIENT_SHARING, None)
     assert real.status.name == ("SUCCESS" if time.time_ns() // 1000 <= NOW_US + 3_600_000_000 else "EXPIRED_TOKEN")
 
 

@@ -22,6 +22,7 @@ import base64
 import datetime as dt
 import json
 import os
+import types
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -58,17 +59,29 @@ DOMAINS = ["example.com", "EXAMPLE.com", "publisher.org", "com.example.app", "ot
 RAW_33 = base64.b64encode(bytes([0x14]) + bytes(range(32))).decode()
 
 
-def _clients():
+def _clients(engine=None):
     body = json.dumps({"body": BODY})
-    bid = U.BidstreamClient("http://127.0.0.1:9", "key", base64.b64encode(b"s" * 32).decode())
-    sha = U.SharingClient("http://127.0.0.1:9", "key", base64.b64encode(b"s" * 32).decode())
-    legacy = U.Uid2Client("http://127.0.0.1:9", "key", base64.b64encode(b"s" * 32).decode())
+    secret = base64.b64encode(b"s" * 32).decode()
+    bid = U.BidstreamClient("http://127.0.0.1:9", "key", secret, engine=engine)
+    sha = U.SharingClient("http://127.0.0.1:9", "key", secret, engine=engine)
+    legacy = U.Uid2Client("http://127.0.0.1:9", "key", secret, engine=engine)
     assert bid._refresh_json(body).success and sha._refresh_json(body).success
     legacy.refresh_json(body)
     return bid, sha, legacy
 
 
 BID, SHARING, LEGACY = _clients()
+
+
+def _world(engine):
+    """Everything the entry points below use, on one engine: its key sets and its clients."""
+    bid, sha, legacy = _clients(engine)
+    assert bid.keys._engine is engine and legacy.keys._engine is engine
+    return types.SimpleNamespace(keys=KEYS._on_engine(engine), euid_keys=EUID_KEYS._on_engine(engine), bid=bid,
+                                 sharing=sha, legacy=legacy)
+
+
+WORLDS = {name: _world(_engine.by_name(name)) for name in ENGINES} if _engine.c_engine is not None else {}
 
 VALID = [
     make_token(KEYS, NOW, version=2),
@@ -168,28 +181,30 @@ def _outcome(call, *args):
 
 # name -> (call, may raise EncryptionError): the legacy entry points raise as the official SDK does.
 SCALAR = {
-    "decrypt": (lambda t, d: U.decrypt(t, KEYS, NOW), True),
-    "decrypt(now=None)": (lambda t, d: U.decrypt(t, KEYS), True),
-    "decrypt_token/bidstream": (lambda t, d: U.decrypt_token(t, KEYS, d, U.ClientType.BIDSTREAM, NOW), False),
-    "decrypt_token/sharing": (lambda t, d: U.decrypt_token(t, KEYS, d, U.ClientType.SHARING, NOW), False),
-    "decrypt_token/legacy": (lambda t, d: U.decrypt_token(t, KEYS, d, U.ClientType.LEGACY_WITHOUT_DOMAIN_CHECK, NOW),
+    "decrypt": (lambda w, t, d: U.decrypt(t, w.keys, NOW), True),
+    "decrypt(now=None)": (lambda w, t, d: U.decrypt(t, w.keys), True),
+    "decrypt_token/bidstream": (lambda w, t, d: U.decrypt_token(t, w.keys, d, U.ClientType.BIDSTREAM, NOW), False),
+    "decrypt_token/sharing": (lambda w, t, d: U.decrypt_token(t, w.keys, d, U.ClientType.SHARING, NOW), False),
+    "decrypt_token/legacy": (lambda w, t, d: U.decrypt_token(t, w.keys, d, U.ClientType.LEGACY_WITHOUT_DOMAIN_CHECK,
+                                                             NOW),
                              True),
-    "decrypt_token/euid-keys": (lambda t, d: U.decrypt_token(t, EUID_KEYS, d, U.ClientType.BIDSTREAM, NOW), False),
-    "decrypt_token/no-keys": (lambda t, d: U.decrypt_token(t, None, d, U.ClientType.SHARING, NOW), False),
-    "BidstreamClient.decrypt_token_into_raw_uid": (lambda t, d: BID.decrypt_token_into_raw_uid(t, d), False),
-    "BidstreamClient._decrypt_token_into_raw_uid": (lambda t, d: BID._decrypt_token_into_raw_uid(t, d, NOW), False),
-    "SharingClient.decrypt_token_into_raw_uid": (lambda t, d: SHARING.decrypt_token_into_raw_uid(t), False),
-    "SharingClient._decrypt_token_into_raw_uid": (lambda t, d: SHARING._decrypt_token_into_raw_uid(t, NOW), False),
-    "Uid2Client.decrypt": (lambda t, d: LEGACY.decrypt(t), True),
-    "decrypt_data": (lambda t, d: U.decrypt_data(t, KEYS), True),
+    "decrypt_token/euid-keys": (lambda w, t, d: U.decrypt_token(t, w.euid_keys, d, U.ClientType.BIDSTREAM, NOW), False),
+    "decrypt_token/no-keys": (lambda w, t, d: U.decrypt_token(t, None, d, U.ClientType.SHARING, NOW), False),
+    "BidstreamClient.decrypt_token_into_raw_uid": (lambda w, t, d: w.bid.decrypt_token_into_raw_uid(t, d), False),
+    "BidstreamClient._decrypt_token_into_raw_uid": (lambda w, t, d: w.bid._decrypt_token_into_raw_uid(t, d, NOW),
+                                                    False),
+    "SharingClient.decrypt_token_into_raw_uid": (lambda w, t, d: w.sharing.decrypt_token_into_raw_uid(t), False),
+    "SharingClient._decrypt_token_into_raw_uid": (lambda w, t, d: w.sharing._decrypt_token_into_raw_uid(t, NOW), False),
+    "Uid2Client.decrypt": (lambda w, t, d: w.legacy.decrypt(t), True),
+    "decrypt_data": (lambda w, t, d: U.decrypt_data(t, w.keys), True),
 }
 
 
 def _run_scalar(token, domain):
     out = {}
     for engine in ENGINES:
-        with _engine.use(engine):
-            out[engine] = {name: _outcome(call, token, domain) for name, (call, _) in SCALAR.items()}
+        w = WORLDS[engine]
+        out[engine] = {name: _outcome(call, w, token, domain) for name, (call, _) in SCALAR.items()}
     for name, (_, may_raise) in SCALAR.items():
         c, py = out["c"][name], out["py"][name]
         assert c == py, f"{name}({token!r}, {domain!r}): C {c} vs Python {py}"
@@ -212,13 +227,14 @@ def test_scalar_entry_points_on_corrupted_tokens(token, domain):
 def test_valid_tokens_decrypt_on_both_engines():
     """The strategies start from tokens that really decrypt (else the corruption tests prove little)."""
     for engine in ENGINES:
-        with _engine.use(engine):
-            for tok in VALID[:6]:
-                r = U.decrypt_token(tok, KEYS, "example.com", U.ClientType.BIDSTREAM, NOW)
-                assert r.status in (U.DecryptionStatus.SUCCESS, U.DecryptionStatus.USER_OPTED_OUT), (tok, r)
-            r = U.decrypt_token(VALID[-2], KEYS, None, U.ClientType.SHARING, NOW)
-            assert r.status == U.DecryptionStatus.SUCCESS and r.uid == RAW_33, r
-            assert U.decrypt_data(VALID[-1], KEYS).data == b"some data"
+        keys = WORLDS[engine].keys
+        assert keys._engine.NAME == ("c" if engine == "c" else "python")
+        for tok in VALID[:6]:
+            r = U.decrypt_token(tok, keys, "example.com", U.ClientType.BIDSTREAM, NOW)
+            assert r.status in (U.DecryptionStatus.SUCCESS, U.DecryptionStatus.USER_OPTED_OUT), (tok, r)
+        r = U.decrypt_token(VALID[-2], keys, None, U.ClientType.SHARING, NOW)
+        assert r.status == U.DecryptionStatus.SUCCESS and r.uid == RAW_33, r
+        assert U.decrypt_data(VALID[-1], keys).data == b"some data"
 
 
 # ---- batch entry points ------------------------------------------------------------------------------------------
@@ -258,12 +274,13 @@ def _columns(r):
 
 
 BATCH = {
-    "decrypt_tokens/bidstream": lambda x, d: U.decrypt_tokens(x, KEYS, now=NOW, client="bidstream", domain_names=d),
-    "decrypt_tokens/sharing": lambda x, d: U.decrypt_tokens(x, KEYS, now=NOW, client="sharing"),
-    "decrypt_tokens/legacy": lambda x, d: U.decrypt_tokens(x, KEYS, now=NOW, client="legacy", threads=2),
-    "decrypt_tokens/no-keys": lambda x, d: U.decrypt_tokens(x, None, now=NOW),
-    "BidstreamClient.decrypt_tokens_into_raw_uids": lambda x, d: BID.decrypt_tokens_into_raw_uids(x, d, now=NOW),
-    "SharingClient.decrypt_tokens_into_raw_uids": lambda x, d: SHARING.decrypt_tokens_into_raw_uids(x, now=NOW),
+    "decrypt_tokens/bidstream": lambda w, x, d: U.decrypt_tokens(x, w.keys, now=NOW, client="bidstream",
+                                                                   domain_names=d),
+    "decrypt_tokens/sharing": lambda w, x, d: U.decrypt_tokens(x, w.keys, now=NOW, client="sharing"),
+    "decrypt_tokens/legacy": lambda w, x, d: U.decrypt_tokens(x, w.keys, now=NOW, client="legacy", threads=2),
+    "decrypt_tokens/no-keys": lambda w, x, d: U.decrypt_tokens(x, None, now=NOW),
+    "BidstreamClient.decrypt_tokens_into_raw_uids": lambda w, x, d: w.bid.decrypt_tokens_into_raw_uids(x, d, now=NOW),
+    "SharingClient.decrypt_tokens_into_raw_uids": lambda w, x, d: w.sharing.decrypt_tokens_into_raw_uids(x, now=NOW),
 }
 # (the scalar legacy path raises where the batch gives a status: not compared row by row)
 CLIENT_OF = {"decrypt_tokens/bidstream": U.ClientType.BIDSTREAM, "decrypt_tokens/sharing": U.ClientType.SHARING}
@@ -306,24 +323,24 @@ def test_batch_entry_points_agree_and_never_raise_per_item(case):
     kinds = _inputs(items)
     results = {}
     for engine in ENGINES:
-        with _engine.use(engine):
-            for kind, x in kinds.items():
-                for name, call in BATCH.items():
-                    try:
-                        r = call(x, domains)
-                    except Exception as exc:  # per-item problems must be statuses
-                        pytest.fail(f"{engine}: {name} over {kind} {items!r} (domains {domains!r}) raised {exc!r}")
-                    assert len(r) == len(items)
-                    results[engine, kind, name] = _columns(r)
-                    if engine == "c" and name in CLIENT_OF and kind == "list":
-                        # a row is what the scalar API answers for the same ASCII str token (a non-ASCII
-                        # item is INVALID_PAYLOAD in a batch by design, _engine_py._as_token)
-                        client = CLIENT_OF[name]
-                        for i, tok in enumerate(items):
-                            if isinstance(tok, str) and tok.isascii():
-                                d = _scalar_domain(domains, i) if client == U.ClientType.BIDSTREAM else None
-                                want = U.decrypt_token(tok, KEYS, d, client, NOW)
-                                assert _fields(r[i]) == _fields(want), (name, i, tok, d)
+        w = WORLDS[engine]
+        for kind, x in kinds.items():
+            for name, call in BATCH.items():
+                try:
+                    r = call(w, x, domains)
+                except Exception as exc:  # per-item problems must be statuses
+                    pytest.fail(f"{engine}: {name} over {kind} {items!r} (domains {domains!r}) raised {exc!r}")
+                assert len(r) == len(items)
+                results[engine, kind, name] = _columns(r)
+                if engine == "c" and name in CLIENT_OF and kind == "list":
+                    # a row is what the scalar API answers for the same ASCII str token (a non-ASCII
+                    # item is INVALID_PAYLOAD in a batch by design, _engine_py._as_token)
+                    client = CLIENT_OF[name]
+                    for i, tok in enumerate(items):
+                        if isinstance(tok, str) and tok.isascii():
+                            d = _scalar_domain(domains, i) if client == U.ClientType.BIDSTREAM else None
+                            want = U.decrypt_token(tok, w.keys, d, client, NOW)
+                            assert _fields(r[i]) == _fields(want), (name, i, tok, d)
     for (engine, kind, name), got in results.items():
         if engine == "c":
             assert got == results["py", kind, name], f"{name} over {kind}: C and Python differ for {items!r}"
@@ -339,10 +356,10 @@ def test_batch_over_two_threads_matches_one():
     """Enough rows for the C engine to split them (> 512 per thread), mixed good and bad."""
     items = [VALID[i % len(VALID)] if i % 3 else f"garbage {i}" for i in range(1100)]
     for engine in ENGINES:
-        with _engine.use(engine):
-            one = _columns(U.decrypt_tokens(items, KEYS, now=NOW, threads=1, domain_names="example.com"))
-            two = _columns(U.decrypt_tokens(items, KEYS, now=NOW, threads=2, domain_names="example.com"))
-            assert one == two
-            if engine == "c":
-                c_result = one
+        keys = WORLDS[engine].keys
+        one = _columns(U.decrypt_tokens(items, keys, now=NOW, threads=1, domain_names="example.com"))
+        two = _columns(U.decrypt_tokens(items, keys, now=NOW, threads=2, domain_names="example.com"))
+        assert one == two
+        if engine == "c":
+            c_result = one
     assert c_result == one  # the Python engine's (last iteration)

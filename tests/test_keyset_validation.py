@@ -119,15 +119,16 @@ HAND_BUILT = {
 
 @pytest.mark.parametrize("case", list(HAND_BUILT))
 def test_a_hand_built_bad_collection_gives_a_status_never_an_exception(engine, case):
-    good = make_keys(NOW)
+    good = make_keys(NOW, engine=engine)
     token = make_token(good, NOW)
     settings = dict(identity_scope=good.get_identity_scope(), caller_site_id=good.get_caller_site_id(),
                     master_keyset_id=good.get_master_keyset_id(), default_keyset_id=good.get_default_keyset_id(),
                     token_expiry_seconds=good.get_token_expiry_seconds(), allow_clock_skew_seconds=1800)
     settings.update(HAND_BUILT[case])
-    bad = EncryptionKeysCollection(list(good.values()), **settings)
-    bidstream = U.BidstreamClient("http://127.0.0.1:9", "UID2-key", SECRET)
-    sharing = U.SharingClient("http://127.0.0.1:9", "UID2-key", SECRET)
+    bad = EncryptionKeysCollection(list(good.values()), **settings, engine=engine)
+    assert bad._table is None and bad._engine is engine
+    bidstream = U.BidstreamClient("http://127.0.0.1:9", "UID2-key", SECRET, engine=engine)
+    sharing = U.SharingClient("http://127.0.0.1:9", "UID2-key", SECRET, engine=engine)
     bidstream._keys = sharing._keys = bad
     assert bidstream.decrypt_token_into_raw_uid(token, None).status == U.DecryptionStatus.NOT_INITIALIZED
     assert sharing.decrypt_token_into_raw_uid(token).status == U.DecryptionStatus.NOT_INITIALIZED
@@ -142,12 +143,12 @@ def test_a_hand_built_bad_collection_gives_a_status_never_an_exception(engine, c
     fixed = copy.copy(settings)
     fixed.update(allow_clock_skew_seconds=1800, max_bidstream_lifetime_seconds=None, caller_site_id=9000,
                  token_expiry_seconds=None, master_keyset_id=1)
-    ok = EncryptionKeysCollection(list(good.values()), **fixed)
+    ok = EncryptionKeysCollection(list(good.values()), **fixed, engine=engine)
     assert U.decrypt_tokens([token], ok).status_enum(0) == U.DecryptionStatus.SUCCESS
 
 
 def test_batch_shapes_are_refused_like_a_str(engine):
-    keys = make_keys(NOW)
+    keys = make_keys(NOW, engine=engine)
     token = make_token(keys, NOW)
     for bad in (np.array(token), np.array([[token, token], [token, token]]), token):
         with pytest.raises(TypeError):
@@ -159,7 +160,7 @@ def test_batch_shapes_are_refused_like_a_str(engine):
 
 
 def test_list_subclasses_are_read_for_what_they_hold(engine):
-    keys = make_keys(NOW)
+    keys = make_keys(NOW, engine=engine)
     token = make_token(keys, NOW)
 
     class Liar(list):

@@ -84,25 +84,26 @@ def _mib(n):
     return f"{n / 2**20:.2f} MiB"
 
 
-@pytest.fixture(scope="module")
-def clients():
+@pytest.fixture
+def clients(engine):
     now = dt.datetime.now(dt.timezone.utc)
     body = keys_body(now, site_data=[{"id": SITE_ID, "domain_names": [DOMAIN]}])
     payload = json.dumps({"body": body})
-    bidstream = uid2fast.BidstreamClient("http://127.0.0.1:9", "api-key", SECRET)
-    sharing = uid2fast.SharingClient("http://127.0.0.1:9", "api-key", SECRET)
+    bidstream = uid2fast.BidstreamClient("http://127.0.0.1:9", "api-key", SECRET, engine=engine)
+    sharing = uid2fast.SharingClient("http://127.0.0.1:9", "api-key", SECRET, engine=engine)
     assert bidstream._refresh_json(payload).success and sharing._refresh_json(payload).success
     return bidstream, sharing, now
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def scalar_cases(clients):
     """(token, domain, expected status) covering every branch of the wrapper: each version, the domain
     check both ways, expiry, an unknown key, malformed input, a token long enough for the heap uid buffer,
     non-ASCII text, bytes and None."""
     bidstream, _, now = clients
     keys = bidstream.keys
-    other = uid2fast.parse_keys_json(keys_body(now)).keys  # same ids, other secrets: the tag fails
+    # same ids, other secrets: the tag fails
+    other = uid2fast.parse_keys_json(keys_body(now)).keys._on_engine(keys._engine)
     v4 = make_token(keys, now)
     return [
         (v4, DOMAIN, S.SUCCESS),
@@ -146,13 +147,13 @@ def test_scalar_decrypt_and_encrypt_leave_memory_flat(engine, clients, scalar_ca
     assert sharing.encrypt_raw_uid_into_token("A" * 1500).status == E.SUCCESS
     assert sharing.encrypt_raw_uid_into_token(RAW_UID, 12345).status == E.NOT_AUTHORIZED_FOR_KEY
 
-    n_decrypt, n_encrypt = (1_000_000, 200_000) if engine == "c" else (100_000, 20_000)
+    n_decrypt, n_encrypt = (1_000_000, 200_000) if engine.NAME == "c" else (100_000, 20_000)
     meter = _Meter()
     _scalar_round(bidstream, sharing, scalar_cases, n_decrypt // 20, n_encrypt // 20)  # warm-up
     meter.mark()
     _scalar_round(bidstream, sharing, scalar_cases, n_decrypt, n_encrypt)
     rss, blocks = meter.growth()
-    print(f"\n{engine}: {n_decrypt:,} decrypts + {n_encrypt:,} encrypts: RSS {_mib(rss)}, blocks {blocks:+d}")
+    print(f"\n{engine.NAME}: {n_decrypt:,} decrypts + {n_encrypt:,} encrypts: RSS {_mib(rss)}, blocks {blocks:+d}")
     assert blocks < BLOCK_SLACK
     assert rss < 2 * 2**20  # < 2 bytes per decrypt on the C engine
 
@@ -190,7 +191,7 @@ def _batch_round(bidstream, sharing, inputs, domains, uids, calls, check=False):
 
 def test_thousand_batch_decrypts_and_encrypts_leave_memory_flat(engine, clients, scalar_cases):
     bidstream, sharing, _ = clients
-    size = 1000 if engine == "c" else 50
+    size = 1000 if engine.NAME == "c" else 50
     base = [t for t, _, _ in scalar_cases if isinstance(t, str) and t.isascii() and len(t) < 1000]
     tokens = [base[i % len(base)] for i in range(size)]
     domains = [(DOMAIN, "other.example", None)[i % 3] for i in range(size)]
@@ -201,7 +202,7 @@ def test_thousand_batch_decrypts_and_encrypts_leave_memory_flat(engine, clients,
     meter.mark()
     _batch_round(bidstream, sharing, inputs, domains, uids, 1000)
     rss, blocks = meter.growth()
-    print(f"\n{engine}: 1000 batch decrypts of {size} + 1000 batch encrypts of {len(uids)}: RSS {_mib(rss)}, "
+    print(f"\n{engine.NAME}: 1000 batch decrypts of {size} + 1000 batch encrypts of {len(uids)}: RSS {_mib(rss)}, "
           f"blocks {blocks:+d}")
     assert blocks < BLOCK_SLACK
     assert rss < 2 * 2**20  # a leaked worker (scratch, nonce pool, contexts) per call would be several MB
@@ -211,7 +212,7 @@ def test_ten_million_tokens_in_chunks_keep_rss_bounded(engine, clients):
     """100,000 distinct tokens made once, decrypted 100 times (the twin: 20,000, ten times). The RSS reached
     in the first chunks is the ceiling: no later chunk adds to it (one chunk's results alone are ~9 MB)."""
     bidstream, sharing, _ = clients
-    chunk, rounds = (100_000, 100) if engine == "c" else (20_000, 10)
+    chunk, rounds = (100_000, 100) if engine.NAME == "c" else (20_000, 10)
     rng = np.random.default_rng(11)
     raw = [bytes(r) for r in rng.integers(0, 256, size=(chunk, 32), dtype=np.uint8)]
     uids = [base64.b64encode(r).decode() for r in raw]
@@ -236,7 +237,7 @@ def test_ten_million_tokens_in_chunks_keep_rss_bounded(engine, clients):
         if i == warmup - 1:
             meter.mark()
     rss, blocks = meter.growth()
-    print(f"\n{engine}: {chunk * rounds:,} tokens in chunks of {chunk:,}: RSS plateau after {warmup} chunks "
+    print(f"\n{engine.NAME}: {chunk * rounds:,} tokens in chunks of {chunk:,}: RSS plateau after {warmup} chunks "
           f"{_mib(plateau)}, highest later {_mib(peak)}; trimmed growth {_mib(rss)}, blocks {blocks:+d}")
     assert blocks < BLOCK_SLACK
     assert peak - plateau < 4 * 2**20

@@ -24,9 +24,9 @@ def _outer_nonce(token: str) -> bytes:
     return raw[6:18]
 
 
-@pytest.fixture(scope="module")
-def keys():
-    return make_keys(NOW)
+@pytest.fixture
+def keys(engine):
+    return make_keys(NOW, engine=engine)
 
 
 def _encrypt_nonces(keys, n):

@@ -25,6 +25,7 @@ limit of the language, not checked here.
 import ast
 import base64
 import contextlib
+import copy
 import datetime as dt
 import io
 import json
@@ -177,6 +178,14 @@ def secrets(op):
     return s
 
 
+def _on_engine(client, engine):
+    """A copy of a key-holding client whose key set runs on ``engine``."""
+    c = copy.copy(client)
+    c._engine = engine
+    c._adopt(client.keys)
+    return c
+
+
 def _client(cls, op, role, **kw):
     return cls(op.base_url, *op.credentials(role), http=FAST, **kw)
 
@@ -230,12 +239,8 @@ def test_reprs_of_keys_tables_clients_and_responses(op, secrets):
     for keys in (bidstream.keys, sharing.keys):
         assert len(keys) >= 9
         objects += [keys, list(keys.values()), keys.get_site_data()]
-        for name in ("c", "py"):
-            if name == "c" and _engine.c_engine is None:
-                continue
-            with _engine.use(name):
-                objects.append(keys._engine_table())
-        objects.append(keys._py_engine_table())
+        for engine in _engine.engines.values():  # each engine's table of the key set
+            objects.append(keys._on_engine(engine)._engine_table())
     for obj in objects:
         secrets.check(repr(obj), f"repr of {type(obj).__name__}")
         secrets.check(str(obj), f"str of {type(obj).__name__}")
@@ -382,18 +387,16 @@ def test_debug_logs_of_refresh_retries_failures_decrypt_and_encrypt(op, secrets,
                                                .last_error)
 
         tokens = [op.issue_token(email=f"log{i}@example.com", client_side=i % 2 == 0) for i in range(6)]
-        for name in ("c", "py"):
-            if name == "c" and _engine.c_engine is None:
-                continue
-            with _engine.use(name):
-                for t in tokens + ["garbage", tokens[0][:-9]]:
-                    bidstream.decrypt_token_into_raw_uid(t, DOMAIN)
-                bidstream.decrypt_tokens_into_raw_uids(tokens, "wrong.example")
-                shared = sharing.encrypt_raw_uids_into_tokens([op.raw_uid(email="s@example.com")] * 3)
-                sharing.decrypt_tokens_into_raw_uids(shared.tokens)
-                # keys with a master keyset but no caller_site_id: a warning (docs/differences.md#encrypt-settings)
-                no_site = {k: v for k, v in keyfile.keys_body(sharing.keys).items() if k != "caller_site_id"}
-                uid2fast.encrypt(op.raw_uid(email="s@example.com"), None, keyfile.parse_keys_body(no_site))
+        for engine in _engine.engines.values():  # the same calls on each engine's table of the key sets
+            bid_e, sharing_e = _on_engine(bidstream, engine), _on_engine(sharing, engine)
+            for t in tokens + ["garbage", tokens[0][:-9]]:
+                bid_e.decrypt_token_into_raw_uid(t, DOMAIN)
+            bid_e.decrypt_tokens_into_raw_uids(tokens, "wrong.example")
+            shared = sharing_e.encrypt_raw_uids_into_tokens([op.raw_uid(email="s@example.com")] * 3)
+            sharing_e.decrypt_tokens_into_raw_uids(shared.tokens)
+            # keys with a master keyset but no caller_site_id: a warning (docs/differences.md#encrypt-settings)
+            no_site = {k: v for k, v in keyfile.keys_body(sharing_e.keys).items() if k != "caller_site_id"}
+            uid2fast.encrypt(op.raw_uid(email="s@example.com"), None, keyfile.parse_keys_body(no_site))
 
         publisher = _client(Uid2PublisherClient, op, "publisher")
         identity = publisher.generate_token(TokenGenerateInput.from_email("pub@example.com")).get_identity()

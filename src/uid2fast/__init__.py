@@ -115,8 +115,7 @@ def __dir__() -> list:
 def _features() -> dict:
     from . import _engine
 
-    impl = _engine.impl
-    features = getattr(impl, "features", None)
+    features = getattr(_engine.engine, "features", None)
     return dict(features()) if callable(features) else {"engine": backend}
 
 

@@ -150,11 +150,22 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
 
     body = _keys_body()
     refresh_json = json.dumps({"body": body, "status": "success"})
-    ours_b = BidstreamClient("http://127.0.0.1:1", "bench", base64.b64encode(bytes(32)).decode())
-    ours_s = SharingClient("http://127.0.0.1:1", "bench", base64.b64encode(bytes(32)).decode())
-    ours_b._refresh_json(refresh_json)
-    ours_s._refresh_json(refresh_json)
-    keys = ours_b.keys
+    have_c = _engine.c_engine is not None
+
+    def clients_on(engine: str) -> Any:
+        b = BidstreamClient("http://127.0.0.1:1", "bench", base64.b64encode(bytes(32)).decode(), engine=engine)
+        s = SharingClient("http://127.0.0.1:1", "bench", base64.b64encode(bytes(32)).decode(), engine=engine)
+        b._refresh_json(refresh_json)
+        s._refresh_json(refresh_json)
+        return b, s, b.keys
+
+    # The same key set on each engine, and clients holding it.
+    py_b, py_s, keys_py = clients_on("py")
+    c_b: Any = None
+    c_s: Any = None
+    keys_c: Any = None
+    if have_c:
+        c_b, c_s, keys_c = clients_on("c")
 
     try:
         import uid2_client as official
@@ -166,7 +177,6 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
         off_s = official.SharingClient("http://127.0.0.1:1", "bench", base64.b64encode(bytes(32)).decode())
         off_b._refresh_json(refresh_json)
         off_s._refresh_json(refresh_json)
-    have_c = _engine.c_engine is not None
 
     info = {
         "cpu": cpu_name(), "cores": os.cpu_count(), "engine_threads": threads,
@@ -189,8 +199,7 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
         op = f"decrypt v{version}"
         tokens, uids = _tokens(body, version, n)
         sample = tokens[:scalar_n]
-        with _engine.use("py"):
-            reference = [_row_of(ours_b.decrypt_token_into_raw_uid(t)) for t in tokens[:official_n]]
+        reference = [_row_of(py_b.decrypt_token_into_raw_uid(t)) for t in tokens[:official_n]]
         if off_b is not None:
             expected = [_row_of(off_b.decrypt_token_into_raw_uid(t, None)) for t in tokens[:official_n]]
             ok = expected == reference and all(r[1] == u for r, u in zip(expected, uids))
@@ -210,30 +219,28 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
                 return False
             return True
 
-        with _engine.use("py"):
-            us, done = _timeit(lambda: [ours_b.decrypt_token_into_raw_uid(t) for t in sample[:official_n]],
-                               min(official_n, len(sample)), min_time)
+        us, done = _timeit(lambda: [py_b.decrypt_token_into_raw_uid(t) for t in sample[:official_n]],
+                           min(official_n, len(sample)), min_time)
         add(op, "uid2fast Python engine", us, done)
         if not have_c:
             for label in ("uid2fast C, one by one", "uid2fast C batch, 1 thread",
                           f"uid2fast C batch, {threads} threads"):
                 add(op, label, None, 0, "C engine not built")
             return
-        with _engine.use("c"):
-            got = [_row_of(ours_b.decrypt_token_into_raw_uid(t)) for t in tokens[:official_n]]
-            if got != expected:
-                add(op, "uid2fast C, one by one", None, 0, "WRONG RESULTS: not timed")
-            else:
-                d = ours_b.decrypt_token_into_raw_uid
-                us, done = _timeit(lambda: [d(t) for t in sample], len(sample), min_time)
-                add(op, "uid2fast C, one by one", us, done)
-            if check_batch(decrypt_tokens(tokens, keys, threads=1), "uid2fast C batch, 1 thread"):
-                us, done = _timeit(lambda: decrypt_tokens(tokens, keys, threads=1), n, min_time)
-                add(op, "uid2fast C batch, 1 thread", us, done)
-            label = f"uid2fast C batch, {threads} threads"
-            if check_batch(decrypt_tokens(tokens, keys), label):
-                us, done = _timeit(lambda: decrypt_tokens(tokens, keys), n, min_time)
-                add(op, label, us, done)
+        got = [_row_of(c_b.decrypt_token_into_raw_uid(t)) for t in tokens[:official_n]]
+        if got != expected:
+            add(op, "uid2fast C, one by one", None, 0, "WRONG RESULTS: not timed")
+        else:
+            d = c_b.decrypt_token_into_raw_uid
+            us, done = _timeit(lambda: [d(t) for t in sample], len(sample), min_time)
+            add(op, "uid2fast C, one by one", us, done)
+        if check_batch(decrypt_tokens(tokens, keys_c, threads=1), "uid2fast C batch, 1 thread"):
+            us, done = _timeit(lambda: decrypt_tokens(tokens, keys_c, threads=1), n, min_time)
+            add(op, "uid2fast C batch, 1 thread", us, done)
+        label = f"uid2fast C batch, {threads} threads"
+        if check_batch(decrypt_tokens(tokens, keys_c), label):
+            us, done = _timeit(lambda: decrypt_tokens(tokens, keys_c), n, min_time)
+            add(op, label, us, done)
 
     for version in (2, 3, 4):
         decrypt_version(version)
@@ -250,20 +257,18 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
         okeys = off_b._keys
         us, done = _timeit(lambda: [official.decrypt(t, okeys) for t in osample], len(osample), min_time)
         add(op, "official uid2-client", us, done)
-    with _engine.use("py"):
-        if [uid2fast.decrypt(t, keys).uid for t in osample] != uids[:official_n]:
-            add(op, "uid2fast Python engine", None, 0, "WRONG RESULTS: not timed")
-        else:
-            us, done = _timeit(lambda: [uid2fast.decrypt(t, keys) for t in osample], len(osample), min_time)
-            add(op, "uid2fast Python engine", us, done)
+    if [uid2fast.decrypt(t, keys_py).uid for t in osample] != uids[:official_n]:
+        add(op, "uid2fast Python engine", None, 0, "WRONG RESULTS: not timed")
+    else:
+        us, done = _timeit(lambda: [uid2fast.decrypt(t, keys_py) for t in osample], len(osample), min_time)
+        add(op, "uid2fast Python engine", us, done)
     if have_c:
-        with _engine.use("c"):
-            if [uid2fast.decrypt(t, keys).uid for t in sample] != uids[:scalar_n]:
-                add(op, "uid2fast C, one by one", None, 0, "WRONG RESULTS: not timed")
-            else:
-                dec = uid2fast.decrypt
-                us, done = _timeit(lambda: [dec(t, keys) for t in sample], len(sample), min_time)
-                add(op, "uid2fast C, one by one", us, done)
+        if [uid2fast.decrypt(t, keys_c).uid for t in sample] != uids[:scalar_n]:
+            add(op, "uid2fast C, one by one", None, 0, "WRONG RESULTS: not timed")
+        else:
+            dec = uid2fast.decrypt
+            us, done = _timeit(lambda: [dec(t, keys_c) for t in sample], len(sample), min_time)
+            add(op, "uid2fast C, one by one", us, done)
 
     # ---- encrypt (sharing, v4) -----------------------------------------------------------------
     op = "encrypt"
@@ -274,8 +279,7 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
         if off_s is not None:
             back = [off_s.decrypt_token_into_raw_uid(t).uid if t else None for t, _ in check]
         else:
-            with _engine.use("py"):
-                back = [ours_s.decrypt_token_into_raw_uid(t).uid if t else None for t, _ in check]
+            back = [py_s.decrypt_token_into_raw_uid(t).uid if t else None for t, _ in check]
         if back != [u for _, u in check]:
             add(op, label, None, 0, "WRONG RESULTS: not timed")
             return False
@@ -287,24 +291,22 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
         if verify(toks, "official uid2-client"):
             us, done = _timeit(lambda: [off_s.encrypt_raw_uid_into_token(u) for u in osample], len(osample), min_time)
             add(op, "official uid2-client", us, done)
-    with _engine.use("py"):
-        if verify([ours_s.encrypt_raw_uid_into_token(u).encrypted_data for u in osample], "uid2fast Python engine"):
-            us, done = _timeit(lambda: [ours_s.encrypt_raw_uid_into_token(u) for u in osample], len(osample), min_time)
-            add(op, "uid2fast Python engine", us, done)
+    if verify([py_s.encrypt_raw_uid_into_token(u).encrypted_data for u in osample], "uid2fast Python engine"):
+        us, done = _timeit(lambda: [py_s.encrypt_raw_uid_into_token(u) for u in osample], len(osample), min_time)
+        add(op, "uid2fast Python engine", us, done)
     if have_c:
-        with _engine.use("c"):
-            e = ours_s.encrypt_raw_uid_into_token
-            if verify([e(u).encrypted_data for u in uids[:official_n]], "uid2fast C, one by one"):
-                sample = uids[:scalar_n]
-                us, done = _timeit(lambda: [e(u) for u in sample], len(sample), min_time)
-                add(op, "uid2fast C, one by one", us, done)
-            if verify(encrypt_tokens(uids, keys, threads=1).tokens, "uid2fast C batch, 1 thread"):
-                us, done = _timeit(lambda: encrypt_tokens(uids, keys, threads=1), n, min_time)
-                add(op, "uid2fast C batch, 1 thread", us, done)
-            label = f"uid2fast C batch, {threads} threads"
-            if verify(encrypt_tokens(uids, keys).tokens, label):
-                us, done = _timeit(lambda: encrypt_tokens(uids, keys), n, min_time)
-                add(op, label, us, done)
+        e = c_s.encrypt_raw_uid_into_token
+        if verify([e(u).encrypted_data for u in uids[:official_n]], "uid2fast C, one by one"):
+            sample = uids[:scalar_n]
+            us, done = _timeit(lambda: [e(u) for u in sample], len(sample), min_time)
+            add(op, "uid2fast C, one by one", us, done)
+        if verify(encrypt_tokens(uids, keys_c, threads=1).tokens, "uid2fast C batch, 1 thread"):
+            us, done = _timeit(lambda: encrypt_tokens(uids, keys_c, threads=1), n, min_time)
+            add(op, "uid2fast C batch, 1 thread", us, done)
+        label = f"uid2fast C batch, {threads} threads"
+        if verify(encrypt_tokens(uids, keys_c).tokens, label):
+            us, done = _timeit(lambda: encrypt_tokens(uids, keys_c), n, min_time)
+            add(op, label, us, done)
     else:
         for label in ("uid2fast C, one by one", "uid2fast C batch, 1 thread", f"uid2fast C batch, {threads} threads"):
             add(op, label, None, 0, "C engine not built")

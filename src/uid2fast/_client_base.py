@@ -2,16 +2,28 @@
 import datetime as dt
 from typing import Any, Optional
 
+from . import _engine
 from ._netpolicy import check_api_key, check_secret_key, has_control
 from .refresh_response import RefreshResponse
+
+
+def _engine_arg(engine: Any) -> Any:
+    """An engine module from an ``engine=`` argument: None (the import-time choice), "c"/"py" or a module."""
+    if engine is None:
+        return _engine.engine
+    if isinstance(engine, str):
+        return _engine.by_name(engine)
+    return engine
 
 
 class _KeyHolder:
     """Holds the current key set; a refresh swaps it with one assignment (atomic for readers)."""
 
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
-                 session: Optional[Any] = None):
+                 session: Optional[Any] = None, engine: Optional[Any] = None):
         self._keys: Any = None
+        # The engine this client's key sets are built on (fixed for its life; tests pick one per client).
+        self._engine = _engine_arg(engine)
         self._base_url = base_url
         # Checked now, as every operator client does (see uid2fast._operator_client): surrounding
         # whitespace stripped, control characters refused without echoing the value.
@@ -42,9 +54,18 @@ class _KeyHolder:
         """The current EncryptionKeysCollection, or None before the first successful refresh."""
         return self._keys
 
+    def _adopt(self, keys: Any) -> Any:
+        """Swap a new key set in (one assignment: readers see the old set or the new one, table included), on
+        this client's engine (a key set built on another engine is copied onto it first)."""
+        on_engine = getattr(keys, "_on_engine", None)  # (None for anything but an EncryptionKeysCollection)
+        if on_engine is not None:
+            keys = on_engine(self._engine)
+        self._keys = keys
+        return self._keys  # (what the client holds: the legacy client may give it its own scope)
+
     def _apply(self, refresh_response: RefreshResponse) -> RefreshResponse:
         if refresh_response.success:
-            self._keys = refresh_response.keys
+            self._adopt(refresh_response.keys)
         return refresh_response
 
     def _http_kwargs(self) -> dict:

@@ -5,7 +5,8 @@
 Same names and results as ``_engine_py`` (the semantic reference). Scalar calls keep the GIL (they take
 about a microsecond); batch calls collect (pointer, length) pairs with the GIL held, keeping every input
 object alive, then release the GIL for the whole decode/decrypt and split the rows across threads. The C
-workers never touch the Python API; statuses are mapped to enums by the public layer.
+workers never touch the Python API. What answers become (enums, the public result object, the batch
+columns) is defined once in ``_results``, which both engines import.
 """
 import os
 
@@ -18,6 +19,8 @@ from ._codes import (SUCCESS, NOT_AUTHORIZED_FOR_MASTER_KEY, NOT_AUTHORIZED_FOR_
     ENC_SUCCESS, ENC_NOT_AUTHORIZED_FOR_MASTER_KEY, ENC_NOT_AUTHORIZED_FOR_KEY, ENC_NOT_INITIALIZED,
     ENC_KEYS_NOT_SYNCED, ENC_ENCRYPTION_FAILURE, CLIENT_SHARING, CLIENT_BIDSTREAM, CLIENT_LEGACY,
     PRIVACY_CLIENT_SIDE_GENERATED, PRIVACY_OPTED_OUT, UID_WIDTH, NONE_I64)
+# What answers become (the public result, its builder, the batch column spec): shared with the twin.
+from . import _results
 
 _U32 = 1 << 32
 _U64 = 1 << 64
@@ -47,6 +50,15 @@ def features():
         "base64": "b64fast" if uid2_fastpath_enabled() else "exact",
         "fastpath": uid2_fastpath_enabled() != 0,
     }
+
+
+def unavailable_reason():
+    """Why this engine cannot run on this machine, or None: the dispatcher (``_engine``) asks once at import
+    and takes the Python twin when there is a reason (the engine's only AES is the CPU's, see hw_available)."""
+    if not hw_available():
+        return ("the C engine needs AES instructions this CPU lacks (AES-NI + PCLMULQDQ on x86-64, the ARMv8 "
+                "crypto extensions on aarch64): using the pure-Python engine")
+    return None
 
 
 def ascii_lower(s):

@@ -1,21 +1,41 @@
 # Batch decrypt and encrypt into numpy columns (included by _engine_c.pyx).
 
-# The batch columns in block order: (name, dtype, bytes per row). Their dtypes are built once (on first use:
-# numpy is imported lazily), not per call: a small batch's fixed cost is mostly Python object work.
-cdef tuple _COLUMN_SPECS = (
-    ("established_ms", "i8", 8), ("expiry_ms", "i8", 8), ("site_id", "i8", 8), ("site_key_site_id", "i8", 8),
-    ("version", "i2", 2), ("uid", "S44", 44), ("status", "u1", 1), ("identity_type", "i1", 1),
-    ("is_client_side_generated", "i1", 1), ("uid_overflow", "u1", 1),
-)
-cdef list _column_dtypes = None
+# The batch columns in block order: (name, dtype, bytes per row), _results.COLUMNS; decrypt_tokens fills
+# uid2_columns_t (csrc/uid2_engine.h) field by field from these names. Their dtypes are built once, at import,
+# not per call: a small batch's fixed cost is mostly Python object work.
+cdef tuple _COLUMN_SPECS = _results.COLUMNS
+cdef enum:
+    _N_COLUMNS = 10  # the pointers of uid2_columns_t
 
 
-cdef list _dtypes():
-    global _column_dtypes
-    if _column_dtypes is None:
-        import numpy as np
-        _column_dtypes = [np.dtype(spec[1]) for spec in _COLUMN_SPECS]
-    return _column_dtypes
+cdef Py_ssize_t _column(str name, size_t width) except -1:
+    """Where a uid2_columns_t member's column is in the spec; an ImportError if the spec and the C struct
+    disagree on its element size (the build would otherwise write past the columns)."""
+    cdef Py_ssize_t k
+    if len(_COLUMN_SPECS) != _N_COLUMNS:
+        raise ImportError(f"_results.COLUMNS has {len(_COLUMN_SPECS)} columns, uid2_columns_t {_N_COLUMNS}")
+    for k in range(_N_COLUMNS):
+        if _COLUMN_SPECS[k][0] == name:
+            if _COLUMN_SPECS[k][2] != <Py_ssize_t>width:
+                raise ImportError(f"_results.COLUMNS: {name} has {_COLUMN_SPECS[k][2]} bytes a row, C {width}")
+            return k
+    raise ImportError(f"_results.COLUMNS lacks {name}")
+
+
+cdef Py_ssize_t _C_ESTABLISHED = _column("established_ms", sizeof(int64_t))
+cdef Py_ssize_t _C_EXPIRY = _column("expiry_ms", sizeof(int64_t))
+cdef Py_ssize_t _C_SITE_ID = _column("site_id", sizeof(int64_t))
+cdef Py_ssize_t _C_SKSI = _column("site_key_site_id", sizeof(int64_t))
+cdef Py_ssize_t _C_VERSION = _column("version", sizeof(int16_t))
+cdef Py_ssize_t _C_UID = _column("uid", UID2_UID_WIDTH)
+cdef Py_ssize_t _C_STATUS = _column("status", sizeof(uint8_t))
+cdef Py_ssize_t _C_ITYPE = _column("identity_type", sizeof(int8_t))
+cdef Py_ssize_t _C_CSG = _column("is_client_side_generated", sizeof(int8_t))
+cdef Py_ssize_t _C_OVERFLOW = _column("uid_overflow", sizeof(uint8_t))
+
+
+import numpy as _np  # (the package imports numpy anyway: batch.py)
+cdef list _COLUMN_DTYPES = [_np.dtype(spec[1]) for spec in _COLUMN_SPECS]
 
 
 # Rows per GIL release on the single-thread list path (~100 us of work): the str objects of a chunk are still
@@ -81,32 +101,33 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
     # machine's byte order; the engine writes every byte): one malloc instead of ten, and a block large enough
     # that glibc's dynamic thresholds keep it on the heap between calls instead of returning the pages to the
     # kernel and faulting them back in.
-    cdef list dtypes = _dtypes()
-    cdef Py_ssize_t offsets[10]
+    cdef list dtypes = _COLUMN_DTYPES
+    cdef Py_ssize_t offsets[_N_COLUMNS]
     cdef Py_ssize_t total = 0, k
-    for k in range(10):
+    for k in range(_N_COLUMNS):
         offsets[k] = total
         total = (total + n * <Py_ssize_t>_COLUMN_SPECS[k][2] + 63) & ~63
     block = np.empty(total if total > 0 else 1, dtype=np.uint8)
     cdef uint8_t[::1] block_v = block
     cdef uint8_t *base = &block_v[0]
-    columns = [block[offsets[k]:offsets[k] + n * <Py_ssize_t>_COLUMN_SPECS[k][2]].view(dtypes[k]) for k in range(10)]
+    columns = [block[offsets[k]:offsets[k] + n * <Py_ssize_t>_COLUMN_SPECS[k][2]].view(dtypes[k])
+               for k in range(_N_COLUMNS)]
     overflow = {}
-    result = {_COLUMN_SPECS[k][0]: columns[k] for k in range(9)}
+    result = {_COLUMN_SPECS[k][0]: columns[k] for k in range(_N_COLUMNS) if k != _C_OVERFLOW}
     result["uid_overflow"] = overflow
     if n == 0:
         return result
-    over_flags = columns[9]  # set for every row by the engine
-    cols.established_ms = <int64_t *>(base + offsets[0])
-    cols.expiry_ms = <int64_t *>(base + offsets[1])
-    cols.site_id = <int64_t *>(base + offsets[2])
-    cols.site_key_site_id = <int64_t *>(base + offsets[3])
-    cols.version = <int16_t *>(base + offsets[4])
-    cols.uid = <char *>(base + offsets[5])
-    cols.status = base + offsets[6]
-    cols.identity_type = <int8_t *>(base + offsets[7])
-    cols.is_client_side_generated = <int8_t *>(base + offsets[8])
-    cols.uid_overflow = base + offsets[9]
+    over_flags = columns[_C_OVERFLOW]  # set for every row by the engine
+    cols.established_ms = <int64_t *>(base + offsets[_C_ESTABLISHED])
+    cols.expiry_ms = <int64_t *>(base + offsets[_C_EXPIRY])
+    cols.site_id = <int64_t *>(base + offsets[_C_SITE_ID])
+    cols.site_key_site_id = <int64_t *>(base + offsets[_C_SKSI])
+    cols.version = <int16_t *>(base + offsets[_C_VERSION])
+    cols.uid = <char *>(base + offsets[_C_UID])
+    cols.status = base + offsets[_C_STATUS]
+    cols.identity_type = <int8_t *>(base + offsets[_C_ITYPE])
+    cols.is_client_side_generated = <int8_t *>(base + offsets[_C_CSG])
+    cols.uid_overflow = base + offsets[_C_OVERFLOW]
     if it.str_rows and uid2_batch_threads(<size_t>n, nthreads) == 1:
         n_over = _decrypt_str_rows(t, it, doms_p, single_p, now_us, client, &cols)
     else:
@@ -146,7 +167,9 @@ def encrypt_tokens(KeyTable table, uids, int64_t now_us, keyset_id, identity_sco
     cdef int rc
     cdef const uid2_table_t *t = table._t if table is not None else NULL
     if table is not None:
-        _encrypt_args(table, keyset_id, identity_scope, established_ms, &a)
+        deferred = _encrypt_args(table, keyset_id, identity_scope, established_ms, &a)
+        if deferred is not None:  # (the public encrypt_tokens checks both before it gets here)
+            raise deferred[1]
     else:
         a.has_keyset = 0
         a.keyset_group = -1

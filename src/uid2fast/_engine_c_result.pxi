@@ -1,20 +1,22 @@
 # The scalar decrypt straight into the public result object (included by _engine_c.pyx).
 
-_N_STATUSES = 14  # UID2_STATUS_SUCCESS .. UID2_STATUS_MALFORMED
+cdef enum:
+    _N_STATUSES = 14  # UID2_STATUS_SUCCESS .. UID2_STATUS_MALFORMED
 
 
-cdef class TokenFactory:
-    """Scalar decryption for the public API in one call: the C engine's result written straight into a new
-    ``DecryptedToken`` (slots set through their descriptors, datetimes left lazy), exactly what
-    ``encryption._make_token`` builds from ``decrypt_token``'s tuple.
+cdef class DecryptedTokenFactory:
+    """Builds the public scalar result (``_results.DecryptedToken``) from a decrypt in one call: the C engine's
+    result written straight into a new object (slots set through their descriptors, datetimes left lazy),
+    exactly what ``_results.make_token`` builds from ``decrypt_token``'s tuple.
 
-    ``decrypt(keys, token, client, domain, now_us=None)`` takes the common case only: the C engine selected
-    in ``engine`` (``engine.impl is c_impl``), ``keys`` with a C table already built, an ASCII ``str`` token
-    and a ``str`` (or None) domain; the time is ``now_us``, else ``time.time_ns() // 1000`` as in
-    ``_time.now_us`` (CLOCK_REALTIME read directly while ``time.time_ns`` is the builtin). For anything else it returns None and the caller takes its general path.
+    ``decrypt(table, token, client, domain, now_us=None)`` takes any input. The common case (an ASCII ``str``
+    token, a ``str`` or None domain, a table) is built here directly; anything else goes through
+    ``decrypt_token`` and ``make`` (``_results.make_token``). The time is ``now_us``, else
+    ``time.time_ns() // 1000`` as in ``_time.now_us`` (CLOCK_REALTIME read directly while ``time.time_ns`` is
+    the builtin). The table's ``public_scope`` is the results' identity scope.
     """
 
-    cdef object cls, unset, engine, c_impl, time_mod, time_ns
+    cdef object cls, unset, make, time_mod, time_ns
     cdef tuple statuses           # by engine code; None for a code the public layer does not map
     cdef unsigned bare            # bit per code: the official make_error shape (identity_scope None)
     cdef tuple itypes             # identity type 0 / 1
@@ -22,7 +24,7 @@ cdef class TokenFactory:
     cdef object d_status, d_uid, d_site_id, d_sksi, d_itype, d_scope, d_version, d_csg
     cdef object d_est, d_exp, d_est_ms, d_exp_ms
 
-    def __init__(self, cls, unset, engine, c_impl, statuses, bare_codes, itypes, versions):
+    def __init__(self, cls, unset, statuses, bare_codes, itypes, versions, make):
         import time
         import types
         if cls.__new__ is not object.__new__:
@@ -37,8 +39,7 @@ cdef class TokenFactory:
             descrs[name] = d
         self.cls = cls
         self.unset = unset
-        self.engine = engine
-        self.c_impl = c_impl
+        self.make = make
         self.time_mod = time
         self.time_ns = time.time_ns  # the builtin: while time.time_ns is still it, read the clock directly
         self.statuses = tuple(statuses)
@@ -64,7 +65,7 @@ cdef class TokenFactory:
         self.d_est_ms = descrs["_established_ms"]
         self.d_exp_ms = descrs["_expiry_ms"]
 
-    def decrypt(self, keys, token, int client, domain, now_us=None):
+    def decrypt(self, KeyTable table, token, int client, domain, now_us=None):
         cdef uid2_result_t r
         cdef const char *p
         cdef Py_ssize_t n, dn
@@ -74,23 +75,16 @@ cdef class TokenFactory:
         cdef char *ubuf
         cdef int64_t ns, now
         cdef unsigned h
-        cdef KeyTable table
-        if type(token) is not str or not PyUnicode_IS_ASCII(token) or keys is None:
-            return None
-        if domain is not None:
+        cdef bint common = type(token) is str and PyUnicode_IS_ASCII(token) and table is not None
+        if common and domain is not None:
             if type(domain) is not str:
-                return None
-            try:
-                dptr = <const uint8_t *>PyUnicode_AsUTF8AndSize(domain, &dn)
-            except UnicodeEncodeError:  # lone surrogates: the general path encodes them
-                return None
-            dlen = <size_t>dn
-        if self.engine.impl is not self.c_impl:
-            return None
-        cached = getattr(keys, "_table", None)
-        if type(cached) is not tuple or len(<tuple>cached) != 2 or type((<tuple>cached)[1]) is not KeyTable:
-            return None
-        table = <KeyTable>(<tuple>cached)[1]
+                common = False
+            else:
+                try:
+                    dptr = <const uint8_t *>PyUnicode_AsUTF8AndSize(domain, &dn)
+                    dlen = <size_t>dn
+                except UnicodeEncodeError:  # lone surrogates: decrypt_token encodes them
+                    common = False
         if now_us is None:
             # time.time_ns() // 1000 as _time.now_us computes it; a patched time.time_ns (freezegun, mocks)
             # is called like before
@@ -99,13 +93,16 @@ cdef class TokenFactory:
             now = ns // 1000 if ns >= 0 else -((-ns + 999) // 1000)  # floor division, as `// 1000`
         else:
             now = now_us
+        if not common:
+            return self.make(decrypt_token(table, token, now, client, domain),
+                             None if table is None else table.public_scope)
         p = PyUnicode_AsUTF8AndSize(token, &n)
         ubuf = _uid_buffer(<size_t>n, ubuf_stack, sizeof(ubuf_stack))
         try:
             uid2_decrypt_token(table._t, NULL, p, <size_t>n, 0, now, client, dptr, dlen, ubuf, &r)
-            status = self.statuses[r.status] if 0 <= r.status < 14 else None
-            if status is None:
-                return None
+            status = self.statuses[r.status] if 0 <= r.status < _N_STATUSES else None
+            if status is None:  # not a status of a token: the general path says what it is
+                return self.make(decrypt_token(table, token, now, client, domain), table.public_scope)
             h = r.have
             t = uid2_py_alloc(self.cls)
             uid2_py_descr_set(self.d_status, t, status)
@@ -125,7 +122,7 @@ cdef class TokenFactory:
             uid2_py_descr_set(self.d_itype, t, self.itypes[r.identity_type != 0]
                               if h & UID2_HAVE_IDENTITY_TYPE else None)
             uid2_py_descr_set(self.d_scope, t, None if (self.bare >> <unsigned>r.status) & 1u
-                              else keys.get_identity_scope())
+                              else table.public_scope)
             uid2_py_descr_set(self.d_version, t, self.versions.get(r.version) if h & UID2_HAVE_VERSION else None)
             uid2_py_descr_set(self.d_csg, t, (r.is_client_side_generated != 0) if h & UID2_HAVE_CSG else None)
             uid2_py_descr_set(self.d_exp, t, self.unset)
@@ -134,3 +131,10 @@ cdef class TokenFactory:
         finally:
             if ubuf != ubuf_stack:
                 free(ubuf)
+
+
+# The public scalar decrypt of this engine: decrypt_result(table, token, client, domain, now_us=None).
+cdef DecryptedTokenFactory _DECRYPTED_TOKENS = DecryptedTokenFactory(
+    _results.DecryptedToken, _results.UNSET, _results.DECRYPTION_STATUSES, _results.BARE_CODES,
+    _results.IDENTITY_TYPES, _results.VERSIONS, _results.make_token)
+decrypt_result = _DECRYPTED_TOKENS.decrypt

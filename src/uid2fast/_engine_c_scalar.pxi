@@ -117,19 +117,35 @@ def decrypt_token(KeyTable table, token, int64_t now_us, int client, domain):
 
 # --- encrypt ----------------------------------------------------------------------------------
 
-cdef int _encrypt_args(KeyTable table, object keyset_id, object identity_scope, object established_ms,
-                       uid2_encrypt_args_t *a) except -1:
+cdef object _encrypt_args(KeyTable table, object keyset_id, object identity_scope, object established_ms,
+                          uid2_encrypt_args_t *a):
+    """Fills ``a``. Returns None, or ``(1 for the scope / 0 for the keyset, exception)`` for an argument the twin
+    fails on (an unhashable keyset id, a scope int() rejects) only after some of its status checks: the caller
+    raises it unless the engine answers with one of those statuses first."""
+    deferred = None
     a.has_keyset = keyset_id is not None
-    a.keyset_group = table._groups.get(keyset_id, -1) if keyset_id is not None else -1
-    a.has_scope = identity_scope is not None
-    a.scope = _sat64(int(identity_scope), "identity_scope") if identity_scope is not None else 0
+    a.keyset_group = -1
+    if keyset_id is not None:
+        try:
+            a.keyset_group = table._groups.get(keyset_id, -1)
+        except TypeError as exc:
+            deferred = (0, exc)
+    a.has_scope = 0
+    a.scope = 0
+    if identity_scope is not None:
+        try:
+            a.scope = _sat64(int(identity_scope), "identity_scope")
+            a.has_scope = 1
+        except (TypeError, ValueError) as exc:
+            if deferred is None:
+                deferred = (1, exc)
     if isinstance(established_ms, int) and 0 <= established_ms < _U64:
         a.established_ok = 1
         a.established_ms = <uint64_t>established_ms
     else:
         a.established_ok = 0
         a.established_ms = 0
-    return 0
+    return deferred
 
 
 def encrypt_token(KeyTable table, uid, int64_t now_us, keyset_id, identity_scope, established_ms):
@@ -144,7 +160,7 @@ def encrypt_token(KeyTable table, uid, int64_t now_us, keyset_id, identity_scope
     cdef int st
     if table is None:
         return (ENC_NOT_INITIALIZED, None)
-    _encrypt_args(table, keyset_id, identity_scope, established_ms, &a)
+    deferred = _encrypt_args(table, keyset_id, identity_scope, established_ms, &a)
     if PyUnicode_Check(uid):
         if PyUnicode_IS_ASCII(uid):
             p = PyUnicode_AsUTF8AndSize(uid, &n)
@@ -170,6 +186,14 @@ def encrypt_token(KeyTable table, uid, int64_t now_us, keyset_id, identity_scope
             raise MemoryError()
     try:
         st = uid2_encrypt_token(table._t, NULL, p, <size_t>n, flags, now_us, &a, out, &out_len)
+        if deferred is not None:
+            # The twin checks the keys' validity, then looks the keyset up (an unhashable id raises), then
+            # answers master / caller / keyset key statuses, then converts the scope (a bad one raises).
+            if st == ENC_KEYS_NOT_SYNCED or (deferred[0] == 1 and (
+                    st == ENC_NOT_AUTHORIZED_FOR_MASTER_KEY or st == ENC_NOT_AUTHORIZED_FOR_KEY
+                    or (st == ENC_ENCRYPTION_FAILURE and table.caller_site_id is None))):
+                return (st, None)
+            raise deferred[1]
         if st != ENC_SUCCESS:
             return (st, None)
         return (st, PyUnicode_DecodeASCII(out, <Py_ssize_t>out_len, NULL))

@@ -14,10 +14,12 @@ cdef class KeyTable:
     cdef readonly object identity_scope, caller_site_id, master_keyset_id, default_keyset_id
     cdef readonly object token_expiry_seconds, max_sharing_lifetime_seconds, max_bidstream_lifetime_seconds
     cdef readonly object allow_clock_skew_seconds, site_domains, latest_expires_us
+    cdef readonly object public_scope  # the key set's scope as its collection gives it, put into results
 
     def __cinit__(self, keys, *, identity_scope, caller_site_id, master_keyset_id, default_keyset_id,
                   token_expiry_seconds, max_sharing_lifetime_seconds, max_bidstream_lifetime_seconds,
-                  allow_clock_skew_seconds, site_domains, latest_expires_us, fastpath=True):
+                  allow_clock_skew_seconds, site_domains, latest_expires_us, public_scope=None,
+                  fastpath=True):
         cdef uid2_key_spec_t *specs = NULL
         cdef uid2_site_spec_t *sites = NULL
         cdef uid2_bytes_t *names = NULL
@@ -120,6 +122,7 @@ cdef class KeyTable:
         self.allow_clock_skew_seconds = allow_clock_skew_seconds
         self.site_domains = {s: frozenset(v) for s, v in domains.items()}
         self.latest_expires_us = latest_expires_us
+        self.public_scope = public_scope
 
     def __dealloc__(self):
         if self._t != NULL:

@@ -1,7 +1,7 @@
 """The pure-Python engine: the semantic reference that the C engine (``_engine_c``) mirrors exactly.
 
 Both engines expose the same names. Everything is in integer microseconds (times) and integer codes
-(statuses); the public layer turns codes into enums and milliseconds into datetimes.
+(statuses); ``_results`` turns codes into enums and milliseconds into datetimes, for both engines.
 
 Reads follow Python slice semantics on purpose: the official SDK reads every field with
 ``int.from_bytes(buf[a:b], 'big')``, which yields 0 (or a short value) past the end of a buffer rather
@@ -29,7 +29,8 @@ from ._codes import (  # noqa: F401 - re-exported: the engine's interface
     ENC_SUCCESS, ENC_NOT_AUTHORIZED_FOR_MASTER_KEY, ENC_NOT_AUTHORIZED_FOR_KEY, ENC_NOT_INITIALIZED,
     ENC_KEYS_NOT_SYNCED, ENC_ENCRYPTION_FAILURE, CLIENT_SHARING, CLIENT_BIDSTREAM, CLIENT_LEGACY,
     PRIVACY_CLIENT_SIDE_GENERATED, PRIVACY_OPTED_OUT, UID_WIDTH, NONE_I64)
-from ._time import ms_to_us
+from ._results import COLUMNS, make_token
+from ._time import ms_to_us, now_us as _wall_us
 
 NAME = "python"
 
@@ -73,13 +74,14 @@ class KeyTable:
 
     __slots__ = ("_by_id", "_by_keyset", "_keyset_activates", "identity_scope", "caller_site_id",
                  "master_keyset_id", "default_keyset_id", "token_expiry_seconds", "max_sharing_lifetime_seconds",
-                 "max_bidstream_lifetime_seconds", "allow_clock_skew_seconds", "site_domains", "latest_expires_us")
+                 "max_bidstream_lifetime_seconds", "allow_clock_skew_seconds", "site_domains", "latest_expires_us",
+                 "public_scope")
 
     def __init__(self, keys: Sequence[Tuple[int, int, Optional[int], int, int, bytes]], *, identity_scope: int,
                  caller_site_id: Optional[int], master_keyset_id: Optional[int], default_keyset_id: Optional[int],
                  token_expiry_seconds: int, max_sharing_lifetime_seconds: int, max_bidstream_lifetime_seconds: int,
                  allow_clock_skew_seconds: int, site_domains: Dict[int, List[str]],
-                 latest_expires_us: Optional[int]):
+                 latest_expires_us: Optional[int], public_scope: Any = None):
         # ``keys`` may repeat an id: lookups by id see the last entry, keyset lists see every entry.
         self._by_id: Dict[int, _Key] = {}
         by_keyset: Dict[int, List[_Key]] = {}
@@ -102,6 +104,7 @@ class KeyTable:
         self.allow_clock_skew_seconds = allow_clock_skew_seconds
         self.site_domains = {int(s): frozenset(names) for s, names in site_domains.items()}
         self.latest_expires_us = latest_expires_us
+        self.public_scope = public_scope  # the key set's scope as its collection gives it, for results
 
     def __repr__(self) -> str:
         return f"<KeyTable (python engine): {len(self._by_id)} keys>"
@@ -214,6 +217,14 @@ def decrypt_token(table: Optional[KeyTable], token: Any, now_us: int, client: in
         return _error(VERSION_NOT_SUPPORTED)
     except (_Malformed, binascii.Error, ValueError, TypeError, IndexError, AttributeError, UnicodeError):
         return _error(MALFORMED)
+
+
+def decrypt_result(table: Optional[KeyTable], token: Any, client: int, domain: Optional[str],
+                   now_us: Optional[int] = None) -> Any:
+    """Decrypt one token into the public result (a ``DecryptedToken``); the clock is read when ``now_us`` is
+    None. What ``make_token(decrypt_token(...), table.public_scope)`` gives, as the C engine's does."""
+    r = decrypt_token(table, token, _wall_us() if now_us is None else now_us, client, domain)
+    return make_token(r, None if table is None else table.public_scope)
 
 
 def _decrypt_v2(table: KeyTable, tb: bytes, now_us: int, client: int, domain: Optional[str]) -> tuple:
@@ -411,15 +422,13 @@ def decrypt_tokens(table: Optional[KeyTable], tokens: Any, now_us: int, client: 
     items = _iter_items(tokens)
     n = len(items)
     doms = _domains_list(domains, n)
-    status = np.empty(n, dtype=np.uint8)
-    uid = np.zeros(n, dtype=f"S{UID_WIDTH}")
-    established = np.full(n, NONE_I64, dtype=np.int64)
-    expiry = np.full(n, NONE_I64, dtype=np.int64)
-    site_id = np.full(n, NONE_I64, dtype=np.int64)
-    sksi = np.full(n, NONE_I64, dtype=np.int64)
-    itype = np.full(n, -1, dtype=np.int8)
-    version = np.full(n, -1, dtype=np.int16)
-    csg = np.full(n, -1, dtype=np.int8)
+    # The columns of _results.COLUMNS, each filled with its "absent" value (the status column is always set).
+    cols = {name: np.zeros(n, dtype=dtype) if dtype[0] in "uS" else
+            np.full(n, NONE_I64 if dtype == "i8" else -1, dtype=dtype)
+            for name, dtype, _ in COLUMNS if name != "uid_overflow"}
+    status, uid, established, expiry = cols["status"], cols["uid"], cols["established_ms"], cols["expiry_ms"]
+    site_id, sksi, itype = cols["site_id"], cols["site_key_site_id"], cols["identity_type"]
+    version, csg = cols["version"], cols["is_client_side_generated"]
     overflow: Dict[int, str] = {}
     for i, item in enumerate(items):
         if table is None:
@@ -451,11 +460,8 @@ def decrypt_tokens(table: Optional[KeyTable], tokens: Any, now_us: int, client: 
             csg[i] = 1 if r[7] else 0
         if r[8] is not None:
             expiry[i] = r[8]
-    return {
-        "status": status, "uid": uid, "established_ms": established, "expiry_ms": expiry, "site_id": site_id,
-        "site_key_site_id": sksi, "identity_type": itype, "version": version, "is_client_side_generated": csg,
-        "uid_overflow": overflow,
-    }
+    # as the C engine returns them: the columns, and the uids that are not UID_WIDTH ASCII characters
+    return {**cols, "uid_overflow": overflow}
 
 
 def encrypt_tokens(table: Optional[KeyTable], uids: Any, now_us: int, keyset_id: Optional[int],
@@ -484,6 +490,12 @@ def max_threads() -> int:
     return 1
 
 
+def unavailable_reason() -> Optional[str]:
+    """Why this engine cannot run here: never (the twin runs wherever Python does)."""
+    return None
+
+
 __all__ = [name for name in dir(sys.modules[__name__]) if name.isupper() and not name.startswith("_")] + [
-    "KeyTable", "decrypt_token", "encrypt_token", "decrypt_tokens", "encrypt_tokens", "ascii_lower", "NAME",
+    "KeyTable", "decrypt_token", "decrypt_result", "encrypt_token", "decrypt_tokens", "encrypt_tokens", "ascii_lower",
+    "NAME", "unavailable_reason",
 ]

@@ -9,13 +9,13 @@ from typing import Any, Dict, Iterator, List, Optional, Union, overload
 
 import numpy as np
 
-from . import _engine
-from . import _engine_py as _codes
+from . import _codes
+from ._results import BARE_CODES, ENCRYPTION_STATUSES, RESULT_COLUMNS, STATUS_BY_CODE, DecryptedToken, make_token
 from ._time import now_us as _wall_us
 from ._time import to_us
 from .client_type import ClientType
 from .decryption_status import DecryptionStatus
-from .encryption import _ENC_STATUS, STATUS_CODES, DecryptedToken, _make_token
+from .encryption import _engine_and_table
 from .encryption_data_response import EncryptionDataResponse
 from .encryption_status import EncryptionStatus
 
@@ -30,9 +30,8 @@ _CLIENTS = {
     ClientType.SHARING: _codes.CLIENT_SHARING,
     ClientType.LEGACY_WITHOUT_DOMAIN_CHECK: _codes.CLIENT_LEGACY,
 }
-_COLUMNS = ("status", "uid", "established_ms", "expiry_ms", "site_id", "site_key_site_id", "identity_type",
-            "version", "is_client_side_generated")
-_STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
+_STATUS_BY_CODE = STATUS_BY_CODE
+_ENC_STATUS = ENCRYPTION_STATUSES
 
 
 def _client_code(client: Any) -> int:
@@ -104,7 +103,7 @@ class DecryptedTokens:
 
     def __init__(self, columns: Dict[str, Any], identity_scope: Any, keys: Any = None):
         self._overflow: Dict[int, str] = dict(columns.get("uid_overflow") or {})
-        for name in _COLUMNS:
+        for name in RESULT_COLUMNS:
             setattr(self, name, columns[name])
         self._scope = identity_scope
         self._keys = keys
@@ -119,7 +118,7 @@ class DecryptedTokens:
                 self._scope_column = np.full(len(self.status), -1, dtype=np.int8)
             else:
                 lut = np.full(256, int(self._scope), dtype=np.int8)
-                lut[list(_BARE_CODES)] = -1
+                lut[sorted(BARE_CODES)] = -1
                 self._scope_column = np.take(lut, self.status)
         return self._scope_column
 
@@ -196,7 +195,7 @@ class DecryptedTokens:
             i += n
         if not 0 <= i < n:
             raise IndexError(f"index {i} out of range for {n} tokens")
-        return _make_token(self._row(i), _ScopeOnly(self._scope))
+        return make_token(self._row(i), self._scope)
 
     def __iter__(self) -> Iterator[DecryptedToken]:
         for i in range(len(self)):
@@ -251,22 +250,6 @@ def _pandas_types() -> Any:
 
     return {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int64(): pd.Int64Dtype(),
             pa.bool_(): pd.BooleanDtype(), pa.string(): pd.StringDtype()}.get
-
-
-class _ScopeOnly:
-    """Stands in for a key collection when rebuilding a row: only the scope is needed."""
-
-    __slots__ = ("_scope",)
-
-    def __init__(self, scope: Any):
-        self._scope = scope
-
-    def get_identity_scope(self) -> Any:
-        return self._scope
-
-
-_BARE_CODES = frozenset((_codes.NOT_AUTHORIZED_FOR_MASTER_KEY, _codes.NOT_INITIALIZED, _codes.INVALID_PAYLOAD,
-                         _codes.KEYS_NOT_SYNCED, _codes.VERSION_NOT_SUPPORTED, _codes.INVALID_IDENTITY_SCOPE))
 
 
 class EncryptedTokens:
@@ -340,7 +323,8 @@ def decrypt_tokens(tokens: Any, keys: Any, *, now: Optional[dt.datetime] = None,
         domain_names = _check_tokens(domain_names, "domain_names")
         if len(domain_names) != len(tokens):
             raise ValueError(f"domain_names has {len(domain_names)} items for {len(tokens)} tokens")
-    columns = _engine.decrypt_tokens(keys, tokens, _now(now), code, domain_names, _check_threads(threads))
+    engine, table = _engine_and_table(keys)
+    columns = engine.decrypt_tokens(table, tokens, _now(now), code, domain_names, _check_threads(threads))
     return DecryptedTokens(columns, None if keys is None else keys.get_identity_scope())
 
 
@@ -351,6 +335,7 @@ def encrypt_tokens(uids: Any, keys: Any, *, keyset_id: Optional[int] = None, now
     if keyset_id is not None and (not isinstance(keyset_id, int) or isinstance(keyset_id, bool)):
         raise TypeError(f"keyset_id must be an int or None, not {type(keyset_id).__name__}")
     scope = None if identity_scope is None else int(identity_scope)
-    status, out = _engine.encrypt_tokens(keys, uids, _now(now), keyset_id, scope, _wall_us() // 1000,
-                                         _check_threads(threads))
+    engine, table = _engine_and_table(keys)
+    status, out = engine.encrypt_tokens(table, uids, _now(now), keyset_id, scope, _wall_us() // 1000,
+                                        _check_threads(threads))
     return EncryptedTokens(status, out)

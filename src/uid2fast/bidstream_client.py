@@ -2,13 +2,11 @@
 import datetime as dt
 from typing import Any, Optional
 
-from . import _engine
-from . import _engine_py as _codes
+from . import _codes
 from ._client_base import _KeyHolder
-from ._time import now_us as _now_us
 from .batch import DecryptedTokens, decrypt_tokens
 from .client_type import ClientType
-from .encryption import DecryptedToken, EncryptionError, _fast_decrypt, _make_token, decrypt_token
+from .encryption import DecryptedToken, _decrypt_result, decrypt_token
 from .refresh_keys_util import parse_keys_json, refresh_bidstream_keys
 from .refresh_response import RefreshResponse
 
@@ -35,8 +33,8 @@ class BidstreamClient(_KeyHolder):
     """
 
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
-                 session: Optional[Any] = None):
-        super().__init__(base_url, auth_key, secret_key, http=http, session=session)
+                 session: Optional[Any] = None, engine: Optional[Any] = None):
+        super().__init__(base_url, auth_key, secret_key, http=http, session=session, engine=engine)
 
     def _decrypt_token_into_raw_uid(self, token: Any, domain_name: Optional[str],
                                     now: Optional[dt.datetime] = None) -> DecryptedToken:
@@ -58,16 +56,12 @@ class BidstreamClient(_KeyHolder):
         DecryptedToken
             Every outcome is a status, a malformed token included (``INVALID_PAYLOAD``).
         """
-        if _fast_decrypt is not None:  # the C engine, straight into the result (None: not the common case)
-            t = _fast_decrypt(self._keys, token, _BIDSTREAM, domain_name)
-            if t is not None:
-                return t
         keys = self._keys
-        try:
-            r = _engine.decrypt_token(keys, token, _now_us(), _BIDSTREAM, domain_name)
-        except (TypeError, AttributeError, ValueError) as exc:  # key times without a timezone
-            raise EncryptionError("invalid payload") from exc
-        return _make_token(r, keys)
+        if keys is not None:
+            table = keys._table
+            if table is not None:  # the key set's engine applied to its table (C: straight into the result)
+                return keys._engine.decrypt_result(table, token, _BIDSTREAM, domain_name)
+        return _decrypt_result(keys, token, _BIDSTREAM, domain_name, None)
 
     def decrypt_tokens_into_raw_uids(self, tokens: Any, domain_names: Any = None, *, now: Optional[dt.datetime] = None,
                                      threads: Optional[int] = None) -> DecryptedTokens:

@@ -37,9 +37,9 @@ class Uid2Client(_KeyHolder):
     """The legacy client: ``refresh_keys()``, ``encrypt()`` and ``decrypt()``, raising on failure."""
 
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
-                 session: Optional[Any] = None):
+                 session: Optional[Any] = None, engine: Optional[Any] = None):
         self._identity_scope: Optional[IdentityScope] = None
-        super().__init__(base_url, auth_key, secret_key, http=http, session=session)
+        super().__init__(base_url, auth_key, secret_key, http=http, session=session, engine=engine)
 
     # Every key set this client holds goes through here. A keys JSON without ``identity_scope`` (the legacy
     # array body, a sharing body without the field) takes the client's own scope, as the Java, .NET and C++
@@ -73,8 +73,7 @@ class Uid2Client(_KeyHolder):
         refresh_response = refresh_sharing_keys(self._base_url, self._auth_key, self._secret_key,
                                                 **self._http_kwargs())
         if refresh_response.success:
-            self._keys = refresh_response.keys
-            return self._keys
+            return self._adopt(refresh_response.keys)
         raise Exception(refresh_response.reason)
 
     def refresh(self) -> Any:
@@ -87,8 +86,7 @@ class Uid2Client(_KeyHolder):
         body = json.loads(json_str)
         refresh_response = parse_keys_json(body["body"])
         if refresh_response.success:
-            self._keys = refresh_response.keys
-            return self._keys
+            return self._adopt(refresh_response.keys)
         raise Exception(refresh_response.reason)
 
     def encrypt(self, uid2: str, keyset_id: Optional[int] = None) -> str:

@@ -1,15 +1,15 @@
 """Encryption keys and key collections (the official ``uid2_client.keys`` API).
 
 An :class:`EncryptionKeysCollection` is what a key refresh returns. Besides the official accessors it
-lazily builds an immutable engine key table (per-key ciphers initialised once), so decrypting many
-tokens with one collection never re-derives anything per token. A refresh creates a new collection
-and the clients swap it in with one attribute assignment, so readers never see a half-built set.
+holds an immutable engine key table (per-key ciphers initialised once), built with the collection, so
+decrypting never re-derives anything per token and the first call after a refresh costs what every other
+does. A refresh creates a new collection, table included, and the clients swap it in with one attribute
+assignment, so readers never see a half-built set. The collection carries the engine that built its table.
 """
 import copy
 import datetime as dt
 import logging
 import sys
-import threading
 from bisect import bisect_right
 from typing import Any, Dict, Iterable, KeysView, List, Mapping, Optional, ValuesView
 
@@ -186,6 +186,8 @@ class EncryptionKeysCollection:
         max_bidstream_lifetime_seconds=None,
         allow_clock_skew_seconds=None,
         site_data=None,
+        *,
+        engine=None,
     ):
         self._latest_expires: Optional[dt.datetime] = None
         self._keys: Dict[int, EncryptionKey] = {}
@@ -195,9 +197,10 @@ class EncryptionKeysCollection:
         self._identity_scope = identity_scope
         self._keys_by_site: Dict[int, List[EncryptionKey]] = {}
         self._keys_by_keyset: Dict[int, List[EncryptionKey]] = {}
+        # The engine (module) this collection runs on and its key table; the table is rebuilt (and swapped in
+        # with one assignment) whenever the keys change; None when the keys cannot make one (_build_table).
+        self._engine: Any = _engine.engine if engine is None else engine
         self._table: Any = None
-        self._py_table: Any = None
-        self._table_lock = threading.Lock()
         self._caller_site_id = caller_site_id
         self._master_keyset_id = master_keyset_id
         self._default_keyset_id = default_keyset_id
@@ -217,7 +220,7 @@ class EncryptionKeysCollection:
         self.set_keys(keys)
 
     def set_keys(self, keys: Iterable[EncryptionKey]) -> None:
-        """Add keys to the collection (the official method; it invalidates the engine table)."""
+        """Add keys to the collection (the official method; the engine table is rebuilt)."""
         for key in keys:
             self._keys[key.key_id] = key
             self._all_keys.append(key)
@@ -232,8 +235,7 @@ class EncryptionKeysCollection:
             site_keys.sort(key=lambda k: k.activates)
         for keyset_keys in self._keys_by_keyset.values():
             keyset_keys.sort(key=lambda k: k.activates)
-        self._table = None
-        self._py_table = None
+        self._build_table()
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -244,18 +246,19 @@ class EncryptionKeysCollection:
     def __getitem__(self, key_id: int) -> EncryptionKey:
         return self._keys[key_id]
 
-    # Pickling (multiprocessing, Dask, Ray): the keys and settings travel; the lock and the engine tables
-    # (C memory) do not, and are rebuilt lazily in the receiving process.
+    # Pickling (multiprocessing, Dask, Ray): the keys and settings travel, the engine by name; the table (C
+    # memory) does not, and is rebuilt when the receiving process unpickles the collection.
     def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
+        state["_engine"] = self._engine.NAME
         state["_table"] = None
-        state["_py_table"] = None
-        del state["_table_lock"]
         return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
+        name = state.pop("_engine", None)
         self.__dict__.update(state)
-        self._table_lock = threading.Lock()
+        self._engine = _engine.engines.get("py" if name == _engine.py_engine.NAME else "c", _engine.engine)
+        self._build_table()
 
     def __repr__(self) -> str:
         return (
@@ -266,9 +269,10 @@ class EncryptionKeysCollection:
 
     def _with_identity_scope(self, identity_scope: IdentityScope) -> "EncryptionKeysCollection":
         """A copy of this collection with ``identity_scope`` (the keys and settings are shared, not copied)."""
-        clone = copy.copy(self)  # through __getstate__/__setstate__: a fresh lock, no engine tables
+        clone = copy.copy(self)  # through __getstate__/__setstate__: the same engine
         clone._identity_scope = identity_scope
         clone._identity_scope_stated = True
+        clone._build_table()  # the table holds the scope: built again with the new one
         return clone
 
     def get_identity_scope(self):  # type: ignore[no-untyped-def]
@@ -327,44 +331,44 @@ class EncryptionKeysCollection:
         return self._latest_expires is not None and self._latest_expires > now
 
     # -- engine table -------------------------------------------------------------------------
-    def _engine_table(self) -> Any:
-        """The engine's immutable key table for this collection, built once (thread-safe).
+    def _on_engine(self, engine: Any) -> "EncryptionKeysCollection":
+        """This key set on ``engine`` (an engine module): itself when it already runs there, else a copy."""
+        if engine is self._engine:
+            return self
+        clone = EncryptionKeysCollection.__new__(EncryptionKeysCollection)
+        clone.__dict__.update(self.__dict__)
+        # Its own containers, so set_keys on one never changes the other.
+        clone._keys = dict(self._keys)
+        clone._all_keys = list(self._all_keys)
+        clone._keys_by_site = {k: list(v) for k, v in self._keys_by_site.items()}
+        clone._keys_by_keyset = {k: list(v) for k, v in self._keys_by_keyset.items()}
+        clone._site_data = {k: list(v) for k, v in self._site_data.items()}
+        clone._engine = engine
+        clone._build_table()
+        return clone
 
-        None for a collection the engines cannot use (see :meth:`_build_table`): they answer
-        ``NOT_INITIALIZED`` for it, as for no keys at all.
-        """
-        cached = self._table
-        if cached is None or cached[0] is not _engine.impl:
-            with self._table_lock:
-                cached = self._table
-                if cached is None or cached[0] is not _engine.impl:
-                    cached = self._table = (_engine.impl, self._build_table(_engine.build_table))
-        return cached[1]
-
-    def _py_engine_table(self) -> Any:
-        """The pure-Python engine's table (the C dispatcher's fallback for unusual inputs)."""
-        table = self._py_table
-        if table is None:
-            with self._table_lock:
-                table = self._py_table
-                if table is None:
-                    table = self._py_table = (self._build_table(_engine.build_py_table),)
-        return table[0]
-
-    def _build_table(self, build: Any) -> Any:
-        """``build(self._table_args())``, or None when a setting or key is of the wrong type or out of range.
+    def _build_table(self) -> None:
+        """Builds this collection's table on its engine and swaps it in (one assignment), or None when a
+        setting or key is of the wrong type or out of range.
 
         Collections from the keys parser are already checked (a bad key set is a failed refresh); this
-        covers collections built by hand, so that decrypt and encrypt return a status instead of raising.
+        covers collections built by hand, so that decrypt and encrypt return a status (NOT_INITIALIZED, as
+        for no keys at all) instead of raising.
         """
+        table = None
         problem = collection_problem(self)
         if problem is None:
             try:
-                return build(self._table_args())
-            except (TypeError, ValueError, OverflowError) as exc:
+                table = self._engine.KeyTable(**self._table_args())
+            except (TypeError, ValueError, OverflowError, AttributeError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
-        logger.warning("key set not usable (%s): decrypt and encrypt answer NOT_INITIALIZED", problem)
-        return None
+        if problem is not None:
+            logger.warning("key set not usable (%s): decrypt and encrypt answer NOT_INITIALIZED", problem)
+        self._table = table
+
+    def _engine_table(self) -> Any:
+        """The engine's immutable key table for this collection (None for one the engines cannot use)."""
+        return self._table
 
     def _table_args(self) -> Dict[str, Any]:
         """What a KeyTable is built from; times as integer microseconds."""
@@ -390,5 +394,6 @@ class EncryptionKeysCollection:
             max_bidstream_lifetime_seconds=int(self._max_bidstream_lifetime_seconds),
             allow_clock_skew_seconds=int(self._allow_clock_skew_seconds),
             site_domains={k: list(v) for k, v in self._site_data.items()},
+            public_scope=self._identity_scope,
             latest_expires_us=None if self._latest_expires is None else to_us(self._latest_expires),
         )
