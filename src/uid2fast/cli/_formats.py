@@ -147,10 +147,8 @@ class Input:
         self._batch_size = batch_size
         self._column = column
         self._source: Optional[_Source] = None
-        self._native: Any = None  # the Arrow file a CSV file is read through
         self._stream: Any = None
-        self._reader: Any = None
-        self._pending = b""  # stdin CSV: bytes read after the header, not yet parsed
+        self._pending = b""  # CSV: bytes read after the header, not yet parsed
         self._block = int(min(max(batch_size * 256, 1 << 20), 256 << 20))  # CSV bytes parsed at a time
         if path != STDIO:
             if not os.path.exists(path):
@@ -170,32 +168,23 @@ class Input:
             self.schema = self._pf.schema_arrow
             self.total = self._pf.metadata.num_rows
             return
-        if self.format == "csv" and path != STDIO:
-            self.total_bytes = os.path.getsize(path)
-            self._open_csv_file()
-            return
         raw = _stdin() if path == STDIO else open(path, "rb")
         self._source = _Source(raw, owned=path != STDIO)
         if path != STDIO:
             self.total_bytes = os.fstat(raw.fileno()).st_size
         self._stream = gzip.GzipFile(fileobj=self._source, mode="rb") if self.gz else self._source
         if self.format == "csv":
-            self._open_csv_stdin()
+            self._open_csv()
         else:
             self.schema = pa.schema([pa.field(column, pa.string())])
 
     @property
     def bytes_read(self) -> int:
         """Bytes taken from the file so far (compressed bytes for a .gz file)."""
-        if self._native is not None:
-            try:
-                return int(self._native.tell())
-            except Exception:  # noqa: BLE001 - closed: progress is over
-                return self.total_bytes or 0
         return 0 if self._source is None else self._source.bytes_read
 
     def close(self) -> None:
-        for obj in (self._reader, self._native, self._stream, self._source):
+        for obj in (self._stream, self._source):
             try:
                 if obj is not None:
                     obj.close()
@@ -209,26 +198,11 @@ class Input:
         self.close()
 
     # --- CSV ---------------------------------------------------------------------------------------
-    def _open_csv_file(self) -> None:
-        import pyarrow as pa
-
-        opener: Callable[..., Any] = gzip.open if self.gz else open
-        try:
-            with opener(self.path, "rb") as f:
-                names = self._header_names(_read_header(f, self.name))
-        except (OSError, EOFError) as exc:  # e.g. a .gz file that is not gzip
-            raise CliError(f"{self.name}: cannot read ({printable(str(exc))})") from None
-        # Arrow reads the file itself (no Python, no GIL, read-ahead on its own thread); its position is
-        # the progress.
-        self._native = pa.OSFile(self.path)
-        self._reader_over(pa.CompressedInputStream(self._native, "gzip") if self.gz else self._native, names,
-                          use_threads=True)
-
-    def _open_csv_stdin(self) -> None:
-        # Standard input is read on this thread, in blocks cut at record ends, each parsed by Arrow: a reader
-        # thread blocked on a pipe would keep the process from exiting on a signal.
-        assert self._source is not None
-        head = _read_header(self._source, self.name)
+    def _open_csv(self) -> None:
+        # Read in blocks cut at record ends, each parsed by Arrow: one block in memory at a time whatever the
+        # file size, and standard input is read on the calling thread (a reader thread blocked on a pipe
+        # would keep the process from exiting on a signal).
+        head = _read_header(self._stream, self.name)
         names = self._header_names(head)
         end = _record_end(head, first=True)
         self._pending = head[end:] if end > 0 else b""
@@ -257,18 +231,6 @@ class Input:
         self._names = names
         self._convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names})
         self.schema = pa.schema([pa.field(n, pa.string()) for n in names])
-
-    def _reader_over(self, stream: Any, names: List[str], *, use_threads: bool) -> None:
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
-        self._convert_to_text(names)
-        try:
-            self._reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=self._block,
-                                                                                 use_threads=use_threads),
-                                          convert_options=self._convert)
-        except (pa.ArrowException, OSError) as exc:
-            self._raise_csv_error(exc)
 
     def _raise_csv_error(self, exc: Optional[BaseException]) -> NoReturn:
         where = self._locate_csv_problem()
@@ -311,23 +273,22 @@ class Input:
                 raise CliError(f"{self.name}: corrupt or unreadable Parquet data ({printable(str(exc))})") from None
         elif self.format == "csv":
             try:
-                yield from (self._reader if self._reader is not None else self._stdin_csv_batches())
-            except (pa.ArrowException, OSError) as exc:
+                yield from self._csv_batches()
+            except (pa.ArrowException, OSError, EOFError) as exc:
                 self._raise_csv_error(exc)
         else:
             yield from self._text_batches()
 
-    def _stdin_csv_batches(self) -> Iterator[Any]:
+    def _csv_batches(self) -> Iterator[Any]:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        assert self._source is not None
         options = pacsv.ReadOptions(column_names=self._names, block_size=self._block)
         parts, have, eof = [self._pending], len(self._pending), False
         want = self._block
         while parts:
             while have < want and not eof:
-                chunk = self._source.read(want - have)
+                chunk = self._stream.read(want - have)
                 if not chunk:
                     eof = True
                 parts.append(chunk)
