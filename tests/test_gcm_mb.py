@@ -165,10 +165,11 @@ def test_differential_under_sanitizers(tmp_path):
         _compile(exe, ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                        "-fno-sanitize-recover=undefined", "-DUID2_MB_MAIN"], shared=False)
     except AssertionError as exc:
-        if "asan" in str(exc) or "sanitize" in str(exc):
+        # only a missing runtime skips (the message also holds the command line, -fsanitize included)
+        if any(lib in str(exc) for lib in ("-lasan", "-lubsan", "libasan", "libubsan")):
             pytest.skip("the compiler has no sanitizer runtime")
         raise
-    proc = subprocess.run([str(exe), "300"], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([str(exe), "100"], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "total: 0 failures" in proc.stdout
 

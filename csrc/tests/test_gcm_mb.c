@@ -96,7 +96,7 @@ typedef struct {
 static int check_run(int impl, lane_t *ln, size_t n, uint32_t expect_bad, int in_place, char *err, size_t errcap,
                      long case_no)
 {
-    uid2_gcm_mb_msg m[UID2_GCM_MB_MAX_MSGS];
+    uid2_gcm_mb_msg m[UID2_GCM_MB_MAX_MSGS] = {{0}};
     uint8_t *saved[UID2_GCM_MB_MAX_MSGS] = {0};
     for (size_t i = 0; i < n; i++) {
         size_t len = ln[i].len;
