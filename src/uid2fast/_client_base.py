@@ -3,6 +3,7 @@ import datetime as dt
 from typing import Any, Optional
 
 from . import _engine
+from ._env import FromEnv
 from ._netpolicy import check_api_key, check_secret_key, has_control
 from .refresh_response import RefreshResponse
 
@@ -16,8 +17,11 @@ def _engine_arg(engine: Any) -> Any:
     return engine
 
 
-class _KeyHolder:
-    """Holds the current key set; a refresh swaps it with one assignment (atomic for readers)."""
+class _KeyHolder(FromEnv):
+    """Holds the current key set; a refresh swaps it with one assignment (atomic for readers).
+
+    ``from_env()`` (:class:`uid2fast._env.FromEnv`) builds a client from ``UID2_*`` or ``EUID_*`` variables.
+    """
 
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
                  session: Optional[Any] = None, engine: Optional[Any] = None):

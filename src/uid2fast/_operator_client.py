@@ -4,6 +4,7 @@
 refresh (``refresh_keys_util`` and so the bidstream, sharing and legacy clients) and by ``uid2fast keys
 fetch``. It owns:
 
+- ``from_env()``, the credentials read from ``UID2_*`` or ``EUID_*`` variables (:mod:`uid2fast._env`);
 - the credentials, checked once at construction (:func:`uid2fast._netpolicy.check_api_key`: surrounding
   whitespace is stripped, control characters and inner whitespace are refused without echoing the value);
 - the transport (:class:`uid2fast._http.HttpTransport`: timeouts, deadlines, retries, size limits);
@@ -20,14 +21,18 @@ import datetime as dt
 import sys
 from typing import Any, ClassVar, Optional, Tuple
 
+from ._env import FromEnv
 from ._http import HttpConfig, HttpTransport, current_transport
 from ._netpolicy import Deadline, check_api_key, check_secret_key
 
 __all__ = ["OperatorClient"]
 
 
-class OperatorClient:
+class OperatorClient(FromEnv):
     """Credentials, a transport and ``_post``; subclasses add the endpoints.
+
+    ``from_env()`` (:class:`uid2fast._env.FromEnv`) builds any of them from ``UID2_BASE_URL``,
+    ``UID2_API_KEY`` and ``UID2_SECRET_KEY`` (``EUID_...`` with ``prefix="EUID"``).
 
     Parameters
     ----------

@@ -56,15 +56,17 @@ class Uid2Client(_KeyHolder):
             keys = keys._with_identity_scope(scope)
         self.__dict__["_scoped_keys"] = keys
 
+    # ``from_env()`` (inherited) builds the client as ``Uid2Client(...)`` does, with no scope of its own;
+    # Uid2ClientFactory.from_env() and EuidClientFactory.from_env() give it one, as their create() does.
     @classmethod
-    def create_uid2(cls, base_url: str, auth_key: str, secret_key: str) -> "Uid2Client":
-        client = cls(base_url, auth_key, secret_key)
+    def create_uid2(cls, base_url: str, auth_key: str, secret_key: str, **kwargs: Any) -> "Uid2Client":
+        client = cls(base_url, auth_key, secret_key, **kwargs)
         client._identity_scope = IdentityScope.UID2
         return client
 
     @classmethod
-    def create_euid(cls, base_url: str, auth_key: str, secret_key: str) -> "Uid2Client":
-        client = cls(base_url, auth_key, secret_key)
+    def create_euid(cls, base_url: str, auth_key: str, secret_key: str, **kwargs: Any) -> "Uid2Client":
+        client = cls(base_url, auth_key, secret_key, **kwargs)
         client._identity_scope = IdentityScope.EUID
         return client
 
