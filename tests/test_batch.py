@@ -203,3 +203,29 @@ def test_to_pandas_keeps_integers_nullable_and_text(engine, keys, mixed):
     enc = U.encrypt_tokens([RAW_UID, "not a raw uid"], keys, now=NOW).to_pandas()
     assert str(enc["status"].dtype) == "string" and str(enc["token"].dtype) == "string"
     assert enc["token"][1] is pd.NA and enc["status"][0] == "SUCCESS"
+
+
+@pytest.mark.parametrize("uids, overflow", [
+    ([b"A" * 44, b"", b"B" * 44], {}),                        # the usual case: full width or none
+    ([b"short", b"", b"C" * 44, b"x"], {}),                   # shorter rows: the general path
+    ([b"D" * 44, b"", b"E" * 44], {1: "F" * 60}),             # a row longer than the width
+    ([], {}),
+    ([b"", b""], {}),
+])
+def test_to_arrow_uid_column_equals_uids(uids, overflow):
+    pa = pytest.importorskip("pyarrow")
+    from uid2fast.batch import DecryptedTokens
+
+    n = len(uids)
+    i64 = np.full(n, DecryptedTokens.NONE_I64, dtype=np.int64)
+    small = np.full(n, -1, dtype=np.int8)
+    cols = {"status": np.zeros(n, dtype=np.uint8), "uid": np.array(uids, dtype="S44"), "established_ms": i64,
+            "expiry_ms": i64, "site_id": i64, "site_key_site_id": i64, "identity_type": small,
+            "version": np.full(n, -1, dtype=np.int16), "is_client_side_generated": small,
+            "uid_overflow": overflow}
+    res = DecryptedTokens(cols, None)
+    col = res.to_arrow().column("uid")
+    assert col.type == pa.string()
+    assert col.to_pylist() == res.uids()
+    assert col.null_count == sum(1 for u in res.uids() if u is None)
+    assert res.to_arrow().column("status").to_pylist() == ["SUCCESS"] * n

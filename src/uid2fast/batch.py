@@ -32,6 +32,8 @@ _CLIENTS = {
 }
 _STATUS_BY_CODE = STATUS_BY_CODE
 _ENC_STATUS = ENCRYPTION_STATUSES
+# The status name of every uint8 code ("" for a code that is not a status), for a vectorized take.
+_STATUS_NAMES = tuple(_STATUS_BY_CODE[c].name if c in _STATUS_BY_CODE else "" for c in range(256))
 
 
 def _client_code(client: Any) -> int:
@@ -205,9 +207,6 @@ class DecryptedTokens:
         """A ``pyarrow.Table`` with nullable columns (needs pyarrow)."""
         import pyarrow as pa
 
-        status_names = np.array([_STATUS_BY_CODE[c].name if c in _STATUS_BY_CODE else "" for c in range(256)],
-                                dtype=object)
-
         def ts(col: np.ndarray) -> Any:
             mask = col == NONE_I64
             values = np.where(mask, 0, col).astype("datetime64[ms]")
@@ -221,8 +220,8 @@ class DecryptedTokens:
 
         csg = self.is_client_side_generated
         return pa.table({
-            "status": pa.array(status_names[self.status], type=pa.string()),
-            "uid": pa.array(self.uids(), type=pa.string()),
+            "status": pa.array(_STATUS_NAMES, type=pa.string()).take(pa.array(self.status)),
+            "uid": self._uid_arrow(),
             "established": ts(self.established_ms),
             "expiry": ts(self.expiry_ms),
             "site_id": i64(self.site_id),
@@ -232,6 +231,37 @@ class DecryptedTokens:
             "version": small(self.version, pa.int16()),
             "is_client_side_generated": pa.array(csg == 1, mask=csg < 0, type=pa.bool_()),
         })
+
+    def _uid_arrow(self) -> Any:
+        """The ``uid`` column as an Arrow string array (null where a row has none), without a str per row.
+
+        The raw UIDs are base64 text, NUL-padded to the column's width: each row's bytes are a prefix of
+        non-NUL bytes, so the Arrow data buffer is the non-NUL bytes in row order and the offsets their
+        running count. Rows longer than the width (``_overflow``) take the per-row path.
+        """
+        import pyarrow as pa
+
+        n, width = len(self.uid), self.uid.dtype.itemsize
+        if self._overflow or n == 0 or width == 0:
+            return pa.array(self.uids(), type=pa.string())
+        mat = np.ascontiguousarray(self.uid).view(np.uint8).reshape(n, width)
+        full, empty = mat[:, -1] != 0, mat[:, 0] == 0
+        if (full | empty).all():  # the usual case: every UID fills the width (or the row has none)
+            lengths = full.astype(np.int64) * width
+            data = mat[full]
+        else:
+            present = mat != 0
+            if (present[:, 1:] & ~present[:, :-1]).any():  # a NUL inside a row: not a prefix
+                return pa.array(self.uids(), type=pa.string())
+            lengths = present.sum(axis=1, dtype=np.int64)
+            data = mat[present]
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        if offsets[-1] > np.iinfo(np.int32).max:
+            return pa.array(self.uids(), type=pa.string())
+        validity = pa.array(lengths > 0, type=pa.bool_()).buffers()[1]
+        return pa.Array.from_buffers(pa.string(), n, [validity, pa.py_buffer(offsets.astype(np.int32)),
+                                                      pa.py_buffer(data)])
 
     def to_pandas(self) -> Any:
         """A ``pandas.DataFrame`` (via Arrow; needs pandas and pyarrow).

@@ -106,8 +106,9 @@ def register(con: Any, keys: Any, *, client: str = "bidstream", threads: Optiona
         Which checks ``uid2_decrypt`` applies (as ``decrypt_tokens(client=...)``); ``"sharing"`` also
         registers ``uid2_encrypt``.
     threads : int, optional
-        Engine threads per UDF call (default: all cores). DuckDB already runs one call per worker thread
-        when it scans in parallel; ``threads=1`` avoids oversubscribing the cores then.
+        Engine threads per UDF call (default: all cores, as ``decrypt_tokens``). DuckDB calls the function
+        once per vector of about 2048 rows, from its own worker threads; ``threads=1`` may suit a
+        connection that already runs many threads (``benchmarks/bench_duckdb.py --threads`` compares).
 
     Returns the connection. Registering again on the same connection replaces the functions.
     """
