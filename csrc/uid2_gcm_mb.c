@@ -274,7 +274,7 @@ int uid2_gcm_mb_impl(void)
     if (v >= 0)
         return v;
     v = UID2_GCM_MB_NONE;
-    if (!env_set("UID2FAST_NO_MULTIBUF") && uid2_gcm_ni_available()) {
+    if (!env_set("UID2FAST_NO_MULTIBUF") && uid2_fastpath_enabled() && uid2_gcm_ni_available()) {
         for (int impl = UID2_GCM_MB_VAES512; impl >= UID2_GCM_MB_AESNI; impl--)
             if (uid2_gcm_mb_supported(impl)) {
                 v = impl;

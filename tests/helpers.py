@@ -76,3 +76,10 @@ def post_enveloped(base_url, path, auth_key, secret_key, data=None, *, binary=Fa
     finally:
         if transport is None:
             client.close()
+
+
+def sanitizer_runtime_missing(compile_error):
+    """True when a failed -fsanitize build failed for want of the ASan/UBSan runtime (skip), not for a real
+    compile error (fail). The message holds the command line, -fsanitize included, so that is not a sign."""
+    text = str(compile_error)
+    return any(lib in text for lib in ("-lasan", "-lubsan", "libasan", "libubsan"))
