@@ -7,7 +7,7 @@
 # the marker in pyproject.toml). pycryptodome (the official SDK's AES) opens its C libraries with
 # RTLD_DEEPBIND, which the ASan runtime refuses; PYCRYPTODOME_DISABLE_DEEPBIND=1 makes it open them plainly.
 #
-# Usage: scripts/sanitize_check.sh [pytest args...]      (default: the suite minus no_sanitizer tests)
+# Usage: scripts/sanitize_check.sh [pytest args...]      (default: the engine_path tests minus no_sanitizer ones)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-python}
@@ -35,7 +35,7 @@ export PYTHONMALLOC=malloc PYTHONPATH="$work/src" UID2FAST_REQUIRE_EXTENSIONS=1 
 "$py" -c "import uid2fast; assert uid2fast.backend == 'c'; print('sanitized engine:', uid2fast._engine.__file__)"
 
 if [ $# -eq 0 ]; then
-    set -- tests -p no:cacheprovider -q -m "not slow and not no_sanitizer"
+    set -- tests -p no:cacheprovider -q -m "engine_path and not slow and not no_sanitizer"
 fi
 echo "== pytest $*"
 "$py" -m pytest "$@"

@@ -32,8 +32,14 @@ def decrypt_vectors():
 
 
 def pytest_collection_modifyitems(config, items):
-    # A test left out of the sanitizer run must say why (scripts/sanitize_check.sh deselects the marker).
     for item in items:
+        # engine_path: the tests that drive the engines' token paths. The CI stages that change how the engine
+        # runs (fast paths off, multi-buffer kernel off, sanitizers, the installed wheel) run these; the
+        # default stages run everything. A test takes it by running on the `engine` fixture, by needing the C
+        # engine (c_engine) or from its module's pytestmark.
+        if "engine" in getattr(item, "fixturenames", ()) or item.get_closest_marker("c_engine"):
+            item.add_marker(pytest.mark.engine_path)
+        # A test left out of the sanitizer run must say why (scripts/sanitize_check.sh deselects the marker).
         for mark in item.iter_markers("no_sanitizer"):
             if not (mark.kwargs.get("reason") or (mark.args and mark.args[0])):
                 raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.no_sanitizer needs a reason")

@@ -9,6 +9,8 @@ from uid2fast import DecryptionStatus as S
 
 from .helpers import RAW_UID, make_keys, make_token
 
+pytestmark = pytest.mark.engine_path
+
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.timezone.utc)
 
 

@@ -25,7 +25,8 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def _stage_lines():
-    return re.findall(r"^stage\s+(\S+)\s+'([^']*)'\s*$", RUN.read_text(encoding="utf-8"), re.M)
+    lines = re.findall(r"^stage\s+(\S+)\s+(?:'([^']*)'|\"([^\"]*)\")\s*$", RUN.read_text(encoding="utf-8"), re.M)
+    return [(name, single or double) for name, single, double in lines]
 
 
 def test_list_names_every_stage_in_order():
@@ -48,10 +49,14 @@ def test_stage_commands_name_files_that_exist():
             assert (ROOT / script).is_file(), f"stage {name}: {script} does not exist"
 
 
-def test_both_engines_and_the_fast_path_switch_run_the_whole_suite():
+def test_both_engines_run_the_whole_suite_and_the_engine_switches_the_engine_tests():
     commands = dict(_stage_lines())
-    assert "UID2FAST_NO_EXTENSIONS=1" in commands["tests-python"] and "run_pytest" in commands["tests-python"]
+    assert commands["tests"] == "run_pytest"
+    assert "UID2FAST_NO_EXTENSIONS=1" in commands["tests-python"] and commands["tests-python"].endswith("run_pytest")
     assert "UID2FAST_NO_FASTPATH=1" in commands["tests-nofastpath"]
+    for stage in ("tests-nofastpath", "tests-nomultibuf", "wheel"):
+        assert "$ENGINE_TESTS" in commands[stage], stage
+    assert re.search(r"^ENGINE_TESTS='engine_path and not slow'$", RUN.read_text(encoding="utf-8"), re.M)
     body = RUN.read_text(encoding="utf-8")
     run_pytest = re.search(r"^run_pytest\(\) \{\n(.*?)^\}", body, re.M | re.S).group(1)
     assert "tests/" not in run_pytest, "run_pytest must run the whole suite, not a selection"

@@ -39,6 +39,8 @@ from uid2fast.testing import LocalOperator
 
 from .helpers import keys_body, make_token, parse_keys
 
+pytestmark = pytest.mark.engine_path
+
 REFRESHES = 1000
 SKEW_BASE = 1800  # allow_clock_skew_seconds = SKEW_BASE + generation
 STABLE = "stable.example"

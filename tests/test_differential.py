@@ -32,6 +32,8 @@ from uid2_client import encryption as O_encryption  # noqa: E402  (the official 
 
 import uid2fast as U  # noqa: E402
 
+pytestmark = pytest.mark.engine_path
+
 UTC = dt.timezone.utc
 BASE_S = 1_700_000_000  # 2023-11-14: every drawn clock is near this
 DAY = 86_400

@@ -36,7 +36,8 @@ from .helpers import SITE_ID, keys_body, make_keys, make_token
 np = pytest.importorskip("numpy")
 pa = pytest.importorskip("pyarrow")
 
-pytestmark = pytest.mark.skipif(_engine.c_engine is None, reason=f"C engine not built ({_engine.import_error})")
+pytestmark = [pytest.mark.skipif(_engine.c_engine is None, reason=f"C engine not built ({_engine.import_error})"),
+              pytest.mark.engine_path]
 
 UTC = dt.timezone.utc
 ENGINES = ("c", "py")

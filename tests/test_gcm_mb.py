@@ -24,6 +24,8 @@ import pytest
 
 from .helpers import sanitizer_runtime_missing
 
+pytestmark = pytest.mark.engine_path
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 SOURCES = [CSRC / "tests" / "test_gcm_mb.c", CSRC / "uid2_gcm_mb.c", CSRC / "uid2_gcm_ni.c", CSRC / "uid2_kernels.c"]

@@ -25,6 +25,8 @@ import pytest
 
 from .helpers import sanitizer_runtime_missing
 
+pytestmark = pytest.mark.engine_path
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 KERNELS = [CSRC / "uid2_gcm_ni.c", CSRC / "uid2_b64fast.c", CSRC / "uid2_base64.c", CSRC / "uid2_kernels.c",

@@ -14,6 +14,8 @@ import uid2fast
 from .helpers import RAW_UID as RAW
 from .helpers import make_keys
 
+pytestmark = pytest.mark.engine_path
+
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.timezone.utc)
 
 

@@ -11,6 +11,8 @@ import pytest
 import uid2fast as U
 from tests.conftest import VECTORS
 
+pytestmark = pytest.mark.engine_path
+
 _DATA = json.loads((VECTORS / "decrypt.json").read_text())
 KEYSETS = {v["name"]: v["body"] for v in _DATA["vectors"] if v["kind"] == "keyset"}
 CASES = [v for v in _DATA["vectors"] if v["kind"] == "decrypt"]
