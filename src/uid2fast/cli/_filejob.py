@@ -22,18 +22,25 @@ EXIT_ROWS_FAILED = 3
 
 @contextlib.contextmanager
 def cleanup_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread, as SIGINT raises KeyboardInterrupt, so
-    that the ``with`` blocks of the job remove its temporary output on the way out."""
+    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread and SIGINT KeyboardInterrupt, so that
+    the ``with`` blocks of the job remove its temporary output on the way out."""
     fired: List[int] = []
 
     def handler(signum: int, frame: Any) -> None:
         if not fired:  # one exception: a second signal during the cleanup must not cut it short
             fired.append(signum)
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
             raise Terminated(signum)
 
     previous = {}
-    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None), signal.SIGINT):
         if sig is None:
+            continue
+        # SIGINT gets a handler of ours too: while Python's own is installed, pyarrow routes SIGINT to a stop
+        # token of the Arrow call in progress, and a read waiting on a pipe never looks at it (the job hung
+        # until stdin closed). A SIGINT the caller ignores (a background job) stays ignored.
+        if sig == signal.SIGINT and signal.getsignal(sig) is signal.SIG_IGN:
             continue
         try:
             previous[sig] = signal.signal(sig, handler)
