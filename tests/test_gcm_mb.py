@@ -163,6 +163,10 @@ def test_differential_evp_many(lib, impl):
     _differential(lib, impl, 7 + impl, 200_000, 0, 144, 2000)
 
 
+# slow: the ASan build of the three kernel variants alone takes about two minutes of compiling, and the default
+# run would pay it in every engine stage. The kernel still runs under ASan + UBSan by default: the sanitizers
+# stage builds the whole engine that way and sends batches through it (test_fastpath, test_batch).
+@pytest.mark.slow
 def test_differential_under_sanitizers(tmp_path):
     exe = tmp_path / "test_gcm_mb_asan"
     try:
