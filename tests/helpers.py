@@ -2,6 +2,9 @@
 import base64
 import datetime as dt
 import os
+import pathlib
+
+import pytest
 
 import uid2fast as U
 
@@ -83,3 +86,24 @@ def sanitizer_runtime_missing(compile_error):
     compile error (fail). The message holds the command line, -fsanitize included, so that is not a sign."""
     text = str(compile_error)
     return any(lib in text for lib in ("-lasan", "-lubsan", "libasan", "libubsan"))
+
+
+def cavp_gcm_cases(name):
+    """The cases of one NIST CAVP AES-GCM .rsp file from cryptography-vectors (skips without the package)."""
+    vectors = pytest.importorskip("cryptography_vectors", reason="needs the cryptography-vectors package")
+    path = pathlib.Path(vectors.__file__).parent / "ciphers" / "AES" / "GCM" / name
+    cases, cur, params = [], None, {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("[") and "=" in line:
+            k, v = line[1:-1].split("=")
+            params[k.strip()] = int(v)
+        elif line.startswith("Count"):
+            cur = dict(params)
+            cases.append(cur)
+        elif cur is not None and line == "FAIL":
+            cur["FAIL"] = True
+        elif cur is not None and "=" in line:
+            k, v = line.split("=", 1)
+            cur[k.strip()] = bytes.fromhex(v.strip())
+    return cases

@@ -22,7 +22,7 @@ import sys
 
 import pytest
 
-from .helpers import sanitizer_runtime_missing
+from .helpers import cavp_gcm_cases, sanitizer_runtime_missing
 
 pytestmark = pytest.mark.engine_path
 
@@ -81,29 +81,9 @@ def mb_open(lib, impl, msgs, in_place=False):
     return mask, [out.raw[i * length:(i + 1) * length] for i in range(n)]
 
 
-def _cavp(name):
-    vectors = pytest.importorskip("cryptography_vectors", reason="needs the cryptography-vectors package")
-    path = pathlib.Path(vectors.__file__).parent / "ciphers" / "AES" / "GCM" / name
-    cases, cur, params = [], None, {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("[") and "=" in line:
-            k, v = line[1:-1].split("=")
-            params[k.strip()] = int(v)
-        elif line.startswith("Count"):
-            cur = dict(params)
-            cases.append(cur)
-        elif cur is not None and line == "FAIL":
-            cur["FAIL"] = True
-        elif cur is not None and "=" in line:
-            k, v = line.split("=", 1)
-            cur[k.strip()] = bytes.fromhex(v.strip())
-    return cases
-
-
 def test_cavp_decrypt_in_every_lane(lib, impl):
     by_len = {}
-    for c in _cavp("gcmDecrypt256.rsp"):
+    for c in cavp_gcm_cases("gcmDecrypt256.rsp"):
         if c["IVlen"] == 96 and c["AADlen"] == 0 and c["Taglen"] == 128:
             by_len.setdefault(len(c["CT"]), []).append(c)
     ran = fails = 0

@@ -23,7 +23,7 @@ import sys
 
 import pytest
 
-from .helpers import sanitizer_runtime_missing
+from .helpers import cavp_gcm_cases, sanitizer_runtime_missing
 
 pytestmark = pytest.mark.engine_path
 
@@ -137,29 +137,9 @@ def seal(lib, k, nonce, pt, aad=b""):
 # ---- NIST CAVP ----------------------------------------------------------------------------------------
 
 
-def _cavp(name):
-    vectors = pytest.importorskip("cryptography_vectors", reason="needs the cryptography-vectors package")
-    path = pathlib.Path(vectors.__file__).parent / "ciphers" / "AES" / "GCM" / name
-    cases, cur, params = [], None, {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("[") and "=" in line:
-            k, v = line[1:-1].split("=")
-            params[k.strip()] = int(v)
-        elif line.startswith("Count"):
-            cur = dict(params)
-            cases.append(cur)
-        elif cur is not None and line == "FAIL":
-            cur["FAIL"] = True
-        elif cur is not None and "=" in line:
-            k, v = line.split("=", 1)
-            cur[k.strip()] = bytes.fromhex(v.strip())
-    return cases
-
-
 @pytest.mark.parametrize("bits", [128, 192, 256])
 def test_cavp_decrypt(ni, bits):
-    cases = _cavp(f"gcmDecrypt{bits}.rsp")
+    cases = cavp_gcm_cases(f"gcmDecrypt{bits}.rsp")
     ran = fails = 0
     for c in cases:
         if c["IVlen"] != 96:
@@ -178,7 +158,7 @@ def test_cavp_decrypt(ni, bits):
 @pytest.mark.parametrize("bits", [128, 192, 256])
 def test_cavp_encrypt(ni, bits):
     ran = 0
-    for c in _cavp(f"gcmEncryptExtIV{bits}.rsp"):
+    for c in cavp_gcm_cases(f"gcmEncryptExtIV{bits}.rsp"):
         if c["IVlen"] != 96:
             continue
         with Key(ni, c["Key"]) as k:
