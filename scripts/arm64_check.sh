@@ -74,7 +74,7 @@ ASAN_OPTIONS=detect_leaks=0 "${QEMU[@]}" "$work/test_arm_san" "$vectors" "$asan_
 
 # ---- 2. the decrypt vectors through the engine -------------------------------------------------------------
 log "engine: decrypt vectors"
-PYTHONPATH="$root/src:$root" UID2FAST_NO_EXTENSIONS=1 "$py" scripts/arm64_vectors.py "$work/vectors.txt"
+PYTHONPATH="$root/src:$root" UID2FAST_NO_EXTENSIONS=1 UID2FAST_REQUIRE_EXTENSIONS=0 "$py" scripts/arm64_vectors.py "$work/vectors.txt"
 $CC "${FLAGS[@]}" csrc/tests/engine_vectors.c "${SOURCES[@]}" "${LIBS[@]}" -o "$work/engine_arm"
 ${HOST_CC:-cc} "${FLAGS[@]}" csrc/tests/engine_vectors.c "${SOURCES[@]}" "${LIBS[@]}" -o "$work/engine_host"
 "${QEMU[@]}" "$work/engine_arm" "$work/vectors.txt" --require-fast >"$work/arm_fast.out"
@@ -86,7 +86,7 @@ log "engine: $(wc -l <"$work/host.out") results identical on aarch64 (kernels on
 
 # ---- 3. the fuzz harness's oracles on aarch64 ----------------------------------------------------------------
 log "fuzz harness: aarch64 build (ASan + UBSan), seeds + regressions + $mutations mutations each"
-PYTHONPATH="$root/src" UID2FAST_NO_EXTENSIONS=1 "$py" fuzz/make_corpus.py "$work/seeds" >/dev/null
+PYTHONPATH="$root/src" UID2FAST_NO_EXTENSIONS=1 UID2FAST_REQUIRE_EXTENSIONS=0 "$py" fuzz/make_corpus.py "$work/seeds" >/dev/null
 $CC "${FLAGS[@]}" -O1 -g "${SAN[@]}" fuzz/fuzz_decrypt.c fuzz/replay_main.c "${SOURCES[@]}" "${LIBS[@]}" \
     -o "$work/fuzz_replay"
 (cd "$work" && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "${QEMU[@]}" "$work/fuzz_replay" \

@@ -89,3 +89,20 @@ def test_sanitizer_run_deselects_the_marker_not_a_list():
     script = (ROOT / "scripts" / "sanitize_check.sh").read_text(encoding="utf-8")
     assert "not no_sanitizer" in script
     assert "--ignore=" not in script and "--deselect" not in script
+
+
+def test_scripts_that_switch_the_engine_off_do_not_inherit_the_requirement():
+    """.ci/run exports UID2FAST_REQUIRE_EXTENSIONS=1 for every stage; a command in a stage script that asks for the
+    pure-Python engine (or checks a fallback) must clear it, or the import refuses the engine it asked for."""
+    offenders = []
+    for script in sorted((ROOT / "scripts").glob("*.sh")):
+        text = script.read_text(encoding="utf-8")
+        cleared_for_script = re.search(r"^export UID2FAST_REQUIRE_EXTENSIONS=0\b", text, re.M) is not None
+        for n, line in enumerate(text.splitlines(), 1):
+            if "UID2FAST_NO_EXTENSIONS=1" in line and "UID2FAST_REQUIRE_EXTENSIONS=0" not in line \
+                    and not cleared_for_script:
+                offenders.append(f"{script.name}:{n}")
+    assert not offenders, offenders
+    # the fallback check clears it for the whole script (both of its cases are fallbacks)
+    assert re.search(r"^export UID2FAST_REQUIRE_EXTENSIONS=0\b",
+                     (ROOT / "scripts" / "fallback_check.sh").read_text(encoding="utf-8"), re.M)
