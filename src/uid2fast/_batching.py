@@ -4,7 +4,7 @@ from __future__ import annotations
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Callable, List, Sequence, TypeVar
 
-__all__ = ["run_chunks", "MAX_IDENTITIES_PER_REQUEST", "DEFAULT_MAX_IN_FLIGHT"]
+__all__ = ["run_chunks", "check_batch_options", "MAX_IDENTITIES_PER_REQUEST", "DEFAULT_MAX_IN_FLIGHT"]
 
 #: The operator's documented limit for identity map and opt-out status requests.
 MAX_IDENTITIES_PER_REQUEST = 5000
@@ -13,6 +13,15 @@ DEFAULT_MAX_IN_FLIGHT = 4
 
 A = TypeVar("A")
 R = TypeVar("R")
+
+
+def check_batch_options(max_batch_size: int, max_in_flight: int) -> None:
+    """``ValueError`` unless ``1 <= max_batch_size <= 5000`` and ``max_in_flight >= 1`` (the split clients'
+    options, sync and asyncio alike)."""
+    if not 1 <= max_batch_size <= MAX_IDENTITIES_PER_REQUEST:
+        raise ValueError(f"max_batch_size must be in 1..{MAX_IDENTITIES_PER_REQUEST}, got {max_batch_size!r}")
+    if max_in_flight < 1:
+        raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
 
 
 def run_chunks(func: Callable[[A], R], chunks: Sequence[A], max_in_flight: int) -> List[R]:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import email.utils
-import json
 import logging
 import socket
 import threading
@@ -41,9 +39,16 @@ from ._netpolicy import (
     BoundedBody,
     Deadline,
     HttpConfig,
+    RetryState,
     Uid2HttpError,
-    next_delay,
+    deadline_error,
+    declared_too_large,
+    printable,
+    request_headers,
     scrub,
+    short_reason,
+    status_error,
+    too_large_error,
 )
 
 __all__ = [
@@ -59,8 +64,6 @@ __all__ = [
 logger = logging.getLogger("uid2fast.http")
 
 BINARY = "application/octet-stream"
-_FORM = "application/x-www-form-urlencoded"
-_MAX_MESSAGE = 300
 _CHUNK = 64 * 1024
 T = TypeVar("T")
 
@@ -193,59 +196,8 @@ class _WatchedAdapter(HTTPAdapter):
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() else " " for ch in text).strip()
-
-
-def _server_message(reason: Optional[str], body: bytes) -> str:
-    """A short, printable description of an error response (the operator's ``status``/``message``)."""
-    text = ""
-    if body:
-        try:
-            parsed = json.loads(body)
-            if isinstance(parsed, dict):
-                text = ": ".join(str(parsed[k]) for k in ("status", "message") if parsed.get(k))
-        except ValueError:
-            text = body[:_MAX_MESSAGE].decode("utf-8", "replace")
-    text = _printable(text)
-    return _printable(reason or "error")[:60] + (f" ({text[:_MAX_MESSAGE]})" if text else "")
-
-
 def _keep_headers(request: Any) -> Any:
     return request
-
-
-def _short_reason(exc: BaseException) -> str:
-    # requests wraps urllib3 errors whose text repeats the pool object; keep the innermost reason.
-    inner: BaseException = exc
-    for _ in range(4):
-        nxt = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
-        if nxt is None:
-            nxt = getattr(inner, "reason", None)
-        if not isinstance(nxt, BaseException):
-            break
-        inner = nxt
-    text = str(inner)
-    if "]" in text and text.startswith("<"):
-        text = text.split(">: ", 1)[-1]
-    return text[:_MAX_MESSAGE]
 
 
 # Errors of the request itself: sending it again cannot help.
@@ -331,16 +283,12 @@ class HttpTransport:
                 _ATTEMPT.reset(token)
 
     def _deadline_error(self, endpoint: str, url: str, attempt: _Attempt) -> Uid2HttpError:
-        return Uid2HttpError(endpoint, None, f"no complete response within the {attempt.deadline.seconds:g} s "
-                                             "deadline", url=url)
+        return deadline_error(endpoint, attempt.deadline, url)
 
     def _post(self, url: str, headers: Mapping[str, str], data: Optional[bytes], endpoint: str,
               secrets: Sequence[Any], attempt: _Attempt) -> HttpResponse:
         cfg = self.config
-        hdrs = dict(headers)
-        if data is not None and not any(k.lower() == "content-type" for k in hdrs):
-            hdrs["Content-Type"] = _FORM  # what urllib added for the official SDK
-        hdrs.setdefault("Accept-Encoding", "gzip, deflate")  # never br/zstd: only these decode in bounded steps
+        hdrs = request_headers(headers, data)
         remaining = attempt.deadline.remaining()
         if remaining <= 0:
             raise self._deadline_error(endpoint, url, attempt)
@@ -360,13 +308,11 @@ class HttpTransport:
                 body = self._read_body(resp, limit, endpoint, url, secrets, attempt)
                 complete = True
                 return HttpResponse(resp.status_code, resp.headers, body, url)
-            retry_after = _retry_after_seconds(resp.headers.get("Retry-After"))
             try:
                 err_body = self._read_body(resp, ERROR_BODY_LIMIT, endpoint, url, secrets, attempt)
             except Uid2HttpError:
                 err_body = b""
-            message = scrub(_server_message(resp.reason, err_body), secrets)
-            raise Uid2HttpError(endpoint, resp.status_code, message, url=url, retry_after=retry_after)
+            raise status_error(endpoint, resp.status_code, resp.reason, err_body, resp.headers, secrets, url)
         finally:
             if complete:  # read to the end: the connection goes back to the pool
                 resp.raw.release_conn()
@@ -382,8 +328,7 @@ class HttpTransport:
             return Uid2HttpError(endpoint, None, f"connect timed out after {cfg.connect_timeout:g} s", url=url)
         if isinstance(exc, requests.exceptions.ReadTimeout):
             return Uid2HttpError(endpoint, None, f"read timed out after {cfg.read_timeout:g} s", url=url)
-        reason = scrub(type(exc).__name__ + ": " + _short_reason(exc), secrets)
-        reason = _printable(reason)
+        reason = printable(scrub(type(exc).__name__ + ": " + short_reason(exc), secrets))
         if isinstance(exc, _NOT_RETRYABLE):
             return Uid2HttpError(endpoint, None, f"request refused by the HTTP library ({reason})", url=url,
                                  retryable=False)
@@ -399,16 +344,8 @@ class HttpTransport:
     def _read_body(self, resp: requests.Response, limit: int, endpoint: str, url: str,
                    secrets: Sequence[Any], attempt: _Attempt) -> bytes:
         """The whole body, at most ``limit`` bytes after decompression, within the attempt's deadline."""
-        too_large = Uid2HttpError(endpoint, None, f"response body exceeds the {limit:,} byte limit for "
-                                                  f"{endpoint} (HttpConfig.response_limits)", url=url,
-                                  retryable=False)
-        length = resp.headers.get("Content-Length")
-        if length is not None:
-            try:
-                if int(length) > limit and not resp.headers.get("Content-Encoding"):
-                    raise too_large
-            except ValueError:
-                pass
+        if declared_too_large(resp.headers, limit):
+            raise too_large_error(endpoint, limit, url)
         try:
             body = BoundedBody(limit, resp.headers.get("Content-Encoding"))
             for chunk in resp.raw.stream(_CHUNK, decode_content=False):
@@ -417,7 +354,7 @@ class HttpTransport:
                     raise self._deadline_error(endpoint, url, attempt)
             return body.finish()
         except BodyTooLarge:
-            raise too_large from None
+            raise too_large_error(endpoint, limit, url) from None
         except BadEncoding as exc:
             raise Uid2HttpError(endpoint, None, str(exc), url=url, retryable=False) from None
         except Uid2HttpError:
@@ -425,7 +362,7 @@ class HttpTransport:
         except Exception as exc:  # noqa: BLE001 - a broken or cut body
             if attempt.fired or attempt.deadline.expired():
                 raise self._deadline_error(endpoint, url, attempt) from None
-            reason = _printable(scrub(type(exc).__name__ + ": " + _short_reason(exc), secrets))
+            reason = printable(scrub(type(exc).__name__ + ": " + short_reason(exc), secrets))
             raise Uid2HttpError(endpoint, None, f"response body broken off ({reason})", url=url) from None
 
     # -- the retry loop ----------------------------------------------------------------------------
@@ -438,24 +375,16 @@ class HttpTransport:
         when that is earlier: the requests of one split identity map share one). While an attempt runs,
         :func:`current_transport` returns this transport and its requests share the deadline.
         """
-        cfg = self.config
-        call_deadline = Deadline(cfg.call_timeout)
-        if deadline is not None:
-            call_deadline = call_deadline.within(deadline)
-        tries = 0
+        state = RetryState(self.config, deadline)
         while True:
-            state = _Attempt(self, Deadline(cfg.attempt_timeout).within(call_deadline), secrets)
-            token = _ATTEMPT.set(state)
+            token = _ATTEMPT.set(_Attempt(self, state.attempt_deadline(), secrets))
             try:
                 return attempt()
             except Uid2HttpError as err:
-                tries += 1
-                err.attempts = tries
-                delay = next_delay(cfg, err, tries, call_deadline)
+                delay = state.failed(err)
                 if delay is None:
                     raise
-                logger.info("%s failed (%s); retry %d/%d in %.3f s", endpoint,
-                            err.code if err.code is not None else "no response", tries, cfg.retries, delay)
+                logger.info("%s", state.retry_message(endpoint, err, delay))
             finally:
                 _ATTEMPT.reset(token)
             if delay > 0:

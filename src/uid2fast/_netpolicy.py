@@ -6,16 +6,21 @@ by an asyncio transport: it never opens a socket, sleeps or logs.
 - :class:`HttpConfig`: timeouts, the two deadlines (per attempt and per call), retries with full-jitter
   backoff, and the response size limit of each endpoint.
 - :class:`Uid2HttpError`: the one error type of a failed request (a ``urllib.error.HTTPError``).
-- :class:`Deadline` and :func:`next_delay`: the retry decision.
+- :class:`Deadline`, :func:`next_delay` and :class:`RetryState`: the retry decision and the state of one
+  call's retry loop, which the blocking and the asyncio transports both run.
 - :class:`BoundedBody`: collects a response body under its limit, decompressing gzip/deflate in bounded steps
   (a 1 MB gzip bomb never inflates past the limit).
 - :func:`check_api_key`, :func:`check_secret_key`: credentials validated when a client is built.
 - :func:`scrub`: removes every printed form of a secret from a message.
+- The pieces of an attempt both transports share: the request headers (:func:`request_headers`), the
+  declared-length check (:func:`declared_too_large`), the error messages (:func:`deadline_error`,
+  :func:`too_large_error`, :func:`status_error`, :func:`short_reason`).
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import email.utils
 import io
 import json
 import random
@@ -23,13 +28,14 @@ import time
 import urllib.parse
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, FrozenSet, Iterable, List, Mapping, Optional, Union
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Union
 from urllib.error import HTTPError
 
 __all__ = [
     "HttpConfig",
     "Uid2HttpError",
     "Deadline",
+    "RetryState",
     "BoundedBody",
     "DEFAULT_RESPONSE_LIMITS",
     "next_delay",
@@ -37,6 +43,14 @@ __all__ = [
     "check_secret_key",
     "secret_forms",
     "scrub",
+    "request_headers",
+    "declared_too_large",
+    "deadline_error",
+    "too_large_error",
+    "status_error",
+    "retry_after_seconds",
+    "printable",
+    "short_reason",
 ]
 
 MiB = 1024 * 1024
@@ -57,6 +71,10 @@ DEFAULT_RESPONSE_LIMITS: Mapping[str, int] = {
 }
 #: How much of an error response is read for its message.
 ERROR_BODY_LIMIT = 64 * 1024
+#: The longest operator message quoted in an error.
+MAX_MESSAGE = 300
+#: What urllib sent as the Content-Type of a POST for the official SDK.
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True)
@@ -242,6 +260,43 @@ def next_delay(config: HttpConfig, err: Uid2HttpError, tries: int, call_deadline
     return delay
 
 
+class RetryState:
+    """The retry loop of one call, without the I/O: the call's deadline, each attempt's deadline, the count.
+
+    Both transports run the same loop::
+
+        state = RetryState(config, deadline)
+        while True:
+            try:
+                return attempt(state.attempt_deadline())
+            except Uid2HttpError as err:
+                delay = state.failed(err)      # None: give up (re-raise); else sleep, then retry
+    """
+
+    __slots__ = ("config", "call_deadline", "tries")
+
+    def __init__(self, config: HttpConfig, deadline: Optional[Deadline] = None) -> None:
+        self.config = config
+        call_deadline = Deadline(config.call_timeout)
+        self.call_deadline = call_deadline if deadline is None else call_deadline.within(deadline)
+        self.tries = 0
+
+    def attempt_deadline(self) -> Deadline:
+        """The next attempt's deadline: ``attempt_timeout``, cut at the call's deadline."""
+        return Deadline(self.config.attempt_timeout).within(self.call_deadline)
+
+    def failed(self, err: Uid2HttpError) -> Optional[float]:
+        """Record a failed attempt (``err.attempts`` is set); the sleep before the next one, or None to give up."""
+        self.tries += 1
+        err.attempts = self.tries
+        return next_delay(self.config, err, self.tries, self.call_deadline)
+
+    def retry_message(self, endpoint: str, err: Uid2HttpError, delay: float) -> str:
+        """The log line for a retry (no secret: the error's message is already scrubbed)."""
+        what = err.code if err.code is not None else "no response"
+        return f"{endpoint} failed ({what}); retry {self.tries}/{self.config.retries} in {delay:.3f} s"
+
+
 # -- response bodies ---------------------------------------------------------------------------------
 class BodyTooLarge(Exception):
     """A response body passed its limit (raw or decompressed)."""
@@ -417,3 +472,100 @@ def scrub(message: str, secrets: Iterable[Union[str, bytes, None]]) -> str:
             if form in message:
                 message = message.replace(form, "***")
     return message
+
+
+# -- the pieces of an attempt ------------------------------------------------------------------------
+def request_headers(headers: Mapping[str, str], data: Optional[bytes]) -> Dict[str, str]:
+    """The headers an attempt sends: the caller's, a form Content-Type for a body without one (what urllib
+    added for the official SDK), and ``Accept-Encoding: gzip, deflate`` (never br or zstd: only these two
+    decode in bounded steps, see :class:`BoundedBody`)."""
+    hdrs = dict(headers)
+    if data is not None and not any(k.lower() == "content-type" for k in hdrs):
+        hdrs["Content-Type"] = FORM_CONTENT_TYPE
+    if not any(k.lower() == "accept-encoding" for k in hdrs):
+        hdrs["Accept-Encoding"] = "gzip, deflate"
+    return hdrs
+
+
+def declared_too_large(headers: Mapping[str, str], limit: int) -> bool:
+    """True when an uncompressed response declares a ``Content-Length`` over ``limit`` (refused unread)."""
+    length = headers.get("Content-Length")
+    if length is None or headers.get("Content-Encoding"):
+        return False
+    try:
+        return int(length) > limit
+    except ValueError:
+        return False
+
+
+def deadline_error(endpoint: str, deadline: Deadline, url: Optional[str] = None) -> Uid2HttpError:
+    """The error of an attempt cut off at its deadline."""
+    return Uid2HttpError(endpoint, None, f"no complete response within the {deadline.seconds:g} s deadline", url=url)
+
+
+def too_large_error(endpoint: str, limit: int, url: Optional[str] = None) -> Uid2HttpError:
+    """The error of a body over its limit (not retried: the operator would send the same)."""
+    return Uid2HttpError(endpoint, None, f"response body exceeds the {limit:,} byte limit for {endpoint} "
+                                         "(HttpConfig.response_limits)", url=url, retryable=False)
+
+
+def status_error(endpoint: str, status: int, reason: Optional[str], body: bytes, headers: Mapping[str, str],
+                 secrets: Iterable[Any], url: Optional[str] = None) -> Uid2HttpError:
+    """The error of a non-2xx response: the status, the operator's ``status``/``message`` (scrubbed) and a
+    429's ``Retry-After``."""
+    message = scrub(server_message(reason, body), secrets)
+    return Uid2HttpError(endpoint, status, message, url=url,
+                         retry_after=retry_after_seconds(headers.get("Retry-After")))
+
+
+def retry_after_seconds(value: Optional[str]) -> Optional[float]:
+    """A ``Retry-After`` header (seconds or an HTTP date) in seconds from now; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def printable(text: str) -> str:
+    """``text`` with every unprintable character (newlines, escapes) replaced by a space, stripped."""
+    return "".join(ch if ch.isprintable() else " " for ch in text).strip()
+
+
+def server_message(reason: Optional[str], body: bytes) -> str:
+    """A short, printable description of an error response (the operator's ``status``/``message``)."""
+    text = ""
+    if body:
+        try:
+            parsed = json.loads(body)
+            if isinstance(parsed, dict):
+                text = ": ".join(str(parsed[k]) for k in ("status", "message") if parsed.get(k))
+        except ValueError:
+            text = body[:MAX_MESSAGE].decode("utf-8", "replace")
+    text = printable(text)
+    return printable(reason or "error")[:60] + (f" ({text[:MAX_MESSAGE]})" if text else "")
+
+
+def short_reason(exc: BaseException) -> str:
+    """The innermost reason of an HTTP library's exception (they wrap each other and repeat pool objects)."""
+    inner: BaseException = exc
+    for _ in range(4):
+        nxt = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
+        if nxt is None:
+            nxt = getattr(inner, "reason", None)
+        if not isinstance(nxt, BaseException):
+            break
+        inner = nxt
+    text = str(inner)
+    if "]" in text and text.startswith("<"):
+        text = text.split(">: ", 1)[-1]
+    return text[:MAX_MESSAGE]

@@ -25,10 +25,33 @@ from ._env import FromEnv
 from ._http import HttpConfig, HttpTransport, current_transport
 from ._netpolicy import Deadline, check_api_key, check_secret_key
 
-__all__ = ["OperatorClient"]
+__all__ = ["ClientCredentials", "OperatorClient"]
 
 
-class OperatorClient(FromEnv):
+class ClientCredentials(FromEnv):
+    """The base URL and the credentials of an operator client, checked once, never printed.
+
+    The blocking :class:`OperatorClient` and the asyncio clients (:mod:`uid2fast.aio`) both start here.
+    """
+
+    def __init__(self, base_url: str, auth_key: str, secret_key: Any) -> None:
+        if not isinstance(base_url, str):
+            raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
+        self._base_url = base_url
+        self._auth_key = check_api_key(auth_key)
+        self._secret_raw = secret_key if isinstance(secret_key, str) else None
+        self._secret_key = check_secret_key(secret_key)
+
+    def __repr__(self) -> str:
+        # Never the API key or the secret.
+        return f"{type(self).__name__}(base_url={self._base_url!r})"
+
+    def _secrets(self) -> Tuple[Any, ...]:
+        """Every secret this client holds, for scrubbing error messages."""
+        return tuple(s for s in (self._auth_key, self._secret_raw, self._secret_key) if s)
+
+
+class OperatorClient(ClientCredentials):
     """Credentials, a transport and ``_post``; subclasses add the endpoints.
 
     ``from_env()`` (:class:`uid2fast._env.FromEnv`) builds any of them from ``UID2_BASE_URL``,
@@ -61,12 +84,7 @@ class OperatorClient(FromEnv):
 
     def __init__(self, base_url: str, auth_key: str, secret_key: Any, *, http: Optional[Any] = None,
                  session: Optional[Any] = None, shared: bool = False) -> None:
-        if not isinstance(base_url, str):
-            raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
-        self._base_url = base_url
-        self._auth_key = check_api_key(auth_key)
-        self._secret_raw = secret_key if isinstance(secret_key, str) else None
-        self._secret_key = check_secret_key(secret_key)
+        super().__init__(base_url, auth_key, secret_key)
         self._transport: Optional[HttpTransport]
         if isinstance(http, HttpTransport):
             self._transport = http
@@ -77,17 +95,9 @@ class OperatorClient(FromEnv):
         else:
             self._transport = None  # the calling context's transport, looked up per call
 
-    def __repr__(self) -> str:
-        # Never the API key or the secret.
-        return f"{type(self).__name__}(base_url={self._base_url!r})"
-
     @property
     def _http(self) -> HttpTransport:
         return self._transport if self._transport is not None else current_transport()
-
-    def _secrets(self) -> Tuple[Any, ...]:
-        """Every secret this client holds, for scrubbing error messages."""
-        return tuple(s for s in (self._auth_key, self._secret_raw, self._secret_key) if s)
 
     def close(self) -> None:
         """Release pooled connections (of a transport this client created)."""

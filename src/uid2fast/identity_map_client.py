@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 
 import requests
 
-from ._batching import DEFAULT_MAX_IN_FLIGHT, MAX_IDENTITIES_PER_REQUEST, run_chunks
+from ._batching import DEFAULT_MAX_IN_FLIGHT, MAX_IDENTITIES_PER_REQUEST, check_batch_options, run_chunks
 from ._http import HttpConfig
 from ._operator_client import OperatorClient
 from .identity_buckets_response import IdentityBucketsResponse
@@ -71,10 +71,7 @@ class IdentityMapClient(OperatorClient):
                  http: Optional[HttpConfig] = None, session: Optional[requests.Session] = None,
                  max_batch_size: int = MAX_IDENTITIES_PER_REQUEST,
                  max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
-        if not 1 <= max_batch_size <= MAX_IDENTITIES_PER_REQUEST:
-            raise ValueError(f"max_batch_size must be in 1..{MAX_IDENTITIES_PER_REQUEST}, got {max_batch_size!r}")
-        if max_in_flight < 1:
-            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
+        check_batch_options(max_batch_size, max_in_flight)
         super().__init__(base_url, api_key, client_secret, http=http, session=session)
         self._max_batch_size = max_batch_size
         self._max_in_flight = max_in_flight

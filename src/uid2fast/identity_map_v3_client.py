@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import requests
 
-from ._batching import DEFAULT_MAX_IN_FLIGHT, MAX_IDENTITIES_PER_REQUEST, run_chunks
+from ._batching import DEFAULT_MAX_IN_FLIGHT, MAX_IDENTITIES_PER_REQUEST, check_batch_options, run_chunks
 from ._http import HttpConfig
 from ._operator_client import OperatorClient
 from .identity_map_v3_input import IdentityMapV3Input
@@ -58,16 +58,13 @@ class IdentityMapV3Client(OperatorClient):
                  http: Optional[HttpConfig] = None, session: Optional[requests.Session] = None,
                  max_batch_size: int = MAX_IDENTITIES_PER_REQUEST,
                  max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
-        if not 1 <= max_batch_size <= MAX_IDENTITIES_PER_REQUEST:
-            raise ValueError(f"max_batch_size must be in 1..{MAX_IDENTITIES_PER_REQUEST}, got {max_batch_size!r}")
-        if max_in_flight < 1:
-            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
+        check_batch_options(max_batch_size, max_in_flight)
         super().__init__(base_url, api_key, client_secret, http=http, session=session)
         self._max_batch_size = max_batch_size
         self._max_in_flight = max_in_flight
 
     def _request(self, data: bytes, deadline: Any = None) -> bytes:
-        return self._post("/v3/identity/map", data, binary=True, deadline=deadline)
+        return self._post(IDENTITY_MAP_V3_PATH, data, binary=True, deadline=deadline)
 
     def generate_identity_map(self, identity_map_input: IdentityMapV3Input) -> IdentityMapV3Response:
         """Map the input; inputs over ``max_batch_size`` are split and the results merged in order.
@@ -79,21 +76,34 @@ class IdentityMapV3Client(OperatorClient):
         ValueError
             A non-success status, a malformed result or an undecryptable response.
         """
-        size = identity_map_input._size() if hasattr(identity_map_input, "_size") else 0
-        if size <= self._max_batch_size:
+        if input_size(identity_map_input) <= self._max_batch_size:
             body = self._request(identity_map_input.get_identity_map_input_as_json_string().encode())
             return IdentityMapV3Response(body, identity_map_input)
 
         chunks = identity_map_input._chunk_json_strings(self._max_batch_size)
         deadline = self._call_deadline()  # the whole split call, not each request, gets call_timeout
         bodies = run_chunks(lambda s: self._request(s.encode(), deadline), chunks, self._max_in_flight)
-        merged: Dict[str, List[Any]] = {}
-        for raw in bodies:
-            parsed = json.loads(raw)
-            if parsed.get("status") != "success":
-                return IdentityMapV3Response(raw, identity_map_input)  # raises the single-request error
-            for key in _RESULT_KEYS:
-                values = (parsed.get("body") or {}).get(key)
-                if values:
-                    merged.setdefault(key, []).extend(values)
-        return IdentityMapV3Response._from_parsed({"status": "success", "body": merged}, identity_map_input)
+        return merge_responses(bodies, identity_map_input)
+
+
+# Shared with the asyncio client (uid2fast.aio).
+IDENTITY_MAP_V3_PATH = "/v3/identity/map"
+
+
+def input_size(identity_map_input: IdentityMapV3Input) -> int:
+    """Identities in the input (0 for an input type without ``_size``: sent in one request)."""
+    return identity_map_input._size() if hasattr(identity_map_input, "_size") else 0
+
+
+def merge_responses(bodies: Iterable[bytes], identity_map_input: IdentityMapV3Input) -> IdentityMapV3Response:
+    """One response from the responses of a split input, in input order."""
+    merged: Dict[str, List[Any]] = {}
+    for raw in bodies:
+        parsed = json.loads(raw)
+        if parsed.get("status") != "success":
+            return IdentityMapV3Response(raw, identity_map_input)  # raises the single-request error
+        for key in _RESULT_KEYS:
+            values = (parsed.get("body") or {}).get(key)
+            if values:
+                merged.setdefault(key, []).extend(values)
+    return IdentityMapV3Response._from_parsed({"status": "success", "body": merged}, identity_map_input)

@@ -97,11 +97,8 @@ class Uid2PublisherClient(OperatorClient):
         The response is decrypted with the identity's ``refresh_response_key``; an identity without one
         (v1 session) gets a plain JSON response (docs/differences.md#refresh-without-key).
         """
-        body = current_identity.get_refresh_token().encode()  # type: ignore[union-attr]
-        key = current_identity.get_refresh_response_key()
-        raw = self._post("/v2/token/refresh", body, enveloped=False)
-        decrypted = _envelope.decrypt_refresh_response(raw, key)
-        return TokenRefreshResponse(decrypted.decode(), dt.datetime.now(tz=timezone.utc))
+        raw = self._post("/v2/token/refresh", refresh_request(current_identity), enveloped=False)
+        return refresh_result(raw, current_identity)
 
     def validate_token(self, advertising_token: str, identity: TokenGenerateInput) -> bool:
         """Check that an advertising token belongs to an identity (``/v2/token/validate``).
@@ -124,10 +121,31 @@ class Uid2PublisherClient(OperatorClient):
         ValueError
             A non-success status.
         """
-        request: Any = json.loads(identity.get_as_json_string())
-        request.pop("tcf_consent_string", None)
-        payload = json.dumps({"token": advertising_token, **request}).encode()
-        response = json.loads(self._post("/v2/token/validate", payload))
-        if response.get("status") != "success":
-            raise ValueError("Got unexpected token validate status: " + str(response.get("status")))
-        return bool(response.get("body"))
+        return validate_result(self._post("/v2/token/validate", validate_request(advertising_token, identity)))
+
+
+# The requests and results of the endpoints, shared with the asyncio client (uid2fast.aio).
+def refresh_request(current_identity: IdentityTokens) -> bytes:
+    """The ``/v2/token/refresh`` body: the refresh token itself (not enveloped)."""
+    return current_identity.get_refresh_token().encode()  # type: ignore[union-attr]
+
+
+def refresh_result(raw: bytes, current_identity: IdentityTokens) -> TokenRefreshResponse:
+    """The response decrypted with the identity's ``refresh_response_key`` (plain JSON without one)."""
+    decrypted = _envelope.decrypt_refresh_response(raw, current_identity.get_refresh_response_key())
+    return TokenRefreshResponse(decrypted.decode(), dt.datetime.now(tz=timezone.utc))
+
+
+def validate_request(advertising_token: str, identity: TokenGenerateInput) -> bytes:
+    """The ``/v2/token/validate`` JSON: the token and the identity (without a TCF consent string)."""
+    request: Any = json.loads(identity.get_as_json_string())
+    request.pop("tcf_consent_string", None)
+    return json.dumps({"token": advertising_token, **request}).encode()
+
+
+def validate_result(payload: bytes) -> bool:
+    """The operator's answer; ``ValueError`` for a non-success status."""
+    response = json.loads(payload)
+    if response.get("status") != "success":
+        raise ValueError("Got unexpected token validate status: " + str(response.get("status")))
+    return bool(response.get("body"))

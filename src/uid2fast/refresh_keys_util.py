@@ -104,11 +104,20 @@ def _fetch_keys(base_url: str, path: str, auth_key: str, secret_key: bytes,
                 http: Optional[Any] = None) -> RefreshResponse:
     """POST an empty envelope to a key endpoint, with retries (a fresh envelope on every attempt)."""
     try:
-        payload = _KeyFetcher(base_url, auth_key, secret_key, http).fetch(path)
-        resp_body = json.loads(payload).get("body")
-        return RefreshResponse.make_success(_parse_keys_json(resp_body))
+        return keys_response(_KeyFetcher(base_url, auth_key, secret_key, http).fetch(path))
     except Exception as exc:  # noqa: BLE001 - a refresh reports failure, it does not raise
-        return RefreshResponse.make_error(scrub(_error_reason(exc), (auth_key, secret_key)))
+        return keys_failure(exc, (auth_key, secret_key))
+
+
+# The two ends of a key refresh, shared with the asyncio clients (uid2fast.aio).
+def keys_response(payload: bytes) -> RefreshResponse:
+    """A successful refresh from a decrypted keys response; raises for a body that fails the checks."""
+    return RefreshResponse.make_success(_parse_keys_json(json.loads(payload).get("body")))
+
+
+def keys_failure(exc: BaseException, secrets: Any) -> RefreshResponse:
+    """A failed refresh whose reason names ``exc``, with every form of every secret scrubbed."""
+    return RefreshResponse.make_error(scrub(_error_reason(exc), secrets))
 
 
 def refresh_sharing_keys(base_url: str, auth_key: str, secret_key: bytes,

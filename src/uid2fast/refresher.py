@@ -38,7 +38,63 @@ def _seconds(value: Interval, name: str) -> float:
     return seconds
 
 
-class KeyRefresher:
+def refresh_mode(client: Any) -> str:
+    """``"refresh"`` (returns a result with ``success``) or ``"refresh_keys"`` (raises on failure)."""
+    if callable(getattr(client, "refresh", None)):
+        return "refresh"
+    if callable(getattr(client, "refresh_keys", None)):
+        return "refresh_keys"
+    raise TypeError(f"client must have refresh() or refresh_keys(), got {type(client).__name__}")
+
+
+def check_result(result: Any) -> None:
+    """Raise :class:`KeyRefreshError` with the reason of a ``refresh()`` result that reports failure."""
+    if not getattr(result, "success", False):
+        raise KeyRefreshError(getattr(result, "reason", None) or "refresh failed")
+
+
+class RefreshRecord:
+    """What a refresher records of its attempts; the thread refresher here and the asyncio one
+    (:class:`uid2fast.aio.AsyncKeyRefresher`) share it, so both count, log and call ``on_error`` alike.
+
+    A subclass sets ``_ready`` (an event with ``set()``) before the first attempt.
+    """
+
+    _ready: Any
+
+    def _init_record(self, client: Any, interval: Interval, retry_interval: Interval,
+                     on_error: Optional[Callable[[BaseException], Any]], timeout: Optional[Interval]) -> None:
+        self._mode = refresh_mode(client)
+        self._client = client
+        self._interval = _seconds(interval, "interval")
+        self._retry_interval = _seconds(retry_interval, "retry_interval")
+        self._timeout = min(self._interval, 120.0) if timeout is None else _seconds(timeout, "timeout")
+        self._on_error = on_error
+        self.last_success_time: Optional[dt.datetime] = None
+        self.last_error: Optional[BaseException] = None
+        self.refresh_count = 0
+        self.failure_count = 0
+
+    def _succeeded(self) -> bool:
+        self.last_success_time = dt.datetime.now(dt.timezone.utc)
+        self.last_error = None
+        self.refresh_count += 1
+        self._ready.set()
+        return True
+
+    def _failed(self, exc: BaseException) -> bool:
+        self.last_error = exc
+        self.failure_count += 1
+        logger.warning("key refresh failed (%s): %s", type(exc).__name__, exc)
+        if self._on_error is not None:
+            try:
+                self._on_error(exc)
+            except Exception:  # noqa: BLE001
+                logger.exception("on_error callback raised")
+        return False
+
+
+class KeyRefresher(RefreshRecord):
     """Refresh a client's keys on a daemon thread.
 
     Parameters
@@ -80,27 +136,13 @@ class KeyRefresher:
                  retry_interval: Interval = dt.timedelta(seconds=30), *,
                  on_error: Optional[Callable[[BaseException], Any]] = None,
                  timeout: Optional[Interval] = None) -> None:
-        if callable(getattr(client, "refresh", None)):
-            self._mode = "refresh"
-        elif callable(getattr(client, "refresh_keys", None)):
-            self._mode = "refresh_keys"
-        else:
-            raise TypeError(f"client must have refresh() or refresh_keys(), got {type(client).__name__}")
-        self._client = client
-        self._interval = _seconds(interval, "interval")
-        self._retry_interval = _seconds(retry_interval, "retry_interval")
-        self._timeout = min(self._interval, 120.0) if timeout is None else _seconds(timeout, "timeout")
-        self._on_error = on_error
+        self._init_record(client, interval, retry_interval, on_error, timeout)
         self._inflight: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._ready = threading.Event()
         self._lock = threading.Lock()  # serializes attempts (thread vs refresh_now)
         self._thread: Optional[threading.Thread] = None
-        self.last_success_time: Optional[dt.datetime] = None
-        self.last_error: Optional[BaseException] = None
-        self.refresh_count = 0
-        self.failure_count = 0
 
     def __repr__(self) -> str:
         return (f"<KeyRefresher {type(self._client).__name__} running={self.running} ready={self.ready} "
@@ -154,9 +196,7 @@ class KeyRefresher:
     def _call_client(self, box: list) -> None:
         try:
             if self._mode == "refresh":
-                result = self._client.refresh()
-                if not getattr(result, "success", False):
-                    raise KeyRefreshError(getattr(result, "reason", None) or "refresh failed")
+                check_result(self._client.refresh())
             else:
                 self._client.refresh_keys()
             box.append(None)
@@ -186,24 +226,9 @@ class KeyRefresher:
                 if not isinstance(error, Exception):
                     raise error  # KeyboardInterrupt, SystemExit from the client: not ours to swallow
                 return self._failed(error)
-            self.last_success_time = dt.datetime.now(dt.timezone.utc)
-            self.last_error = None
-            self.refresh_count += 1
-            self._ready.set()
-            return True
+            return self._succeeded()
         finally:
             self._lock.release()
-
-    def _failed(self, exc: BaseException) -> bool:
-        self.last_error = exc
-        self.failure_count += 1
-        logger.warning("key refresh failed (%s): %s", type(exc).__name__, exc)
-        if self._on_error is not None:
-            try:
-                self._on_error(exc)
-            except Exception:  # noqa: BLE001
-                logger.exception("on_error callback raised")
-        return False
 
     def _run(self) -> None:
         while not self._stop.is_set():
