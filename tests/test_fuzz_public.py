@@ -160,10 +160,10 @@ domain_any = st.one_of(st.none(), st.sampled_from(DOMAINS), unicode_text, surrog
 
 # ---- scalar entry points ---------------------------------------------------------------------------------------
 def _fields(t):
-    """Everything a DecryptedToken holds (timestamps as the engine's milliseconds, which never overflow)."""
+    """Everything a DecryptedToken holds, and its class (the same on every path)."""
     assert isinstance(t, U.DecryptedToken), type(t)
-    return (t.status, t.uid, t._established_ms, t.site_id, t.site_key_site_id, t.identity_scope, t.identity_type,
-            t.advertising_token_version, t.is_client_side_generated, t._expiry_ms)
+    return (type(t), t.status, t.uid, t.established, t.site_id, t.site_key_site_id, t.identity_scope,
+            t.identity_type, t.advertising_token_version, t.is_client_side_generated, t.expiry)
 
 
 def _outcome(call, *args):

@@ -163,16 +163,93 @@ cdef extern from *:
     PyObject *uid2_str_of_data(const void *data) nogil
 
 
+# The scalar result: slots written in place, datetimes through the datetime C API (cpython.datetime includes
+# datetime.h; the module calls import_datetime() before the first use), the wall clock.
+from cpython.datetime cimport import_datetime
+
 cdef extern from *:
     """
-    /* Store through a slot's member descriptor (what `obj.name = value` ends in, without the lookups). */
-    static int uid2_py_descr_set(PyObject *descr, PyObject *obj, PyObject *value)
+    #include <structmember.h>
+    #include <time.h>
+    /* The byte offset of the object slot behind a member descriptor of `cls` (a `__slots__` entry), or -1 when
+     * `descr` is something else. */
+    static Py_ssize_t uid2_slot_offset(PyObject *descr, PyObject *cls)
     {
-        return Py_TYPE(descr)->tp_descr_set(descr, obj, value);
+        PyMemberDef *m;
+        if (Py_TYPE(descr) != &PyMemberDescr_Type || PyDescr_TYPE(descr) != (PyTypeObject *)cls)
+            return -1;
+        m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY) || m->offset <= 0)
+            return -1;
+        return m->offset;
+    }
+    /* Fill an empty slot of a new object (`obj.name = value` without the descriptor; the slot holds NULL). */
+    static inline void uid2_slot_init(PyObject *obj, Py_ssize_t offset, PyObject *value)
+    {
+        Py_INCREF(value);
+        *(PyObject **)((char *)obj + offset) = value;
+    }
+    /* cls.__new__(cls) for a class whose __new__ is object.__new__: just the allocation (slots NULL). */
+    static PyObject *uid2_py_alloc(PyObject *cls)
+    {
+        PyTypeObject *tp = (PyTypeObject *)cls;
+        return tp->tp_alloc(tp, 0);
+    }
+    /* Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's civil calendar algorithms). */
+    static int64_t uid2_days_from_civil(int64_t y, unsigned m, unsigned d)
+    {
+        int64_t era;
+        unsigned yoe, doy, doe;
+        y -= m <= 2;
+        era = (y >= 0 ? y : y - 399) / 400;
+        yoe = (unsigned)(y - era * 400);
+        doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+        doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        return era * 146097 + (int64_t)doe - 719468;
+    }
+    static void uid2_civil_from_days(int64_t z, int *y, int *m, int *d)
+    {
+        int64_t era;
+        unsigned doe, yoe, doy, mp;
+        z += 719468;
+        era = (z >= 0 ? z : z - 146096) / 146097;
+        doe = (unsigned)(z - era * 146097);
+        yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        mp = (5 * doy + 2) / 153;
+        *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+        *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+        *y = (int)(yoe + era * 400 + (*m <= 2));
+    }
+    /* datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc) for 0 <= ms < 2**32 * 1000, where that is exactly
+     * ms * 1000 microseconds after the epoch (the caller checks the range). */
+    static PyObject *uid2_utc_datetime_ms(uint64_t ms)
+    {
+        int y, mo, d;
+        unsigned rem = (unsigned)(ms % 86400000u);
+        uid2_civil_from_days((int64_t)(ms / 86400000u), &y, &mo, &d);
+        return PyDateTimeAPI->DateTime_FromDateAndTime(y, mo, d, (int)(rem / 3600000u), (int)(rem / 60000u % 60u),
+                                                       (int)(rem / 1000u % 60u), (int)(rem % 1000u) * 1000,
+                                                       PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
+    }
+    /* Microseconds since the epoch of a datetime (exactly a datetime, not a subclass) whose tzinfo is
+     * timezone.utc: (value - EPOCH) // timedelta(microseconds=1). 0 = not that case (the caller converts it
+     * the general way). */
+    static int uid2_utc_datetime_us(PyObject *o, int64_t *us)
+    {
+        PyDateTime_DateTime *v = (PyDateTime_DateTime *)o;
+        int64_t days;
+        if (!PyDateTime_CheckExact(o) || !v->hastzinfo || v->tzinfo != PyDateTime_TimeZone_UTC)
+            return 0;
+        days = uid2_days_from_civil(PyDateTime_GET_YEAR(o), (unsigned)PyDateTime_GET_MONTH(o),
+                                    (unsigned)PyDateTime_GET_DAY(o));
+        *us = ((days * 24 + PyDateTime_DATE_GET_HOUR(o)) * 60 + PyDateTime_DATE_GET_MINUTE(o)) * 60
+              + PyDateTime_DATE_GET_SECOND(o);
+        *us = *us * 1000000 + PyDateTime_DATE_GET_MICROSECOND(o);
+        return 1;
     }
     /* time.time_ns() without the call: CPython reads CLOCK_REALTIME (_PyTime_GetSystemClock); 0 = not
      * available here (then the caller calls time.time_ns). */
-    #include <time.h>
     static int uid2_realtime_ns(int64_t *ns)
     {
     #if defined(CLOCK_REALTIME) && !defined(_WIN32)
@@ -186,13 +263,10 @@ cdef extern from *:
         return 0;
     #endif
     }
-    /* cls.__new__(cls) for a class whose __new__ is object.__new__: just the allocation. */
-    static PyObject *uid2_py_alloc(PyObject *cls)
-    {
-        PyTypeObject *tp = (PyTypeObject *)cls;
-        return tp->tp_alloc(tp, 0);
-    }
     """
-    int uid2_py_descr_set(object descr, object obj, object value) except -1
+    Py_ssize_t uid2_slot_offset(object descr, object cls)
+    void uid2_slot_init(object obj, Py_ssize_t offset, object value)
     object uid2_py_alloc(object cls)
+    object uid2_utc_datetime_ms(uint64_t ms)
+    int uid2_utc_datetime_us(object o, int64_t *us)
     int uid2_realtime_ns(int64_t *ns)

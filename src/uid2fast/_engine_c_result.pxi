@@ -1,69 +1,78 @@
 # The scalar decrypt straight into the public result object (included by _engine_c.pyx).
 
+import_datetime()  # the datetime C API (PyDateTimeAPI) for the result's datetimes and a `now` argument
+
 cdef enum:
     _N_STATUSES = 14  # UID2_STATUS_SUCCESS .. UID2_STATUS_MALFORMED
+
+# The result's slots, by index into DecryptedTokenFactory.off.
+cdef enum:
+    _S_STATUS, _S_UID, _S_ESTABLISHED, _S_SITE_ID, _S_SITE_KEY_SITE_ID, _S_IDENTITY_TYPE, _S_IDENTITY_SCOPE,
+    _S_VERSION, _S_CSG, _S_EXPIRY, _N_SLOTS
+
+cdef tuple _SLOT_NAMES = ("status", "uid", "established", "site_id", "site_key_site_id", "identity_type",
+                          "identity_scope", "advertising_token_version", "is_client_side_generated", "expiry")
+
+# Timestamps below 2**32 seconds become datetimes here (exactly ms * 1000 µs, as _time explains); a result with
+# a later one goes through _results.make_token, which replays the official float conversion. (The engine answers
+# INVALID_PAYLOAD for a timestamp that conversion cannot hold, as the official decrypt fails on it.)
+cdef uint64_t _EXACT_MS_LIMIT = (<uint64_t>1 << 32) * 1000
 
 
 cdef class DecryptedTokenFactory:
     """Builds the public scalar result (``_results.DecryptedToken``) from a decrypt in one call: the C engine's
-    result written straight into a new object (slots set through their descriptors, datetimes left lazy),
-    exactly what ``_results.make_token`` builds from ``decrypt_token``'s tuple.
+    result written straight into the slots of a new object, the datetimes made through the datetime C API
+    (UTC, as ``datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)``), the enum members taken from tables
+    filled once. The same object, field for field, as ``_results.make_token`` builds from ``decrypt_token``'s
+    tuple.
 
     ``decrypt(table, token, client, domain, now_us=None)`` takes any input. The common case (an ASCII ``str``
-    token, a ``str`` or None domain, a table) is built here directly; anything else goes through
-    ``decrypt_token`` and ``make`` (``_results.make_token``). The time is ``now_us``, else
+    token, a ``str`` or None domain, a table, timestamps from 1970 to 2106) is built here directly; anything
+    else goes through ``decrypt_token`` and ``make`` (``_results.make_token``). The time is ``now_us``, else
     ``time.time_ns() // 1000`` as in ``_time.now_us`` (CLOCK_REALTIME read directly while ``time.time_ns`` is
     the builtin). The table's ``public_scope`` is the results' identity scope.
     """
 
-    cdef object cls, unset, make, time_mod, time_ns
+    cdef object cls, make, time_mod, time_ns
     cdef tuple statuses           # by engine code; None for a code the public layer does not map
     cdef unsigned bare            # bit per code: the official make_error shape (identity_scope None)
-    cdef tuple itypes             # identity type 0 / 1
-    cdef dict versions            # 2 / 112 / 128 -> AdvertisingTokenVersion
-    cdef object d_status, d_uid, d_site_id, d_sksi, d_itype, d_scope, d_version, d_csg
-    cdef object d_est, d_exp, d_est_ms, d_exp_ms
+    cdef object email, phone      # identity type 0 / 1
+    cdef object v2, v3, v4        # AdvertisingTokenVersion by version code 2 / 112 / 128
+    cdef dict versions
+    cdef Py_ssize_t off[_N_SLOTS]  # where each field's slot lies in an instance
 
-    def __init__(self, cls, unset, statuses, bare_codes, itypes, versions, make):
+    def __init__(self, cls, statuses, bare_codes, itypes, versions, make):
         import time
-        import types
-        if cls.__new__ is not object.__new__:
-            raise TypeError("the result class must not define __new__")
-        descrs = {}
-        for name in ("status", "uid", "site_id", "site_key_site_id", "identity_type", "identity_scope",
-                     "advertising_token_version", "is_client_side_generated", "_established", "_expiry",
-                     "_established_ms", "_expiry_ms"):
-            d = cls.__dict__.get(name)
-            if type(d) is not types.MemberDescriptorType or d.__objclass__ is not cls:
+        if cls.__new__ is not object.__new__ or not isinstance(cls, type):
+            raise TypeError("the result class must be a class that does not define __new__")
+        for i, name in enumerate(_SLOT_NAMES):
+            self.off[i] = uid2_slot_offset(cls.__dict__.get(name), cls)
+            if self.off[i] < 0:
                 raise TypeError(f"{cls.__name__}.{name} is not a slot of the class")
-            descrs[name] = d
         self.cls = cls
-        self.unset = unset
         self.make = make
         self.time_mod = time
         self.time_ns = time.time_ns  # the builtin: while time.time_ns is still it, read the clock directly
         self.statuses = tuple(statuses)
         if len(self.statuses) != _N_STATUSES:
-            raise ValueError("statuses: one entry per engine status code")
+            raise ValueError(f"statuses: {_N_STATUSES} entries, one per engine code")
         self.bare = 0
-        for c in bare_codes:
-            self.bare |= 1u << <unsigned>c
-        self.itypes = tuple(itypes)
-        if len(self.itypes) != 2:
-            raise ValueError("itypes: two entries")
+        for code in bare_codes:
+            self.bare |= 1u << <unsigned>code
+        self.email, self.phone = itypes
         self.versions = dict(versions)
-        self.d_status = descrs["status"]
-        self.d_uid = descrs["uid"]
-        self.d_site_id = descrs["site_id"]
-        self.d_sksi = descrs["site_key_site_id"]
-        self.d_itype = descrs["identity_type"]
-        self.d_scope = descrs["identity_scope"]
-        self.d_version = descrs["advertising_token_version"]
-        self.d_csg = descrs["is_client_side_generated"]
-        self.d_est = descrs["_established"]
-        self.d_exp = descrs["_expiry"]
-        self.d_est_ms = descrs["_established_ms"]
-        self.d_exp_ms = descrs["_expiry_ms"]
+        self.v2 = self.versions[2]
+        self.v3 = self.versions[112]
+        self.v4 = self.versions[128]
+
+    cdef inline object _version(self, int code):
+        if code == 128:
+            return self.v4
+        if code == 112:
+            return self.v3
+        if code == 2:
+            return self.v2
+        return self.versions.get(code)
 
     def decrypt(self, KeyTable table, token, int client, domain, now_us=None):
         cdef uid2_result_t r
@@ -100,41 +109,60 @@ cdef class DecryptedTokenFactory:
         ubuf = _uid_buffer(<size_t>n, ubuf_stack, sizeof(ubuf_stack))
         try:
             uid2_decrypt_token(table._t, NULL, p, <size_t>n, 0, now, client, dptr, dlen, ubuf, &r)
-            status = self.statuses[r.status] if 0 <= r.status < _N_STATUSES else None
-            if status is None:  # not a status of a token: the general path says what it is
-                return self.make(decrypt_token(table, token, now, client, domain), table.public_scope)
-            h = r.have
-            t = uid2_py_alloc(self.cls)
-            uid2_py_descr_set(self.d_status, t, status)
-            if h & UID2_HAVE_UID:
-                if r.version == UID2_VERSION_V2:
-                    uid = PyUnicode_DecodeUTF8(r.uid, <Py_ssize_t>r.uid_len, NULL)
-                else:
-                    uid = PyUnicode_DecodeASCII(r.uid, <Py_ssize_t>r.uid_len, NULL)
-                uid2_py_descr_set(self.d_uid, t, uid)
-            else:
-                uid2_py_descr_set(self.d_uid, t, None)
-            uid2_py_descr_set(self.d_est, t, self.unset)
-            uid2_py_descr_set(self.d_est_ms, t, r.established_ms if h & UID2_HAVE_ESTABLISHED else None)
-            uid2_py_descr_set(self.d_site_id, t, r.site_id if h & UID2_HAVE_SITE_ID else None)
-            uid2_py_descr_set(self.d_sksi, t, <object>PyList_GET_ITEM(table._site_ids, <Py_ssize_t>r.site_key_index)
-                              if h & UID2_HAVE_SITE_KEY else None)
-            uid2_py_descr_set(self.d_itype, t, self.itypes[r.identity_type != 0]
-                              if h & UID2_HAVE_IDENTITY_TYPE else None)
-            uid2_py_descr_set(self.d_scope, t, None if (self.bare >> <unsigned>r.status) & 1u
-                              else table.public_scope)
-            uid2_py_descr_set(self.d_version, t, self.versions.get(r.version) if h & UID2_HAVE_VERSION else None)
-            uid2_py_descr_set(self.d_csg, t, (r.is_client_side_generated != 0) if h & UID2_HAVE_CSG else None)
-            uid2_py_descr_set(self.d_exp, t, self.unset)
-            uid2_py_descr_set(self.d_exp_ms, t, r.expiry_ms if h & UID2_HAVE_EXPIRY else None)
-            return t
+            return self._build(table, &r, token, now, client, domain)
         finally:
             if ubuf != ubuf_stack:
                 free(ubuf)
 
+    cdef object _build(self, KeyTable table, uid2_result_t *r, token, int64_t now, int client, domain):
+        cdef unsigned h = r.have
+        cdef int code = r.status
+        status = self.statuses[code] if 0 <= code < _N_STATUSES else None
+        if status is None:  # not a status of a token: the general path says what it is
+            return self.make(decrypt_token(table, token, now, client, domain), table.public_scope)
+        if ((h & UID2_HAVE_ESTABLISHED and r.established_ms >= _EXACT_MS_LIMIT)
+                or (h & UID2_HAVE_EXPIRY and r.expiry_ms >= _EXACT_MS_LIMIT)):
+            return self.make(_result_tuple(table, r), table.public_scope)
+        # Everything that can fail is made before the object, whose slots are then filled in one go.
+        uid = None
+        if h & UID2_HAVE_UID:
+            if r.version == UID2_VERSION_V2:
+                uid = PyUnicode_DecodeUTF8(r.uid, <Py_ssize_t>r.uid_len, NULL)  # validated by the engine
+            else:
+                uid = PyUnicode_DecodeASCII(r.uid, <Py_ssize_t>r.uid_len, NULL)
+        established = uid2_utc_datetime_ms(r.established_ms) if h & UID2_HAVE_ESTABLISHED else None
+        expiry = uid2_utc_datetime_ms(r.expiry_ms) if h & UID2_HAVE_EXPIRY else None
+        site_id = r.site_id if h & UID2_HAVE_SITE_ID else None
+        t = uid2_py_alloc(self.cls)
+        uid2_slot_init(t, self.off[_S_STATUS], status)
+        uid2_slot_init(t, self.off[_S_UID], uid)
+        uid2_slot_init(t, self.off[_S_ESTABLISHED], established)
+        uid2_slot_init(t, self.off[_S_SITE_ID], site_id)
+        uid2_slot_init(t, self.off[_S_SITE_KEY_SITE_ID],
+                       <object>PyList_GET_ITEM(table._site_ids, <Py_ssize_t>r.site_key_index)
+                       if h & UID2_HAVE_SITE_KEY else None)
+        uid2_slot_init(t, self.off[_S_IDENTITY_TYPE],
+                       (self.phone if r.identity_type != 0 else self.email) if h & UID2_HAVE_IDENTITY_TYPE else None)
+        uid2_slot_init(t, self.off[_S_IDENTITY_SCOPE],
+                       None if (self.bare >> <unsigned>code) & 1u else table.public_scope)
+        uid2_slot_init(t, self.off[_S_VERSION], self._version(r.version) if h & UID2_HAVE_VERSION else None)
+        uid2_slot_init(t, self.off[_S_CSG], (r.is_client_side_generated != 0) if h & UID2_HAVE_CSG else None)
+        uid2_slot_init(t, self.off[_S_EXPIRY], expiry)
+        return t
+
+
+def datetime_us(value):
+    """``_time.to_us(value)``: microseconds since the epoch of an aware datetime, read straight from its fields
+    for a ``datetime`` in ``timezone.utc`` (what callers pass as ``now``); anything else the general way (a
+    naive one raises TypeError there)."""
+    cdef int64_t us
+    if uid2_utc_datetime_us(value, &us):
+        return us
+    return _to_us(value)
+
 
 # The public scalar decrypt of this engine: decrypt_result(table, token, client, domain, now_us=None).
 cdef DecryptedTokenFactory _DECRYPTED_TOKENS = DecryptedTokenFactory(
-    _results.DecryptedToken, _results.UNSET, _results.DECRYPTION_STATUSES, _results.BARE_CODES,
-    _results.IDENTITY_TYPES, _results.VERSIONS, _results.make_token)
+    _results.DecryptedToken, _results.DECRYPTION_STATUSES, _results.BARE_CODES, _results.IDENTITY_TYPES,
+    _results.VERSIONS, _results.make_token)
 decrypt_result = _DECRYPTED_TOKENS.decrypt

@@ -16,7 +16,7 @@ from .encryption_status import EncryptionStatus
 from .identity_type import IdentityType
 
 __all__ = ["DecryptedToken", "DECRYPTION_STATUSES", "STATUS_CODES", "STATUS_BY_CODE", "BARE_CODES",
-           "ENCRYPTION_STATUSES", "IDENTITY_TYPES", "VERSIONS", "COLUMNS", "RESULT_COLUMNS", "UNSET", "make_token"]
+           "ENCRYPTION_STATUSES", "IDENTITY_TYPES", "VERSIONS", "COLUMNS", "RESULT_COLUMNS", "make_token"]
 
 # --- engine codes to public objects -------------------------------------------------------------
 # DecryptionStatus by engine code (index). MALFORMED (where the official SDK raised) is INVALID_PAYLOAD for
@@ -70,7 +70,8 @@ RESULT_COLUMNS: Tuple[str, ...] = tuple(name for name, _, _ in COLUMNS if name !
 
 
 # --- the scalar result ---------------------------------------------------------------------------
-UNSET: Any = object()  # a datetime not built yet (DecryptedToken keeps the milliseconds until it is read)
+# Timestamps in [0, 2**32 s) convert exactly (ms * 1000 µs, see _time): the engines build those datetimes up front.
+_EXACT_MS_LIMIT = (1 << 32) * 1000
 
 
 class DecryptedToken:
@@ -102,48 +103,25 @@ class DecryptedToken:
     # Public home: uid2fast.encryption (as upstream's uid2_client.encryption); pickles name it there.
     __module__ = "uid2fast.encryption"
 
-    __slots__ = ("status", "uid", "site_id", "site_key_site_id", "identity_type", "identity_scope",
-                 "advertising_token_version", "is_client_side_generated", "_established", "_expiry",
-                 "_established_ms", "_expiry_ms", "__dict__")
+    # Plain slots: reading a field is one load (the C engine writes them straight into a new object).
+    __slots__ = ("status", "uid", "established", "site_id", "site_key_site_id", "identity_type", "identity_scope",
+                 "advertising_token_version", "is_client_side_generated", "expiry", "__dict__")
 
-    _established_ms: Optional[int]
-    _expiry_ms: Optional[int]
+    established: Optional[dt.datetime]
+    expiry: Optional[dt.datetime]
 
     def __init__(self, status, uid, established, site_id, site_key_site_id, identity_scope, identity_type,  # type: ignore[no-untyped-def]
                  advertising_token_version, is_client_side_generated, expiry):
         self.status = status
         self.uid = uid
-        self._established = established
+        self.established = established
         self.site_id = site_id
         self.site_key_site_id = site_key_site_id
         self.identity_type = identity_type
         self.identity_scope = identity_scope
         self.advertising_token_version = advertising_token_version
         self.is_client_side_generated = is_client_side_generated
-        self._expiry = expiry
-
-    # The engines give milliseconds; the datetimes are made when first read.
-    @property
-    def established(self) -> Optional[dt.datetime]:
-        value = self._established
-        if value is UNSET:
-            value = self._established = ms_to_datetime(self._established_ms)
-        return value
-
-    @established.setter
-    def established(self, value: Optional[dt.datetime]) -> None:
-        self._established = value
-
-    @property
-    def expiry(self) -> Optional[dt.datetime]:
-        value = self._expiry
-        if value is UNSET:
-            value = self._expiry = ms_to_datetime(self._expiry_ms)
-        return value
-
-    @expiry.setter
-    def expiry(self, value: Optional[dt.datetime]) -> None:
-        self._expiry = value
+        self.expiry = expiry
 
     @property
     def success(self) -> bool:
@@ -176,19 +154,34 @@ class DecryptedToken:
                 f"is_client_side_generated={self.is_client_side_generated!r}, expiry={self.expiry!r})")
 
 
+_UTC = dt.timezone.utc
+_fromtimestamp = dt.datetime.fromtimestamp
+
+
+def _time_of(ms: Optional[int]) -> Optional[dt.datetime]:
+    """The datetime the official SDK reports for a token timestamp in milliseconds (the engines answer
+    INVALID_PAYLOAD for a timestamp where that conversion raises, as the official decrypt fails there)."""
+    if ms is None:
+        return None
+    if 0 <= ms < _EXACT_MS_LIMIT:
+        return _fromtimestamp(ms / 1000.0, tz=_UTC)
+    return ms_to_datetime(ms)
+
+
 def make_token(r: tuple, identity_scope: Any) -> DecryptedToken:
     """A DecryptedToken from an engine's decrypt tuple ``(status, uid, established_ms, site_id, site_key_site_id,
-    identity_type, version, is_client_side_generated, expiry_ms)``, datetimes left to be built when read.
+    identity_type, version, is_client_side_generated, expiry_ms)``.
 
     ``identity_scope`` is the key set's scope as the collection gives it; the statuses in :data:`BARE_CODES`
-    report None instead. The C engine's result factory fills the same slots with the same values.
+    report None instead. The C engine's result factory builds the same object, field for field.
     """
     code = r[0]
+    established = _time_of(r[2])
+    expiry = _time_of(r[8])
     t = DecryptedToken.__new__(DecryptedToken)
     t.status = DECRYPTION_STATUSES[code]
     t.uid = r[1]
-    t._established = UNSET
-    t._established_ms = r[2]
+    t.established = established
     t.site_id = r[3]
     t.site_key_site_id = r[4]
     itype = r[5]
@@ -196,6 +189,5 @@ def make_token(r: tuple, identity_scope: Any) -> DecryptedToken:
     t.identity_scope = None if code in BARE_CODES else identity_scope
     t.advertising_token_version = VERSIONS.get(r[6])  # type: ignore[arg-type]
     t.is_client_side_generated = r[7]
-    t._expiry = UNSET
-    t._expiry_ms = r[8]
+    t.expiry = expiry
     return t

@@ -5,8 +5,8 @@ from typing import Any, Optional
 from . import _codes
 from ._client_base import _KeyHolder
 from .batch import DecryptedTokens, decrypt_tokens
-from .client_type import ClientType
-from .encryption import DecryptedToken, _decrypt_result, decrypt_token
+from .client_type import ClientType  # noqa: F401 - the official module's namespace
+from .encryption import DecryptedToken, _decrypt_result, decrypt_token  # noqa: F401 - as upstream
 from .refresh_keys_util import parse_keys_json, refresh_bidstream_keys
 from .refresh_response import RefreshResponse
 
@@ -38,7 +38,7 @@ class BidstreamClient(_KeyHolder):
 
     def _decrypt_token_into_raw_uid(self, token: Any, domain_name: Optional[str],
                                     now: Optional[dt.datetime] = None) -> DecryptedToken:
-        return decrypt_token(token, self._keys, domain_name, ClientType.BIDSTREAM, now)
+        return _decrypt_result(self._keys, token, _BIDSTREAM, domain_name, now)
 
     def decrypt_token_into_raw_uid(self, token: str, domain_name: Optional[str] = None) -> DecryptedToken:
         """Decrypt an advertising token.

@@ -74,8 +74,12 @@ def _client_code(client_type: Any) -> int:
     return _codes.CLIENT_LEGACY
 
 
+# A `now` as microseconds: the C engine reads a UTC datetime's fields directly (to_us for anything else).
+_datetime_us = to_us if _engine.c_engine is None else _engine.c_engine.datetime_us
+
+
 def _now_us(now: Optional[dt.datetime]) -> int:
-    return _wall_us() if now is None else to_us(now)
+    return _wall_us() if now is None else _datetime_us(now)
 
 
 def _engine_and_table(keys: Any) -> tuple:
@@ -91,7 +95,7 @@ def _decrypt_result(keys: Any, token: Any, client: int, domain_name: Any, now: O
     official SDK failed inside its comparisons (a naive ``now``, something that is no key set)."""
     try:
         engine, table = _engine_and_table(keys)
-        return engine.decrypt_result(table, token, client, domain_name, None if now is None else to_us(now))
+        return engine.decrypt_result(table, token, client, domain_name, None if now is None else _datetime_us(now))
     except (TypeError, AttributeError, ValueError, OverflowError) as exc:
         raise EncryptionError("invalid payload") from exc
 

@@ -5,8 +5,8 @@ from typing import Any, Optional
 from . import _codes
 from ._client_base import _KeyHolder
 from .batch import DecryptedTokens, EncryptedTokens, decrypt_tokens, encrypt_tokens
-from .client_type import ClientType
-from .encryption import DecryptedToken, _decrypt_result, decrypt_token, encrypt
+from .client_type import ClientType  # noqa: F401 - the official module's namespace
+from .encryption import DecryptedToken, _decrypt_result, decrypt_token, encrypt  # noqa: F401 - as upstream
 from .encryption_data_response import EncryptionDataResponse
 from .refresh_keys_util import parse_keys_json, refresh_sharing_keys
 from .refresh_response import RefreshResponse
@@ -31,7 +31,7 @@ class SharingClient(_KeyHolder):
         return encrypt(uid2, None, self._keys, keyset_id, now=now)
 
     def _decrypt_token_into_raw_uid(self, token: Any, now: Optional[dt.datetime] = None) -> DecryptedToken:
-        return decrypt_token(token, self._keys, None, ClientType.SHARING, now)
+        return _decrypt_result(self._keys, token, _SHARING, None, now)
 
     def encrypt_raw_uid_into_token(self, uid2: str, keyset_id: Optional[int] = None) -> EncryptionDataResponse:
         """Encrypt a raw UID2 into a v4 sharing token (the default keyset unless ``keyset_id``)."""

@@ -1,0 +1,171 @@
+"""The scalar result (``DecryptedToken``) as both engines build it: the official datetimes (UTC, from
+``datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)``) for every timestamp a token can carry, the same enum
+members, the same class, plain slots, and a ``now`` datetime read as exactly as before."""
+import base64
+import datetime as dt
+import pickle
+import zoneinfo
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import uid2fast as U
+from uid2fast import _codes, _engine, _results
+from uid2fast._time import to_us
+
+from .helpers import MASTER_ID, SITE_ID, SITE_KEY_ID, keys_body, parse_keys
+
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+NOW_MS = int(NOW.timestamp()) * 1000
+SECRETS = {MASTER_ID: bytes(range(32)), SITE_KEY_ID: bytes(range(32, 64))}
+EXACT_LIMIT_MS = (1 << 32) * 1000  # timestamps below this convert exactly; both engines build them up front
+
+
+def _be(v, n):
+    return (v % (1 << (8 * n))).to_bytes(n, "big")
+
+
+def _v4(established_ms, expires_ms=None, privacy=0, prefix=0x03):
+    """A v4 token (the layout of docs/formats.md) carrying the given timestamps, under SECRETS."""
+    expires_ms = NOW_MS + 3_600_000 if expires_ms is None else expires_ms
+    raw = bytes([2 << 6 | 1 << 5]) + bytes(range(32))
+    site = (_be(SITE_ID, 4) + bytes(12) + _be(privacy, 4) + _be(established_ms, 8) + _be(NOW_MS, 8) + raw)
+    master = (_be(expires_ms, 8) + _be(NOW_MS - 60_000, 8) + bytes(4) + b"\x01" + bytes(8) + _be(SITE_KEY_ID, 4)
+              + bytes(12) + AESGCM(SECRETS[SITE_KEY_ID]).encrypt(bytes(12), site, None))
+    blob = bytes(12) + AESGCM(SECRETS[MASTER_ID]).encrypt(bytes(12), master, None)
+    return base64.urlsafe_b64encode(bytes([prefix, 128]) + _be(MASTER_ID, 4) + blob).decode().rstrip("=")
+
+
+def _keys(engine):
+    return parse_keys(keys_body(NOW, secrets=SECRETS), engine)
+
+
+def _official(ms):
+    """What the official SDK's conversion gives for ``ms``: a datetime, or the exception's type and text."""
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000.0, tz=dt.timezone.utc)
+    except (OverflowError, ValueError, OSError) as exc:
+        return (type(exc), str(exc))
+
+
+# Both sides of the exact-conversion limit, leap days, the end of datetime's range and past it.
+ESTABLISHED = [0, 1, 999, 86_399_999, 951_782_400_000, 1_709_164_800_123, NOW_MS - 86_400_000,
+               EXACT_LIMIT_MS - 1, EXACT_LIMIT_MS, EXACT_LIMIT_MS + 1, EXACT_LIMIT_MS + 999, 253_402_300_799_999,
+               253_402_300_800_000, (1 << 62), (1 << 64) - 1]
+
+
+def _check_time(t, ms, name):
+    expected = _official(ms)
+    if isinstance(expected, dt.datetime):
+        assert t.status is U.DecryptionStatus.SUCCESS
+        got = getattr(t, name)
+        assert got == expected and type(got) is dt.datetime and got.tzinfo is dt.timezone.utc
+        assert got.utcoffset() == dt.timedelta(0)
+    else:  # the official decrypt raises EncryptionError('invalid payload'): the clients answer INVALID_PAYLOAD
+        assert t._fields() == U.DecryptedToken.make_error(U.DecryptionStatus.INVALID_PAYLOAD)._fields()
+    assert type(t) is _results.DecryptedToken
+
+
+@pytest.mark.parametrize("ms", ESTABLISHED)
+def test_established_is_the_official_datetime(engine, ms):
+    keys = _keys(engine)
+    t = engine.decrypt_result(keys._table, _v4(ms), _codes.CLIENT_SHARING, None, NOW_MS * 1000)
+    _check_time(t, ms, "established")
+    if t.status is U.DecryptionStatus.SUCCESS:
+        assert t.expiry == dt.datetime.fromtimestamp((NOW_MS + 3_600_000) / 1000.0, tz=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("expires_ms", [NOW_MS + 1, EXACT_LIMIT_MS - 1, EXACT_LIMIT_MS, EXACT_LIMIT_MS + 777,
+                                        253_402_300_799_999, 253_402_300_800_000])
+def test_expiry_is_the_official_datetime(engine, expires_ms):
+    """Legacy decrypt has no lifetime limit, so a token may expire past 2106 or past year 9999."""
+    keys = _keys(engine)
+    t = engine.decrypt_result(keys._table, _v4(NOW_MS, expires_ms), _codes.CLIENT_LEGACY, None, NOW_MS * 1000)
+    _check_time(t, expires_ms, "expiry")
+    if t.status is U.DecryptionStatus.SUCCESS:
+        assert t.established == dt.datetime.fromtimestamp(NOW_MS / 1000.0, tz=dt.timezone.utc)
+
+
+def test_results_keep_the_official_class_behaviour(engine):
+    keys = _keys(engine)
+    t = engine.decrypt_result(keys._table, _v4(NOW_MS), _codes.CLIENT_SHARING, None, NOW_MS * 1000)
+    back = pickle.loads(pickle.dumps(t))
+    assert type(back) is U.DecryptedToken and back == t and back.established == t.established
+    t.established = None  # every field settable, as on the official class; instances keep a __dict__
+    t.extra = 1
+    assert t.established is None and t != back and repr(t).startswith("DecryptedToken(status=DecryptionStatus.")
+
+
+def test_both_engines_build_the_same_result(engine):
+    """Field for field, enum member for enum member, against the other engine and the official SDK."""
+    import uid2_client as O
+
+    keys_c = _keys(engine)
+    keys_p = keys_c._on_engine(_engine.py_engine)
+    off = O.BidstreamClient("http://127.0.0.1:1", "k", base64.b64encode(bytes(32)).decode())
+    off._keys = O.refresh_keys_util.parse_keys_json(keys_body(NOW, secrets=SECRETS)).keys
+    for prefix in (0x03, 0x07):  # email, phone
+        tok = _v4(NOW_MS - 86_400_000, prefix=prefix)
+        ours = U.BidstreamClient("http://127.0.0.1:1", "k", "AAAA", engine=engine)
+        ours._keys = keys_c
+        t = ours.decrypt_token_into_raw_uid(tok, "example.com")
+        twin = _engine.py_engine.decrypt_result(keys_p._table, tok, _codes.CLIENT_BIDSTREAM, "example.com")
+        o = off.decrypt_token_into_raw_uid(tok, "example.com")
+        assert type(t) is type(twin) is _results.DecryptedToken
+        assert t._fields() == twin._fields()
+        assert t.status is U.DecryptionStatus.SUCCESS and t.identity_scope is U.IdentityScope.UID2
+        assert t.identity_type is (U.IdentityType.Phone if prefix & 4 else U.IdentityType.Email)
+        assert t.advertising_token_version is U.AdvertisingTokenVersion.ADVERTISING_TOKEN_V4
+        for name in ("uid", "established", "site_id", "site_key_site_id", "expiry"):
+            assert getattr(t, name) == getattr(o, name), name
+            assert type(getattr(t, name)) is type(getattr(o, name)), name
+        assert t.established.tzinfo is o.established.tzinfo is dt.timezone.utc
+        assert t.success is True and t.uid2 == t.uid
+
+
+def test_the_fields_a_bidder_reads_are_plain_slots():
+    """status, uid, established and site_id are read straight from the object (no Python property between)."""
+    member = type(_results.DecryptedToken.__dict__["uid"])
+    for name in ("status", "uid", "established", "site_id", "expiry"):
+        assert type(_results.DecryptedToken.__dict__[name]) is member, name
+
+
+# --- a `now` datetime ------------------------------------------------------------------------------------
+class _SubDatetime(dt.datetime):
+    pass
+
+
+_ZONES = [dt.timezone.utc, dt.timezone(dt.timedelta(hours=5, minutes=30)), dt.timezone(-dt.timedelta(hours=8)),
+          zoneinfo.ZoneInfo("America/New_York"), zoneinfo.ZoneInfo("UTC")]
+
+
+@given(d=st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30)),
+       zone=st.sampled_from(_ZONES), sub=st.booleans())
+@settings(max_examples=400, deadline=None)
+def test_now_is_read_as_to_us_reads_it(d, zone, sub):
+    c = pytest.importorskip("uid2fast._engine_c") if _engine.c_engine is not None else None
+    if c is None:
+        pytest.skip("C engine not available")
+    value = d.replace(tzinfo=zone)
+    if sub:
+        value = _SubDatetime.fromisoformat(value.isoformat())
+    assert c.datetime_us(value) == to_us(value)
+    with pytest.raises(TypeError):
+        c.datetime_us(d)  # naive: to_us refuses it, as comparing it with aware datetimes does
+    with pytest.raises(TypeError):
+        c.datetime_us(_SubDatetime.fromisoformat(d.isoformat()))
+
+
+@pytest.mark.parametrize("now", [NOW, NOW.astimezone(dt.timezone(dt.timedelta(hours=-3))),
+                                 NOW.astimezone(zoneinfo.ZoneInfo("Europe/Paris")), NOW + dt.timedelta(hours=2)])
+def test_decrypt_with_now_on_both_engines(engine, now):
+    keys = _keys(engine)
+    c = U.BidstreamClient("http://127.0.0.1:1", "k", "AAAA", engine=engine)
+    c._keys = keys
+    t = c._decrypt_token_into_raw_uid(_v4(NOW_MS - 86_400_000), None, now)
+    later = now - NOW > dt.timedelta(hours=1)
+    assert t.status is (U.DecryptionStatus.EXPIRED_TOKEN if later else U.DecryptionStatus.SUCCESS)
+    with pytest.raises(U.EncryptionError, match="invalid payload"):
+        c._decrypt_token_into_raw_uid(_v4(NOW_MS), None, now.replace(tzinfo=None))
