@@ -40,6 +40,39 @@ def test_uid2fast_decrypt_scalar(benchmark, token, ours_keys, engine_name):
     benchmark(client.decrypt_token_into_raw_uid, tok, None)
 
 
+def _bidder_call(call, tok):
+    """The bidder's call: decrypt with the bid's domain, then read what a bidder reads."""
+    r = call(tok, "example.com")
+    return r.status, r.uid, r.established, r.site_id
+
+
+def test_official_bidder_call(benchmark, token, official_keys):
+    import uid2_client
+
+    version, tok = token
+    call = _bidstream(official_keys, uid2_client.BidstreamClient).decrypt_token_into_raw_uid
+    assert _bidder_call(call, tok)[1] == RAW_UID
+    benchmark.extra_info["version"] = version
+    benchmark(_bidder_call, call, tok)
+
+
+@pytest.mark.parametrize("engine_name", ["c", "py"])
+def test_uid2fast_bidder_call(benchmark, token, ours_keys, official_keys, engine_name):
+    import uid2_client
+
+    if engine_name == "c" and _engine.c_engine is None:
+        pytest.skip("C engine not built")
+    version, tok = token
+    client = _bidstream(ours_keys._on_engine(_engine.by_name(engine_name)), uid2fast.BidstreamClient)
+    call = client.decrypt_token_into_raw_uid
+    ours = _bidder_call(call, tok)
+    official = _bidder_call(_bidstream(official_keys, uid2_client.BidstreamClient).decrypt_token_into_raw_uid, tok)
+    assert ours[0].name == official[0].name and ours[1:] == official[1:]
+    assert [type(v) for v in ours[1:]] == [type(v) for v in official[1:]]  # str, UTC datetime, int
+    benchmark.extra_info["version"] = version
+    benchmark(_bidder_call, call, tok)
+
+
 @pytest.mark.parametrize("threads", [1, None])
 def test_uid2fast_decrypt_batch(benchmark, token, ours_keys, threads):
     version, tok = token

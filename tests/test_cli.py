@@ -452,7 +452,11 @@ def test_bench_quick_with_plot(tmp_path, capsys):
     result = json.loads(out)
     assert result["machine"]["cpu"]
     ops = {r["operation"] for r in result["rows"]}
-    assert ops == {"decrypt v2", "decrypt v3", "decrypt v4", "decrypt() v4", "encrypt"}
+    assert ops == {"decrypt v2", "decrypt v3", "decrypt v4", "decrypt() v4", "encrypt", "bidder's call",
+                   "decrypt v4+dom"}
+    bidder = {r["path"]: r for r in result["rows"] if r["operation"] == "bidder's call"}
+    if uid2fast.backend == "c":
+        assert bidder["uid2fast C"]["us_min"] <= bidder["uid2fast C"]["us_per_token"]  # the minimum and the median
     assert not [r for r in result["rows"] if r["note"].startswith("WRONG")]
     if uid2fast.backend == "c":
         assert all(r["us_per_token"] for r in result["rows"])

@@ -145,17 +145,20 @@ _ZONES = [dt.timezone.utc, dt.timezone(dt.timedelta(hours=5, minutes=30)), dt.ti
        zone=st.sampled_from(_ZONES), sub=st.booleans())
 @settings(max_examples=400, deadline=None)
 def test_now_is_read_as_to_us_reads_it(d, zone, sub):
-    c = pytest.importorskip("uid2fast._engine_c") if _engine.c_engine is not None else None
-    if c is None:
-        pytest.skip("C engine not available")
+    from uid2fast import encryption
+
     value = d.replace(tzinfo=zone)
     if sub:
         value = _SubDatetime.fromisoformat(value.isoformat())
-    assert c.datetime_us(value) == to_us(value)
+    assert encryption._datetime_us(value) == to_us(value)
+    if _engine.c_engine is not None:  # the C fast case: exactly a datetime, exactly timezone.utc
+        fast = zone is dt.timezone.utc and not sub
+        assert _engine.c_engine.utc_datetime_us(value) == (to_us(value) if fast else None)
+        assert _engine.c_engine.utc_datetime_us(d) is None
     with pytest.raises(TypeError):
-        c.datetime_us(d)  # naive: to_us refuses it, as comparing it with aware datetimes does
+        encryption._datetime_us(d)  # naive: to_us refuses it, as comparing it with aware datetimes does
     with pytest.raises(TypeError):
-        c.datetime_us(_SubDatetime.fromisoformat(d.isoformat()))
+        encryption._datetime_us(_SubDatetime.fromisoformat(d.isoformat()))
 
 
 @pytest.mark.parametrize("now", [NOW, NOW.astimezone(dt.timezone(dt.timedelta(hours=-3))),

@@ -21,7 +21,6 @@ from ._codes import (SUCCESS, NOT_AUTHORIZED_FOR_MASTER_KEY, NOT_AUTHORIZED_FOR_
     PRIVACY_CLIENT_SIDE_GENERATED, PRIVACY_OPTED_OUT, UID_WIDTH, NONE_I64)
 # What answers become (the public result, its builder, the batch column spec): shared with the twin.
 from . import _results
-from ._time import to_us as _to_us
 
 _U32 = 1 << 32
 _U64 = 1 << 64

@@ -1,5 +1,7 @@
 # The scalar decrypt straight into the public result object (included by _engine_c.pyx).
 
+from cpython.dict cimport PyDict_GetItem
+
 import_datetime()  # the datetime C API (PyDateTimeAPI) for the result's datetimes and a `now` argument
 
 cdef enum:
@@ -34,6 +36,7 @@ cdef class DecryptedTokenFactory:
     """
 
     cdef object cls, make, time_mod, time_ns
+    cdef dict time_dict           # time.__dict__: time_ns looked up there (borrowed), not through getattr
     cdef tuple statuses           # by engine code; None for a code the public layer does not map
     cdef unsigned bare            # bit per code: the official make_error shape (identity_scope None)
     cdef object email, phone      # identity type 0 / 1
@@ -53,6 +56,7 @@ cdef class DecryptedTokenFactory:
         self.make = make
         self.time_mod = time
         self.time_ns = time.time_ns  # the builtin: while time.time_ns is still it, read the clock directly
+        self.time_dict = time.__dict__
         self.statuses = tuple(statuses)
         if len(self.statuses) != _N_STATUSES:
             raise ValueError(f"statuses: {_N_STATUSES} entries, one per engine code")
@@ -97,7 +101,8 @@ cdef class DecryptedTokenFactory:
         if now_us is None:
             # time.time_ns() // 1000 as _time.now_us computes it; a patched time.time_ns (freezegun, mocks)
             # is called like before
-            if self.time_mod.time_ns is not self.time_ns or not uid2_realtime_ns(&ns):
+            if (PyDict_GetItem(self.time_dict, "time_ns") != <PyObject *>self.time_ns
+                    or not uid2_realtime_ns(&ns)):
                 ns = self.time_mod.time_ns()
             now = ns // 1000 if ns >= 0 else -((-ns + 999) // 1000)  # floor division, as `// 1000`
         else:
@@ -151,14 +156,14 @@ cdef class DecryptedTokenFactory:
         return t
 
 
-def datetime_us(value):
-    """``_time.to_us(value)``: microseconds since the epoch of an aware datetime, read straight from its fields
-    for a ``datetime`` in ``timezone.utc`` (what callers pass as ``now``); anything else the general way (a
-    naive one raises TypeError there)."""
+def utc_datetime_us(value):
+    """Microseconds since the epoch of a ``datetime`` (not a subclass) in ``timezone.utc``, read straight from
+    its fields: what ``_time.to_us`` gives for it. None for anything else (the caller converts it with
+    ``to_us``)."""
     cdef int64_t us
     if uid2_utc_datetime_us(value, &us):
         return us
-    return _to_us(value)
+    return None
 
 
 # The public scalar decrypt of this engine: decrypt_result(table, token, client, domain, now_us=None).
@@ -166,3 +171,4 @@ cdef DecryptedTokenFactory _DECRYPTED_TOKENS = DecryptedTokenFactory(
     _results.DecryptedToken, _results.DECRYPTION_STATUSES, _results.BARE_CODES, _results.IDENTITY_TYPES,
     _results.VERSIONS, _results.make_token)
 decrypt_result = _DECRYPTED_TOKENS.decrypt
+

@@ -74,8 +74,17 @@ def _client_code(client_type: Any) -> int:
     return _codes.CLIENT_LEGACY
 
 
-# A `now` as microseconds: the C engine reads a UTC datetime's fields directly (to_us for anything else).
-_datetime_us = to_us if _engine.c_engine is None else _engine.c_engine.datetime_us
+# The C engine reads a timezone.utc datetime's fields directly (None for anything else).
+_utc_datetime_us = None if _engine.c_engine is None else _engine.c_engine.utc_datetime_us
+
+
+def _datetime_us(now: dt.datetime) -> int:
+    """A `now` argument as microseconds (``to_us``: a naive datetime raises TypeError)."""
+    if _utc_datetime_us is not None:
+        us = _utc_datetime_us(now)
+        if us is not None:
+            return us  # type: ignore[no-any-return]
+    return to_us(now)
 
 
 def _now_us(now: Optional[dt.datetime]) -> int:
