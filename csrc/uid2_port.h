@@ -7,7 +7,8 @@
  *   once         uid2_once_t, UID2_ONCE_INIT, uid2_once              (pthread_once / InitOnceExecuteOnce)
  *   thread-local UID2_THREAD_LOCAL                                    (_Thread_local / __declspec(thread))
  *   atomics      uid2_atomic_load_int, uid2_atomic_store_int, uid2_atomic_inc_uint, uid2_atomic_load_uint,
- *                uid2_atomic_xchg_ptr (sequentially consistent; __atomic builtins / Interlocked*)
+ *                uid2_atomic_xchg_ptr (sequentially consistent; __atomic builtins / Interlocked*);
+ *                uid2_atomic_add_u64, uid2_atomic_load_u64 (relaxed: counters, no ordering with other memory)
  *   bit tricks   uid2_bswap32, uid2_bswap64, uid2_clz64
  *   overflow     uid2_add_overflow_i64, uid2_sub_overflow_i64, uid2_mul_overflow_i64
  *   CPUID        uid2_cpuid, uid2_xgetbv0 (x86 and x86-64 only: UID2_X86)
@@ -194,6 +195,14 @@ static inline void *uid2_atomic_xchg_ptr(void **p, void *v)
 {
     return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
 }
+static inline void uid2_atomic_add_u64(uint64_t *p, uint64_t n)
+{
+    __atomic_fetch_add(p, n, __ATOMIC_RELAXED);
+}
+static inline uint64_t uid2_atomic_load_u64(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
 #elif defined(UID2_MSVC)
 static inline int uid2_atomic_load_int(const int *p)
 {
@@ -214,6 +223,15 @@ static inline void uid2_atomic_inc_uint(unsigned *p)
 static inline void *uid2_atomic_xchg_ptr(void **p, void *v)
 {
     return InterlockedExchangePointer((PVOID volatile *)p, v);
+}
+/* 64-bit interlocked operations: every Windows target the package builds for (x64, ARM64) has them. */
+static inline void uid2_atomic_add_u64(uint64_t *p, uint64_t n)
+{
+    InterlockedExchangeAdd64((volatile LONG64 *)p, (LONG64)n);
+}
+static inline uint64_t uid2_atomic_load_u64(const uint64_t *p)
+{
+    return (uint64_t)InterlockedCompareExchange64((volatile LONG64 *)p, 0, 0);
 }
 #else
 #error "uid2_port.h: no atomics for this compiler"

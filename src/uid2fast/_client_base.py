@@ -5,6 +5,8 @@ from typing import Any, Optional
 from . import _engine
 from ._env import FromEnv
 from ._netpolicy import check_api_key, check_secret_key, has_control
+from ._results import DECRYPTION_STATUSES, ENCRYPTION_STATUSES
+from .metrics import Metrics, RefreshRecorder, status_counts
 from .refresh_response import RefreshResponse
 
 
@@ -21,7 +23,12 @@ class _KeyHolder(FromEnv):
     """Holds the current key set; a refresh swaps it with one assignment (atomic for readers).
 
     ``from_env()`` (:class:`uid2fast._env.FromEnv`) builds a client from ``UID2_*`` or ``EUID_*`` variables.
+    ``metrics()`` (:class:`uid2fast.metrics.Metrics`) reports the key set's age, the refreshes and the decrypt
+    (encrypt) calls by status: each refresh goes through ``_apply`` (or records itself, as ``refresh_keys``
+    does), and the public decrypt and encrypt methods count each answer after the engine gives it.
     """
+
+    _ENCRYPTS = True  # whether this client encrypts (has encrypt status counts)
 
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
                  session: Optional[Any] = None, engine: Optional[Any] = None):
@@ -48,6 +55,11 @@ class _KeyHolder(FromEnv):
             from ._http import HttpTransport
 
             self._http = HttpTransport(http, session)
+        # Metrics: refreshes and installs, and the statuses of the decrypt (encrypt) calls, counted on this
+        # client's engine (the C counters are atomic adds, cheap enough for every call).
+        self._refreshes = RefreshRecorder()
+        self._decrypts = self._engine.StatusCounter(DECRYPTION_STATUSES)
+        self._encrypts: Any = self._engine.StatusCounter(ENCRYPTION_STATUSES) if self._ENCRYPTS else None
 
     def __repr__(self) -> str:
         # Never the API key or the secret.
@@ -65,12 +77,21 @@ class _KeyHolder(FromEnv):
         if on_engine is not None:
             keys = on_engine(self._engine)
         self._keys = keys
+        self._refreshes.keys_installed(keys)
         return self._keys  # (what the client holds: the legacy client may give it its own scope)
 
     def _apply(self, refresh_response: RefreshResponse) -> RefreshResponse:
+        """Install the keys of a successful refresh and record the outcome (the refresh methods, sync or
+        async, end here)."""
         if refresh_response.success:
             self._adopt(refresh_response.keys)
+        self._refreshes.record_response(refresh_response)
         return refresh_response
+
+    def metrics(self) -> Metrics:
+        """A snapshot of this client's metrics: key-set age, the last refresh and its outcome, refresh counts and
+        the decrypt (encrypt) calls by status (see :class:`uid2fast.metrics.Metrics`)."""
+        return self._refreshes.snapshot(status_counts(self._decrypts), status_counts(self._encrypts))
 
     def _http_kwargs(self) -> dict:
         # Only passed when set, so code that patches the refresh functions sees the official call.

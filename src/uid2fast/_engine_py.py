@@ -29,6 +29,7 @@ from ._codes import (  # noqa: F401 - re-exported: the engine's interface
     ENC_SUCCESS, ENC_NOT_AUTHORIZED_FOR_MASTER_KEY, ENC_NOT_AUTHORIZED_FOR_KEY, ENC_NOT_INITIALIZED,
     ENC_KEYS_NOT_SYNCED, ENC_ENCRYPTION_FAILURE, CLIENT_SHARING, CLIENT_BIDSTREAM, CLIENT_LEGACY,
     PRIVACY_CLIENT_SIDE_GENERATED, PRIVACY_OPTED_OUT, UID_WIDTH, NONE_I64)
+from ._counters import StatusCounter  # noqa: F401 - the engine's interface (the clients' status counters)
 from ._results import COLUMNS, make_token
 from ._time import ms_to_us, now_us as _wall_us
 

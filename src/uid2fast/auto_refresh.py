@@ -14,6 +14,8 @@ import threading
 from datetime import timezone
 from typing import Any, Optional, Tuple
 
+from .metrics import Metrics, RefreshRecorder, error_reason, refresher_metrics
+
 __all__ = ["EncryptionKeysAutoRefreshResult", "EncryptionKeysAutoRefresher"]
 
 
@@ -65,10 +67,16 @@ class EncryptionKeysAutoRefresher(threading.Thread):
         self._finished = threading.Event()
         err = RuntimeError("Refresh has not started or completed yet")
         self._result = EncryptionKeysAutoRefreshResult(None, (RuntimeError, err, None), None)
+        self._recorder = RefreshRecorder()
 
     def current_result(self) -> EncryptionKeysAutoRefreshResult:
         """The latest result; take one snapshot and use it (the reference is replaced, never mutated)."""
         return self._result
+
+    def metrics(self) -> Metrics:
+        """A snapshot of this thread's refresh attempts with its client's key-set age and status counts (an
+        addition; see :class:`uid2fast.metrics.Metrics`)."""
+        return refresher_metrics(self._recorder, self._client)
 
     def run(self) -> None:
         """Thread body; call ``start()``, not this."""
@@ -84,9 +92,12 @@ class EncryptionKeysAutoRefresher(threading.Thread):
         try:
             keys = self._client.refresh_keys()
             self._result = self._make_success_result(keys)
+            self._recorder.record(True)
+            self._recorder.keys_installed(keys)
             return True
-        except Exception:  # noqa: BLE001 - as the official: any failure keeps the previous keys
+        except Exception as exc:  # noqa: BLE001 - as the official: any failure keeps the previous keys
             self._result = self._make_error_result(sys.exc_info())
+            self._recorder.record(False, error_reason(exc))
             return False
 
     def _make_error_result(self, err: Any) -> EncryptionKeysAutoRefreshResult:

@@ -32,6 +32,8 @@ class BidstreamClient(_KeyHolder):
         A session of your own for ``refresh()`` (keyword only, an addition).
     """
 
+    _ENCRYPTS = False
+
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
                  session: Optional[Any] = None, engine: Optional[Any] = None):
         super().__init__(base_url, auth_key, secret_key, http=http, session=session, engine=engine)
@@ -60,14 +62,20 @@ class BidstreamClient(_KeyHolder):
         if keys is not None:
             table = keys._table
             if table is not None:  # the key set's engine applied to its table (C: straight into the result)
-                return keys._engine.decrypt_result(table, token, _BIDSTREAM, domain_name)
-        return _decrypt_result(keys, token, _BIDSTREAM, domain_name, None)
+                t = keys._engine.decrypt_result(table, token, _BIDSTREAM, domain_name)
+                self._decrypts.add_status(t.status)
+                return t
+        t = _decrypt_result(keys, token, _BIDSTREAM, domain_name, None)
+        self._decrypts.add_status(t.status)
+        return t
 
     def decrypt_tokens_into_raw_uids(self, tokens: Any, domain_names: Any = None, *, now: Optional[dt.datetime] = None,
                                      threads: Optional[int] = None) -> DecryptedTokens:
         """Decrypt many advertising tokens at once (see :func:`uid2fast.decrypt_tokens`)."""
-        return decrypt_tokens(tokens, self._keys, now=now, client="bidstream", domain_names=domain_names,
-                              threads=threads)
+        result = decrypt_tokens(tokens, self._keys, now=now, client="bidstream", domain_names=domain_names,
+                                threads=threads)
+        self._decrypts.add_codes(result.status)
+        return result
 
     def refresh(self) -> RefreshResponse:
         """Fetch the latest bidstream keys (``/v2/key/bidstream``); the current keys stay on failure."""

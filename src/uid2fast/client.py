@@ -6,8 +6,10 @@ Do not use this module directly, import from uid2fast instead. Its ``encrypt`` a
 import json
 from typing import Any, Optional
 
+from . import _codes
 from ._client_base import _KeyHolder
-from .encryption import DecryptedToken, EncryptionError, decrypt, encrypt
+from .encryption import DecryptedToken, EncryptionError, _decrypt_code, _decrypt_result, _legacy, encrypt
+from .encryption import decrypt  # noqa: F401 - a name of the official module (its star-import)
 from .encryption_status import EncryptionStatus
 from .identity_scope import IdentityScope
 from .refresh_keys_util import parse_keys_json, refresh_sharing_keys
@@ -72,10 +74,10 @@ class Uid2Client(_KeyHolder):
 
     def refresh_keys(self) -> Any:
         """Fetch the latest keys (``/v2/key/sharing``) and return them; raises on failure."""
-        refresh_response = refresh_sharing_keys(self._base_url, self._auth_key, self._secret_key,
-                                                **self._http_kwargs())
+        refresh_response = self._apply(refresh_sharing_keys(self._base_url, self._auth_key, self._secret_key,
+                                                            **self._http_kwargs()))
         if refresh_response.success:
-            return self._adopt(refresh_response.keys)
+            return self._keys
         raise Exception(refresh_response.reason)
 
     def refresh(self) -> Any:
@@ -86,21 +88,32 @@ class Uid2Client(_KeyHolder):
     def refresh_json(self, json_str: str) -> Any:
         """Load keys from a keys response JSON string and return them; raises on failure."""
         body = json.loads(json_str)
-        refresh_response = parse_keys_json(body["body"])
+        refresh_response = self._apply(parse_keys_json(body["body"]))
         if refresh_response.success:
-            return self._adopt(refresh_response.keys)
+            return self._keys
         raise Exception(refresh_response.reason)
 
     def encrypt(self, uid2: str, keyset_id: Optional[int] = None) -> str:
         """Encrypt a raw UID2 into a sharing token; raises EncryptionError(status value) on failure."""
         result = encrypt(uid2, self._identity_scope, self._keys, keyset_id)
+        self._encrypts.add_status(result.status)
         if result.status == EncryptionStatus.SUCCESS:
             return result.encrypted_data  # type: ignore[return-value]
         raise EncryptionError(result.status.value)
 
     def decrypt(self, token: str) -> DecryptedToken:
         """Decrypt a token (no lifetime checks); raises EncryptionError for any failure."""
-        return decrypt(token, self._keys)
+        keys = self._keys
+        try:
+            t = _decrypt_result(keys, token, _codes.CLIENT_LEGACY, None, None)
+        except EncryptionError:  # no key set or no token the official SDK could compare: an invalid payload
+            self._decrypts.add(_codes.INVALID_PAYLOAD)
+            raise
+        self._decrypts.add_status(t.status)
+        if t.status is DecryptionStatus.SUCCESS:
+            return t
+        # The error the official client raises, from the engine code (uid2fast.encryption.decrypt does the same).
+        return _legacy(_decrypt_code(token, keys, None, _codes.CLIENT_LEGACY, None), keys)
 
 
 class Uid2ClientError(Exception):

@@ -20,6 +20,8 @@ import threading
 import time
 from typing import Any, Callable, Optional, Union
 
+from .metrics import Metrics, RefreshRecorder, error_reason, refresher_metrics
+
 __all__ = ["KeyRefresher", "KeyRefreshError"]
 
 logger = logging.getLogger("uid2fast.refresher")
@@ -74,17 +76,26 @@ class RefreshRecord:
         self.last_error: Optional[BaseException] = None
         self.refresh_count = 0
         self.failure_count = 0
+        self._recorder = RefreshRecorder()
+
+    def metrics(self) -> Metrics:
+        """A snapshot of this refresher's attempts (every attempt, abandoned ones included) with its client's
+        key-set age and status counts (see :class:`uid2fast.metrics.Metrics`)."""
+        return refresher_metrics(self._recorder, self._client)
 
     def _succeeded(self) -> bool:
         self.last_success_time = dt.datetime.now(dt.timezone.utc)
         self.last_error = None
         self.refresh_count += 1
+        self._recorder.record(True)
+        self._recorder.keys_installed(getattr(self._client, "keys", None))
         self._ready.set()
         return True
 
     def _failed(self, exc: BaseException) -> bool:
         self.last_error = exc
         self.failure_count += 1
+        self._recorder.record(False, error_reason(exc))
         logger.warning("key refresh failed (%s): %s", type(exc).__name__, exc)
         if self._on_error is not None:
             try:
@@ -123,6 +134,9 @@ class KeyRefresher(RefreshRecord):
         Successful refreshes so far.
     failure_count : int
         Failed attempts so far.
+
+    :meth:`metrics` gives these as a :class:`uid2fast.metrics.Metrics` snapshot, with the client's key-set
+    age and status counts.
 
     Examples
     --------

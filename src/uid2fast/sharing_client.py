@@ -35,7 +35,9 @@ class SharingClient(_KeyHolder):
 
     def encrypt_raw_uid_into_token(self, uid2: str, keyset_id: Optional[int] = None) -> EncryptionDataResponse:
         """Encrypt a raw UID2 into a v4 sharing token (the default keyset unless ``keyset_id``)."""
-        return encrypt(uid2, None, self._keys, keyset_id)
+        r = encrypt(uid2, None, self._keys, keyset_id)
+        self._encrypts.add_status(r.status)
+        return r
 
     def decrypt_token_into_raw_uid(self, token: str) -> DecryptedToken:
         """Decrypt a sharing token; every outcome is a status, a malformed token included."""
@@ -43,19 +45,27 @@ class SharingClient(_KeyHolder):
         if keys is not None:
             table = keys._table
             if table is not None:  # the key set's engine applied to its table (C: straight into the result)
-                return keys._engine.decrypt_result(table, token, _SHARING, None)
-        return _decrypt_result(keys, token, _SHARING, None, None)
+                t = keys._engine.decrypt_result(table, token, _SHARING, None)
+                self._decrypts.add_status(t.status)
+                return t
+        t = _decrypt_result(keys, token, _SHARING, None, None)
+        self._decrypts.add_status(t.status)
+        return t
 
     def decrypt_tokens_into_raw_uids(self, tokens: Any, *, now: Optional[dt.datetime] = None,
                                      threads: Optional[int] = None) -> DecryptedTokens:
         """Decrypt many sharing tokens at once (see :func:`uid2fast.decrypt_tokens`)."""
-        return decrypt_tokens(tokens, self._keys, now=now, client="sharing", threads=threads)
+        result = decrypt_tokens(tokens, self._keys, now=now, client="sharing", threads=threads)
+        self._decrypts.add_codes(result.status)
+        return result
 
     def encrypt_raw_uids_into_tokens(self, uids: Any, keyset_id: Optional[int] = None, *,
                                      now: Optional[dt.datetime] = None,
                                      threads: Optional[int] = None) -> EncryptedTokens:
         """Encrypt many raw UID2s; a per-item EncryptionStatus column and the tokens."""
-        return encrypt_tokens(uids, self._keys, keyset_id=keyset_id, now=now, threads=threads)
+        result = encrypt_tokens(uids, self._keys, keyset_id=keyset_id, now=now, threads=threads)
+        self._encrypts.add_codes(result.status)
+        return result
 
     def refresh(self) -> RefreshResponse:
         """Fetch the latest sharing keys (``/v2/key/sharing``); the current keys stay on failure."""
