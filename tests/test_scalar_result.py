@@ -77,6 +77,20 @@ def test_established_is_the_official_datetime(engine, ms):
         assert t.expiry == dt.datetime.fromtimestamp((NOW_MS + 3_600_000) / 1000.0, tz=dt.timezone.utc)
 
 
+@pytest.fixture(scope="module")
+def every_engine_table():
+    return [(engine, _keys(engine)._table) for engine in _engine.engines.values()]
+
+
+@given(ms=st.one_of(st.integers(0, EXACT_LIMIT_MS - 1), st.integers(EXACT_LIMIT_MS, 253_402_300_799_999)))
+@settings(max_examples=150, deadline=None)
+def test_any_established_is_the_official_datetime(every_engine_table, ms):
+    """Random timestamps through the C engine's calendar arithmetic and the twin's conversion alike."""
+    tok = _v4(ms)
+    for engine, table in every_engine_table:
+        _check_time(engine.decrypt_result(table, tok, _codes.CLIENT_SHARING, None, NOW_MS * 1000), ms, "established")
+
+
 @pytest.mark.parametrize("expires_ms", [NOW_MS + 1, EXACT_LIMIT_MS - 1, EXACT_LIMIT_MS, EXACT_LIMIT_MS + 777,
                                         253_402_300_799_999, 253_402_300_800_000])
 def test_expiry_is_the_official_datetime(engine, expires_ms):
