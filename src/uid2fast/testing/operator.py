@@ -30,11 +30,9 @@ import collections
 import datetime as dt
 import hashlib
 import hmac
-import http.server
 import json
 import logging
 import os
-import socket
 import struct
 import threading
 import time
@@ -46,6 +44,7 @@ from .._keys_json import keys_json_body
 from ..input_util import get_base64_encoded_hash, is_phone_number_normalized, normalize_email_string
 from ..uid2_token_generator import identity_type_of, token_v3_v4
 from ._raw_uid import RawUidMinter
+from ._server import MAX_BODY, HttpResponse, LoopbackServer, json_response
 
 __all__ = ["LocalOperator", "RequestRecord", "INSUFFICIENT_CONSENT_TCF", "MASTER_KEYSET_ID"]
 
@@ -70,7 +69,6 @@ _ENDPOINT_ROLES: Dict[str, Set[str]] = {
     "/v2/optout/status": {"MAPPER", "SHARER", "ID_READER"},
 }
 _REFRESH_PATH = "/v2/token/refresh"
-_MAX_BODY = 8 * 1024 * 1024
 _DAY_MS = 86_400_000
 
 Millis = Union[int, dt.datetime]
@@ -180,6 +178,16 @@ class LocalOperator:
         2 is the legacy 32-byte hash.
     environment : {"test", "integ", "prod"}
         The environment written into v4 raw UIDs (default ``"integ"``, the environment this imitates).
+    max_workers : int
+        Threads handling requests (default 32); further requests wait for a free one.
+    max_connections : int
+        Connections open at once (default 1,024); further ones wait in the listen backlog (1,024).
+    idle_timeout : float
+        Seconds a connection may stay silent (before a request, between kept-alive requests, or within one)
+        before it is closed (default 10).
+
+    The server's limits (a request body of at most 8 MiB with a valid ``Content-Length``, otherwise 400, 411
+    or 413) are described in :mod:`uid2fast.testing._server`.
     """
 
     def __init__(
@@ -205,6 +213,9 @@ class LocalOperator:
         test_identities: bool = True,
         raw_uid_version: int = 4,
         environment: str = "integ",
+        max_workers: int = 32,
+        max_connections: int = 1024,
+        idle_timeout: float = 10.0,
     ) -> None:
         if isinstance(identity_scope, str):
             scope = identity_scope.upper()
@@ -272,12 +283,9 @@ class LocalOperator:
 
         self._closed = False
         self._closing = threading.Event()
-        self._connections: Set[socket.socket] = set()
-        self._server = _Server(("127.0.0.1", port), _make_handler(self))
-        self._server.operator = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="uid2fast-local-operator", daemon=True)
-        self._thread.start()
+        self._server = LoopbackServer(self._serve_request, port=port, max_workers=max_workers,
+                                      max_connections=max_connections, idle_timeout=idle_timeout,
+                                      max_body=MAX_BODY)
 
     # ------------------------------------------------------------------------------------------------
     # lifecycle
@@ -285,28 +293,23 @@ class LocalOperator:
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._server.port
+
+    def thread_count(self) -> int:
+        """Threads serving HTTP now (a dispatcher and at most ``max_workers`` workers)."""
+        return self._server.thread_count()
 
     def close(self) -> None:
         """Stop serving, close every connection and join the server thread. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        self._closing.set()
-        self._server.shutdown()
-        with self._lock:
-            conns = list(self._connections)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._closing.set()  # cuts injected delays short
+        self._server.close()
 
     def __enter__(self) -> "LocalOperator":
         return self
@@ -680,6 +683,44 @@ class LocalOperator:
     # ------------------------------------------------------------------------------------------------
     # request handling (server thread)
     # ------------------------------------------------------------------------------------------------
+    def _serve_request(self, path: str, headers: Mapping[str, str], body: bytes, peer_port: int) -> HttpResponse:
+        """The server's application: faults, dispatch, and the request record (written before the answer goes
+        out, so a client that got its response always finds the record)."""
+        response = self._respond(path, headers, body)
+        binary = headers.get("content-type", "").startswith("application/octet-stream")
+        redacted = {k: ("***" if k == "authorization" else v) for k, v in headers.items()}
+        self.requests.append(RequestRecord(path, response[0], redacted, binary, peer_port,
+                                           hashlib.sha256(body).hexdigest()))
+        return response
+
+    def _respond(self, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        delay, fault = self._take_faults(path)
+        if delay > 0 and self._closing.wait(delay):
+            return json_response(503, {"status": "error", "message": "operator closing"})
+        if fault is not None:
+            return self._fault_response(fault)
+        try:
+            return self._handle(path, headers, body)
+        except _ClientError as err:
+            obj = {"status": err.status}
+            if err.status != "unauthorized":
+                obj["message"] = err.message
+            return json_response(err.http_status, obj)
+        except Exception:  # noqa: BLE001 - a bug in the operator must not kill the server
+            logger.exception("local operator failed handling %s", path)
+            return json_response(500, {"status": "error", "message": "internal error"})
+
+    @staticmethod
+    def _fault_response(fault: _Fault) -> HttpResponse:
+        if fault.kind == "fail":
+            return json_response(int(fault.value), {"status": "error", "message": "injected failure"})
+        if fault.kind == "rate_limit":
+            retry_after = fault.value
+            value = str(int(retry_after)) if float(retry_after).is_integer() else f"{retry_after:g}"
+            return 429, {"Retry-After": value}, b""
+        # malformed: a 200 whose body is base64 but not a valid encrypted response
+        return 200, {"Content-Type": "text/plain"}, base64.b64encode(os.urandom(48))
+
     def _authenticate(self, path: str, authorization: Optional[str]) -> _Client:
         if not authorization or not authorization.startswith("Bearer "):
             raise _ClientError("missing API key", 401, "unauthorized")
@@ -708,7 +749,7 @@ class LocalOperator:
         except ValueError:
             raise _ClientError("Invalid body: not JSON") from None
 
-    def _handle(self, path: str, headers: Mapping[str, str], body: bytes) -> Tuple[int, Dict[str, str], bytes]:
+    def _handle(self, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
         binary = headers.get("content-type", "").split(";")[0].strip().lower() == "application/octet-stream"
         if path == _REFRESH_PATH:
             return self._handle_refresh(body)
@@ -726,7 +767,7 @@ class LocalOperator:
             return 200, {"Content-Type": "application/octet-stream"}, encrypted
         return 200, {"Content-Type": "text/plain"}, base64.b64encode(encrypted)
 
-    def _handle_refresh(self, body: bytes) -> Tuple[int, Dict[str, str], bytes]:
+    def _handle_refresh(self, body: bytes) -> HttpResponse:
         try:
             raw = base64.b64decode(body.strip(), validate=True)
             if raw[:1] != b"\x02":
@@ -901,107 +942,3 @@ _HANDLERS: Dict[str, Callable[[LocalOperator, _Client, Any], Tuple[str, Any]]] =
     "/v2/identity/buckets": LocalOperator._ep_identity_buckets,
     "/v2/optout/status": LocalOperator._ep_optout_status,
 }
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    operator: LocalOperator
-
-
-def _make_handler(op: LocalOperator) -> type:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = 10  # idle keep-alive connections close after this many seconds
-        server_version = "uid2fast-local-operator"
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out in separate writes; without TCP_NODELAY a kept-alive connection
-            # waits on the client's delayed ACK (~40 ms) before the body.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with op._lock:
-                op._connections.add(self.connection)
-
-        def finish(self) -> None:
-            with op._lock:
-                op._connections.discard(self.connection)
-            try:
-                super().finish()
-            except OSError:
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            logger.debug("%s " + format, self.address_string(), *args)
-
-        def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        @staticmethod
-        def _json(status: int, obj: Mapping[str, Any]) -> Tuple[int, Dict[str, str], bytes]:
-            return status, {"Content-Type": "application/json"}, json.dumps(obj).encode()
-
-        def do_GET(self) -> None:  # noqa: N802
-            self._send(*self._json(405, {"status": "client_error", "message": "POST only"}))
-
-        def do_POST(self) -> None:  # noqa: N802
-            path = self.path.split("?", 1)[0]
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            binary = headers.get("content-type", "").startswith("application/octet-stream")
-            body = b""
-            try:
-                response = self._respond(path, headers)
-                body = self._body
-            except (ConnectionError, socket.timeout):
-                self.close_connection = True
-                return
-            # Record before answering, so a client that got its response always finds the record.
-            redacted = {k: ("***" if k == "authorization" else v) for k, v in headers.items()}
-            op.requests.append(RequestRecord(path, response[0], redacted, binary, int(self.client_address[1]),
-                                             hashlib.sha256(body).hexdigest()))
-            try:
-                self._send(*response)
-            except (ConnectionError, socket.timeout):
-                self.close_connection = True
-
-        def _respond(self, path: str, headers: Mapping[str, str]) -> Tuple[int, Dict[str, str], bytes]:
-            self._body = b""
-            length = int(headers.get("content-length", "-1") or -1)
-            if length < 0 or length > _MAX_BODY:
-                self.close_connection = True
-                return self._json(413 if length > _MAX_BODY else 411,
-                                  {"status": "client_error", "message": "bad Content-Length"})
-            self._body = self.rfile.read(length)
-            delay, fault = op._take_faults(path)
-            if delay > 0 and op._closing.wait(delay):
-                self.close_connection = True
-                return self._json(503, {"status": "error", "message": "operator closing"})
-            if fault is not None:
-                return self._fault_response(fault)
-            try:
-                return op._handle(path, headers, self._body)
-            except _ClientError as err:
-                obj = {"status": err.status}
-                if err.status != "unauthorized":
-                    obj["message"] = err.message
-                return self._json(err.http_status, obj)
-            except Exception:  # noqa: BLE001 - a bug in the operator must not kill the server
-                logger.exception("local operator failed handling %s", path)
-                return self._json(500, {"status": "error", "message": "internal error"})
-
-        def _fault_response(self, fault: _Fault) -> Tuple[int, Dict[str, str], bytes]:
-            if fault.kind == "fail":
-                return self._json(int(fault.value), {"status": "error", "message": "injected failure"})
-            if fault.kind == "rate_limit":
-                retry_after = fault.value
-                value = str(int(retry_after)) if float(retry_after).is_integer() else f"{retry_after:g}"
-                return 429, {"Retry-After": value}, b""
-            # malformed: a 200 whose body is base64 but not a valid encrypted response
-            return 200, {"Content-Type": "text/plain"}, base64.b64encode(os.urandom(48))
-
-    return Handler
