@@ -1,6 +1,6 @@
 """Type and range checks for a key set, shared by everything that reads one.
 
-The keys parser (``refresh_keys_util``: every client's refresh, the key-file loader, Spark executors) runs
+The keys parser (``_keys_json``: every client's refresh, the key-file loader, Spark executors) runs
 :func:`check_body` before building a collection, so a key set with a broken setting or key is a failed
 refresh with a reason and the last good key set stays in use. The engines' key-table build runs
 :func:`collection_problem` on collections built by hand, so decrypt and encrypt return

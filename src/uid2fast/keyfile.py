@@ -13,11 +13,10 @@ import os
 import sys
 from typing import Any, Dict, Union
 
-from ._keys_json import keys_json_body
+from ._keys_json import keys_json_body, parse_keys_json
 from ._time import to_us
 from .identity_scope import IdentityScope
 from .keys import EncryptionKeysCollection
-from .refresh_keys_util import parse_keys_json
 
 __all__ = ["load_keys", "save_keys", "keys_body", "parse_keys_body"]
 

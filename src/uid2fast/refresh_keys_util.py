@@ -1,19 +1,17 @@
 """Key refresh: fetching and parsing the keys JSON (the official ``uid2_client.refresh_keys_util`` API).
 
-Parsing follows docs/keys-and-envelope.md#keys-json: unknown fields are ignored, ``token_expiry_seconds``
-may be a string, ``site_data`` is read (docs/differences.md#domain-check) and the legacy ``/key/latest``
-array body is accepted (docs/differences.md#key-latest-body).
+The format itself, parser and writer, lives in :mod:`uid2fast._keys_json`; this module keeps the official
+names (``parse_keys_json``, ``_parse_keys_json``, ``_make_dt``) and fetches key sets from the operator.
 """
-import base64
-import datetime as dt
 import json
 from typing import Any, Optional
 
-from ._keyset_check import check_body
+from ._keys_json import _make_dt  # noqa: F401 - upstream's namespace
+from ._keys_json import error_reason as _error_reason, parse_keys_collection as _parse_keys_json, parse_keys_json
 from ._netpolicy import scrub
 from ._operator_client import OperatorClient
-from .identity_scope import IdentityScope
-from .keys import EncryptionKey, EncryptionKeysCollection
+from .identity_scope import IdentityScope  # noqa: F401 - upstream's namespace
+from .keys import EncryptionKey, EncryptionKeysCollection  # noqa: F401 - upstream's namespace
 from .refresh_response import RefreshResponse
 # Looked up in this module's namespace by _KeyFetcher._post, so code that patches
 # ``refresh_keys_util.make_request`` (the official tests do) reaches the request.
@@ -23,64 +21,6 @@ from .envelope import Envelope  # noqa: F401
 from .uid2_response import Uid2Response  # noqa: F401
 
 __all__ = ["parse_keys_json", "refresh_sharing_keys", "refresh_bidstream_keys"]
-
-
-def _make_dt(timestamp: Any) -> dt.datetime:
-    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
-
-
-def _parse_key(key: Any) -> EncryptionKey:
-    return EncryptionKey(
-        key["id"],
-        key.get("site_id", -1),
-        _make_dt(key["created"]),
-        _make_dt(key["activates"]),
-        _make_dt(key["expires"]),
-        base64.b64decode(key["secret"]),
-        key.get("keyset_id"),
-    )
-
-
-def _parse_keys_json(resp_body: Any) -> EncryptionKeysCollection:
-    # Every setting and key checked for type and range first: a broken key set fails the refresh (the
-    # last good one stays in use) instead of making every later decrypt fail.
-    check_body(resp_body)
-    if isinstance(resp_body, list):  # legacy /key/latest body: a bare array of keys
-        legacy = EncryptionKeysCollection([_parse_key(k) for k in resp_body])
-        legacy._identity_scope_stated = False
-        return legacy
-    if not isinstance(resp_body, dict):
-        raise ValueError(f"keys body must be an object or an array, not {type(resp_body).__name__}")
-    identity_scope = IdentityScope.EUID if resp_body.get("identity_scope") == "EUID" else IdentityScope.UID2
-    raw_keys = resp_body["keys"]
-    if raw_keys is None:
-        raw_keys = []
-    keys = [_parse_key(k) for k in raw_keys]
-    site_data = resp_body.get("site_data")  # checked by check_body: null or the array form (Java, .NET)
-    collection = EncryptionKeysCollection(
-        keys, identity_scope, resp_body.get("caller_site_id"), resp_body.get("master_keyset_id"),
-        resp_body.get("default_keyset_id"), resp_body.get("token_expiry_seconds"),
-        resp_body.get("max_sharing_lifetime_seconds"), resp_body.get("max_bidstream_lifetime_seconds"),
-        resp_body.get("allow_clock_skew_seconds"), site_data=site_data,
-    )
-    collection._identity_scope_stated = resp_body.get("identity_scope") is not None
-    return collection
-
-
-def _error_reason(exc: BaseException) -> str:
-    # A readable string (docs/differences.md#refresh-reason: the official reason is a tuple of exc.args).
-    text = str(exc)
-    if isinstance(exc, KeyError):
-        return f"missing field {text} in keys response"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def parse_keys_json(resp_body: Any) -> RefreshResponse:
-    """Parse the ``body`` of a keys response into a RefreshResponse (never raises)."""
-    try:
-        return RefreshResponse.make_success(_parse_keys_json(resp_body))
-    except Exception as exc:  # noqa: BLE001 - any malformed body is a failed refresh, as upstream
-        return RefreshResponse.make_error(_error_reason(exc))
 
 
 class _KeyFetcher(OperatorClient):
