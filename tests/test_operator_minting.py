@@ -11,7 +11,7 @@ from uid2fast import DecryptionStatus as S
 from uid2fast import _keys_json, encryption, keyfile, uid2_token_generator
 from uid2fast.refresh_keys_util import parse_keys_json
 from uid2fast.testing import LocalOperator
-from uid2fast.testing import operator as operator_module
+from uid2fast.testing import _state as operator_state
 
 from .helpers import make_keys
 
@@ -40,7 +40,7 @@ def test_local_operator_mints_through_the_test_generator(op, monkeypatch):
         calls.append(kwargs["version"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(operator_module, "token_v3_v4", spy)
+    monkeypatch.setattr(operator_state, "token_v3_v4", spy)
     op.issue_token(email="a@example.com")
     op.issue_token(email="a@example.com", version=3)
     op.generate_identity(email="b@example.com")
