@@ -219,6 +219,24 @@ def test_retries_and_the_statuses_never_retried(op):
     run(main())
 
 
+def test_many_calls_at_once_on_one_client_and_a_429_retry_after(op):
+    emails = [f"c{i}@example.com" for i in range(40)]
+
+    async def main():
+        async with AsyncPublisherClient(op.base_url, *op.credentials("publisher"), http=FAST) as p:
+            results = await asyncio.gather(*(p.generate_token(TokenGenerateInput.from_email(e)) for e in emails))
+            op.rate_limit_next(1, retry_after=0.3, path="/v2/token/generate")
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            late = await p.generate_token(TokenGenerateInput.from_email("late@example.com"))
+            return results, late, loop.time() - start
+
+    results, late, waited = run(main())
+    assert all(r.is_success() for r in results) and late.is_success()
+    assert len({r.get_identity().get_advertising_token() for r in results}) == len(emails)
+    assert waited >= 0.3, "Retry-After was honoured"
+
+
 def test_wrong_credentials_are_an_http_401_without_the_key(op):
     key = op.credentials("publisher")[0][::-1]
 
