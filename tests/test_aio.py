@@ -387,6 +387,8 @@ def test_a_shared_transport_and_an_httpx_client_of_your_own(op):
         b = AsyncSharingClient(op.base_url, *op.credentials("sharer"), http=transport)
         assert (await a.refresh()).success and (await b.refresh()).success
         assert a.transport is b.transport is transport
+        await a.aclose()  # a transport passed in is its owner's to close
+        assert (await b.refresh()).success
         await transport.aclose()
         r = await a.refresh()
         assert not r.success and "closed" in r.reason and a.keys is not None  # the last good keys stay

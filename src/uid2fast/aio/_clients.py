@@ -80,14 +80,16 @@ class AsyncOperatorClient(ClientCredentials):
                  http: Optional[Any] = None, client: Optional[httpx.AsyncClient] = None) -> None:
         super().__init__(base_url, auth_key, secret_key)
         self._transport = make_transport(http, client)
+        self._own_transport = self._transport is not http  # a transport passed in is closed by its owner
 
     @property
     def transport(self) -> AsyncHttpTransport:
         return self._transport
 
     async def aclose(self) -> None:
-        """Release pooled connections (of an ``httpx.AsyncClient`` this client created)."""
-        await self._transport.aclose()
+        """Release pooled connections (of a transport and an ``httpx.AsyncClient`` this client created)."""
+        if self._own_transport:
+            await self._transport.aclose()
 
     async def __aenter__(self) -> Any:
         return self

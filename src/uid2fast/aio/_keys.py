@@ -41,6 +41,7 @@ class _AsyncKeyHolder(FromEnv):
         # The blocking twin checks the credentials exactly as it does for itself, and holds the keys.
         self._sync = self._sync_class(base_url, auth_key, secret_key, engine=engine)
         self._transport = make_transport(http, client)
+        self._own_transport = self._transport is not http  # a transport passed in is closed by its owner
         self._refresher: Optional[AsyncKeyRefresher] = None
 
     def __repr__(self) -> str:
@@ -85,11 +86,13 @@ class _AsyncKeyHolder(FromEnv):
         return self._refresher
 
     async def aclose(self) -> None:
-        """Stop the auto-refresh task, if any, and release pooled connections."""
+        """Stop the auto-refresh task, if any, and release pooled connections (of a transport and an
+        ``httpx.AsyncClient`` this client created)."""
         refresher, self._refresher = self._refresher, None
         if refresher is not None:
             await refresher.stop()
-        await self._transport.aclose()
+        if self._own_transport:
+            await self._transport.aclose()
 
     async def __aenter__(self) -> Any:
         return self
