@@ -109,6 +109,38 @@ def test_a_failed_refresh_keeps_the_last_good_keys(op, engine):
     assert decrypted.uid == op.raw_uid(email="keep@example.com")
 
 
+def test_metrics_are_kept_as_by_the_blocking_clients(op, engine):
+    from uid2fast.metrics.prometheus import register
+
+    prometheus_client = pytest.importorskip("prometheus_client")
+    token = op.issue_token(email="metrics@example.com")
+
+    async def main():
+        async with AsyncBidstreamClient(op.base_url, *op.credentials("bidstream"), http=FAST, engine=engine) as c:
+            assert (await c.refresh()).success
+            op.fail_next(3, 503, path="/v2/key/bidstream")
+            assert not (await c.refresh()).success
+            c.decrypt_token_into_raw_uid(token, None)
+            c.decrypt_token_into_raw_uid("not a token")
+            c.decrypt_tokens_into_raw_uids([token, token])
+            refresher = AsyncKeyRefresher(c, interval=60)
+            op.fail_next(3, 500, path="/v2/key/bidstream")  # every try of one refresh (FAST retries twice)
+            assert await refresher.refresh_now(timeout=10) is False
+            assert await refresher.refresh_now(timeout=10) is True
+            return c.metrics(), refresher.metrics(), c
+
+    m, r, client = run(main())
+    assert (m.refresh_successes, m.refresh_failures) == (2, 2)  # the refresher's attempts go through refresh()
+    assert m.last_refresh_success is True and m.key_count > 0 and m.keyset_age_seconds >= 0
+    assert m.decrypt["SUCCESS"] == 3 and m.decrypt["INVALID_PAYLOAD"] == 1
+    assert (r.refresh_successes, r.refresh_failures) == (1, 1) and r.decrypt["SUCCESS"] == 3
+    registry = prometheus_client.CollectorRegistry()
+    register({"bid": client}, registry)
+    scrape = prometheus_client.generate_latest(registry).decode()
+    assert 'uid2fast_decrypt_total{client="bid",status="success"} 3.0' in scrape
+    assert 'uid2fast_key_refresh_total{client="bid",result="failure"} 2.0' in scrape
+
+
 def test_a_cancelled_refresh_swaps_nothing_in(op, engine):
     async def main():
         async with AsyncBidstreamClient(op.base_url, *op.credentials("bidstream"), http=FAST, engine=engine) as c:

@@ -20,6 +20,7 @@ from ..batch import DecryptedTokens, EncryptedTokens
 from ..bidstream_client import BidstreamClient
 from ..encryption import DecryptedToken
 from ..encryption_data_response import EncryptionDataResponse
+from ..metrics import Metrics
 from ..refresh_keys_util import keys_failure, keys_response
 from ..refresh_response import RefreshResponse
 from ..sharing_client import SharingClient
@@ -102,6 +103,11 @@ class _AsyncKeyHolder(FromEnv):
 
     def _refresh_json(self, json_str: str) -> RefreshResponse:
         return self._sync._refresh_json(json_str)
+
+    def metrics(self) -> Metrics:
+        """A snapshot of this client's metrics, kept as by the blocking client (every ``refresh()`` and every
+        decrypt and encrypt is recorded); see :class:`uid2fast.metrics.Metrics`."""
+        return self._sync.metrics()
 
 
 class AsyncBidstreamClient(_AsyncKeyHolder):
