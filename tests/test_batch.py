@@ -231,3 +231,27 @@ def test_to_arrow_uid_column_equals_uids(uids, overflow):
     assert col.to_pylist() == res.uids()
     assert col.null_count == sum(1 for u in res.uids() if u is None)
     assert res.to_arrow().column("status").to_pylist() == ["SUCCESS"] * n
+
+
+def test_to_arrow_equals_the_rows(engine, keys, mixed):
+    """to_arrow() builds its columns over the numpy buffers; every value equals the row objects' and the
+    arrays are valid Arrow (a null uid's slot may hold bytes, which Arrow allows)."""
+    pa = pytest.importorskip("pyarrow")
+    for tokens in (mixed, mixed[:1], mixed[5:8], [mixed[0]] * 3, [None, None]):
+        out = U.decrypt_tokens(tokens, keys, now=NOW)
+        table = out.to_arrow()
+        table.validate(full=True)
+        assert table.schema.names == list(U.batch.ARROW_COLUMNS)
+        ms = pa.timestamp("ms", tz="UTC")
+        assert [f.type for f in table.schema] == [pa.string(), pa.string(), ms, ms, pa.int64(), pa.int64(),
+                                                  pa.int8(), pa.int8(), pa.int16(), pa.bool_()]
+        rows = table.to_pylist()
+        sksi = [None if v == out.NONE_I64 else int(v) for v in out.site_key_site_id]
+        for i, r in enumerate(out):
+            want = {"status": r.status.name, "uid": r.uid, "established": r.established, "expiry": r.expiry,
+                    "site_id": r.site_id, "site_key_site_id": sksi[i],
+                    "identity_type": None if r.identity_type is None else int(r.identity_type),
+                    "identity_scope": None if r.identity_scope is None else int(r.identity_scope),
+                    "version": None if r.advertising_token_version is None else int(r.advertising_token_version),
+                    "is_client_side_generated": r.is_client_side_generated}
+            assert rows[i] == want, (i, rows[i], want)

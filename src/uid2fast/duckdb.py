@@ -7,8 +7,10 @@
 ...         "GROUP BY ALL")  # doctest: +SKIP
 
 Each UDF call receives one DuckDB vector (about 2048 rows) as an Arrow array and hands it to
-:func:`uid2fast.decrypt_tokens` (or ``encrypt_tokens``) whole: no Python object per row. The result is
-``DecryptedTokens.to_arrow()`` packed into a STRUCT, so the SQL columns are exactly the batch API's.
+:func:`uid2fast.decrypt_tokens` (or ``encrypt_tokens``) whole: no Python object per row. The result is the
+columns of ``DecryptedTokens.to_arrow()`` packed into a STRUCT, so the SQL columns are exactly the batch API's;
+they are built over the batch's numpy buffers with a few pyarrow calls a column, since DuckDB calls the
+function for every 2,048 rows and a fixed cost per call counts as much as the decrypt itself.
 
 ``uid2_decrypt(token [, domain])`` returns ``STRUCT(status VARCHAR, uid VARCHAR, established TIMESTAMPTZ,
 expiry TIMESTAMPTZ, site_id BIGINT, site_key_site_id BIGINT, identity_type TINYINT, identity_scope TINYINT,
@@ -78,18 +80,18 @@ def _text(col: Any) -> Any:
 
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-        col = col.cast(pa.string())
+    t = pa.types
+    if not (t.is_string(col.type) or t.is_large_string(col.type) or t.is_string_view(col.type)):
+        col = col.cast(pa.string())  # (the batch reads the three string layouts in place)
     return col
 
 
-def _pack(table: Any, valid_from: Any) -> Any:
-    """The result table as one STRUCT array, NULL where the input row was NULL."""
+def _pack(arrays: Any, names: Any, valid_from: Any) -> Any:
+    """The result columns as one STRUCT array, NULL where the input row was NULL."""
     import pyarrow as pa
 
-    arrays = [c.combine_chunks() for c in table.columns]
     mask = valid_from.is_null() if valid_from.null_count else None
-    return pa.StructArray.from_arrays(arrays, names=table.column_names, mask=mask)
+    return pa.StructArray.from_arrays(arrays, names=list(names), mask=mask)
 
 
 def register(con: Any, keys: Any, *, client: str = "bidstream", threads: Optional[int] = None) -> Any:
@@ -113,7 +115,7 @@ def register(con: Any, keys: Any, *, client: str = "bidstream", threads: Optiona
     Returns the connection. Registering again on the same connection replaces the functions.
     """
     duckdb = _duckdb()
-    from .batch import _check_threads, _client_code, decrypt_tokens, encrypt_tokens
+    from .batch import ARROW_COLUMNS, _check_threads, _client_code, decrypt_tokens, encrypt_tokens
 
     if not isinstance(client, str) or client.lower() not in _CLIENTS:
         raise ValueError(f"client must be 'bidstream', 'sharing' or 'legacy', not {client!r}")
@@ -126,7 +128,7 @@ def register(con: Any, keys: Any, *, client: str = "bidstream", threads: Optiona
         tokens = _text(tokens)
         domains = None if domains is None else _text(domains)
         res = decrypt_tokens(tokens, current_keys(), client=client, domain_names=domains, threads=threads)
-        return _pack(res.to_arrow(), tokens)
+        return _pack(res._arrow_arrays(), ARROW_COLUMNS, tokens)
 
     def decrypt(tokens: Any) -> Any:
         return run(tokens, None)
@@ -157,7 +159,8 @@ def register(con: Any, keys: Any, *, client: str = "bidstream", threads: Optiona
                 res = sharing_client.encrypt_raw_uids_into_tokens(uids, threads=threads)
             else:
                 res = encrypt_tokens(uids, current_keys(), threads=threads)
-            return _pack(res.to_arrow(), uids)
+            table = res.to_arrow()
+            return _pack([c.combine_chunks() for c in table.columns], table.column_names, uids)
 
         encrypt_struct = _struct_type(duckdb, encrypt_tokens([], None).to_arrow())
         con.create_function(_ENCRYPT, encrypt, ["VARCHAR"], encrypt_struct, type="arrow",
