@@ -14,8 +14,9 @@ Then the multi-buffer kernel (uid2_gcm_mb.c: 8 messages with 8 keys per call, ea
 has) against the one-message kernel on the same messages, and the kernel sum of a v4 token (base64url decode
 + GCM 129 + GCM 68, the work every token needs) beside what a whole token costs: in the C engine alone
 (uid2_decrypt_many over distinct tokens from 16 sites with a domain on every row, one thread) and through
-Python (``uid2fast.decrypt_tokens(tokens, keys, threads=1)``, the batch API, over a list of str and an Arrow
-array, when uid2fast is importable with its C engine), with the ratio to the kernel sum.
+Python (``uid2fast.decrypt_tokens(tokens, keys, domain_names=domains, threads=1)``, the batch API, on the
+production mix of uid2fast._bench with a domain per row, over a list of str and an Arrow array, when uid2fast
+is importable with its C engine), with the ratio to the kernel sum and to the engine alone.
 The engine runs over 32- and 33-byte raw UIDs alternately, and each round runs the C benchmark twice, the
 second time with the multi-buffer kernel off (UID2FAST_NO_MULTIBUF=1): the 33-vs-32 and on-vs-off ratios are
 side by side. The C runs and the Python batches alternate `rounds` times, so each ratio is taken over the same
@@ -48,8 +49,9 @@ def v4_token():
 
 
 def python_batches(n):
-    """({input kind: one-call timer}, backend_features) for uid2fast.decrypt_tokens on n distinct v4 tokens,
-    one thread (a list of str, and an Arrow array when pyarrow is importable), each checked first; None if
+    """({input kind: one-call timer}, backend_features) for uid2fast.decrypt_tokens on n distinct v4 tokens of
+    the production mix (uid2fast._bench.corpus: 33-byte raw UIDs, 16 sites, each row with its site's domain
+    name), one thread (a list of str, and Arrow arrays when pyarrow is importable), each checked first; None if
     uid2fast's C engine is not importable."""
     import time
 
@@ -65,24 +67,24 @@ def python_batches(n):
     body = _bench._keys_body()
     client = BidstreamClient("http://127.0.0.1:1", "bench", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
     client._refresh_json(json.dumps({"body": body, "status": "success"}))
-    tokens, uids = _bench._tokens(body, 4, n)
-    inputs = {"str tokens": tokens}
+    tokens, uids, domains = _bench.corpus(body, 4, n)
+    inputs = {"str tokens": (tokens, domains)}
     try:
         import pyarrow as pa
 
-        inputs["Arrow array"] = pa.array(tokens, type=pa.string())
+        inputs["Arrow array"] = (pa.array(tokens, type=pa.string()), pa.array(domains, type=pa.string()))
     except ImportError:
         pass
     timers = {}
-    for kind, data in inputs.items():
-        if uid2fast.decrypt_tokens(data, client.keys, threads=1).uids() != uids:
+    for kind, (data, doms) in inputs.items():
+        if uid2fast.decrypt_tokens(data, client.keys, domain_names=doms, threads=1).uids() != uids:
             raise SystemExit(f"decrypt_tokens gave wrong uids for {kind}: not timing")
         for _ in range(3):  # warm up (the allocator settles on reusing the result block)
-            uid2fast.decrypt_tokens(data, client.keys, threads=1)
+            uid2fast.decrypt_tokens(data, client.keys, domain_names=doms, threads=1)
 
-        def one(data=data):
+        def one(data=data, doms=doms):
             t0 = time.perf_counter()
-            uid2fast.decrypt_tokens(data, client.keys, threads=1)
+            uid2fast.decrypt_tokens(data, client.keys, domain_names=doms, threads=1)
             return (time.perf_counter() - t0) / n * 1e9
 
         timers[kind] = one

@@ -418,6 +418,8 @@ def test_demo_json(capsys, scope):
     assert report["identity_scope"] == scope and report["backend"] == uid2fast.backend
     assert report["tokens_issued"] == 120
     assert all(c["ok"] for c in report["checks"]), report["checks"]
+    assert "33-byte raw UIDs, 16 publisher sites, a domain name on every row" in report["corpus"]
+    assert any("domain" in c["check"] for c in report["checks"])  # the CSTG rows were checked
     assert report["status_counts"]["SUCCESS"] == 120
     assert sum(report["status_counts"].values()) == 120 + report["status_counts_input"]["tampered_copies"]
     groups = {r["group"] for r in report["paths"]}
@@ -436,6 +438,10 @@ def test_demo_json(capsys, scope):
 def test_demo_table(capsys):
     rc, out, err = _run(capsys, "demo", "--count", 60, "--seconds", 0.3)
     assert rc == 0, err
+    assert "production mix: 33-byte raw UIDs" in out
+    rc, out, err = _run(capsys, "demo", "--count", 40, "--seconds", 0.2, "--legacy-32")
+    assert rc == 0, err
+    assert "production mix: 32-byte raw UIDs" in out and "FAILED" not in out
     assert "µs/token" in out and "tokens/s" in out and "SUCCESS=" in out and "FAILED" not in out
     assert f"engine: {uid2fast.backend}" in out
 
@@ -458,10 +464,43 @@ def test_bench_quick_with_plot(tmp_path, capsys):
     if uid2fast.backend == "c":
         assert bidder["uid2fast C"]["us_min"] <= bidder["uid2fast C"]["us_per_token"]  # the minimum and the median
     assert not [r for r in result["rows"] if r["note"].startswith("WRONG")]
+    assert "33-byte raw UIDs, 16 sites, a domain name on every row" in result["machine"]["corpus"]
     if uid2fast.backend == "c":
         assert all(r["us_per_token"] for r in result["rows"])
+        v4 = {r["path"] for r in result["rows"] if r["operation"] == "decrypt v4"}
+        assert {"uid2fast C batch, 1 thread, no domains", "uid2fast C batch, 1 thread, 32-byte raw UIDs"} <= v4
+        assert result["ratios"] and all(v is not None for v in result["ratios"].values())
     if png is not None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("version", [2, 3, 4])
+@pytest.mark.parametrize("raw_bytes", [33, 32])
+def test_bench_corpus_is_the_production_mix(version, raw_bytes):
+    """The benchmark corpus: raw UIDs of the asked length, the 16 sites, each row's domain its site's, and one
+    row in four client-side generated, so the bidstream domain check really runs on the corpus."""
+    import base64
+
+    import numpy as np
+
+    from uid2fast import _bench
+    from uid2fast.bidstream_client import BidstreamClient
+
+    S = uid2fast.DecryptionStatus
+    body = _bench._keys_body()
+    tokens, uids, domains = _bench.corpus(body, version, 400, raw_uid_bytes=raw_bytes)
+    assert {len(base64.b64decode(u)) for u in uids} == {raw_bytes}
+    client = BidstreamClient("http://127.0.0.1:1", "k", "AAAA")
+    client._refresh_json(json.dumps({"body": body, "status": "success"}))
+    out = uid2fast.decrypt_tokens(tokens, client.keys, domain_names=domains)
+    assert out.uids() == uids and bool(out.success.all())
+    assert len(set(out.site_id.tolist())) == _bench._SITES
+    assert [_bench.site_domain(s - 1001) for s in out.site_id.tolist()] == domains
+    assert int(out.is_client_side_generated.sum()) == 100
+    wrong = uid2fast.decrypt_tokens(tokens, client.keys, domain_names=domains[1:] + domains[:1])
+    failed = wrong.status != 0
+    assert {wrong.status_enum(i) for i in np.flatnonzero(failed)} == {S.DOMAIN_NAME_CHECK_FAILED}
+    assert 0 < int(failed.sum()) <= 100 and not failed[out.is_client_side_generated == 0].any()
 
 
 def test_bench_script_is_the_same_benchmark():

@@ -220,6 +220,8 @@ def test_benchmark_checks_then_times(capsys):
     spec = importlib.util.spec_from_file_location("bench_duckdb", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    bench.main(["--size", "3000", "--reps", "1", "--threads", "1"])
+    assert bench.main(["--size", "3000", "--reps", "1", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    assert "SQL, threads=1" in out and "decrypt_tokens" in out
+    for row in ("decrypt_tokens", "SQL, threads=1", "SQL no domain, threads=1", "DuckDB handoff (no work)"):
+        assert row in out
+    assert "33-byte raw UIDs, 16 sites, a domain per row" in out

@@ -63,8 +63,21 @@ def _version(dist: str) -> Optional[str]:
 _SITES = 16
 
 
+# Every site's domain name (the key set's site_data): each token row carries its site's, as bid logs do.
+def site_domain(j: int) -> str:
+    return f"site{j}.example.com"
+
+
+# One token in _CSTG_EVERY is client-side generated (privacy bit 0x2), so the bidstream domain check runs on
+# a share of the rows; the others carry a domain that nothing checks, as in bidstream traffic.
+_CSTG_EVERY = 4
+PRODUCTION_MIX = (f"production mix: v{{version}} tokens, {{raw}}-byte raw UIDs, {_SITES} sites, a domain name on "
+                  f"every row (1 in {_CSTG_EVERY} client-side generated, so checked)")
+
+
 def _keys_body() -> Dict[str, Any]:
-    """A sharing-style key set: a master keyset, the caller's default keyset and _SITES token sites' keys."""
+    """A sharing-style key set: a master keyset, the caller's default keyset and _SITES token sites' keys, and
+    each site's domain name."""
     from ._keys_json import keys_json_body
 
     now = int(time.time())
@@ -76,13 +89,24 @@ def _keys_body() -> Dict[str, Any]:
     return keys_json_body(
         [key(1, _MASTER_KEYSET), key(2, _DEFAULT_KEYSET)] + [key(3 + j, 5) for j in range(_SITES)],
         identity_scope="UID2", caller_site_id=_CALLER_SITE, master_keyset_id=_MASTER_KEYSET,
-        default_keyset_id=_DEFAULT_KEYSET, token_expiry_seconds="2592000", allow_clock_skew_seconds=1800)
+        default_keyset_id=_DEFAULT_KEYSET, token_expiry_seconds="2592000", allow_clock_skew_seconds=1800,
+        site_data={_TOKEN_SITE + j: [site_domain(j)] for j in range(_SITES)})
 
 
-def _tokens(body: Dict[str, Any], version: int, n: int) -> Tuple[List[str], List[str]]:
-    """``n`` distinct tokens of one version and their 33-byte raw UIDs, from sites picked at random (seeded)."""
+def corpus(body: Dict[str, Any], version: int, n: int, raw_uid_bytes: int = 33
+           ) -> Tuple[List[str], List[str], List[str]]:
+    """The production mix: ``n`` distinct tokens of one version, their raw UIDs and each row's domain name.
+
+    Sites are picked at random (seeded) among _SITES, each with its own site key; every row's domain is its
+    site's name; one token in _CSTG_EVERY is client-side generated. Raw UIDs are 33 bytes as the operator
+    mints them now (a v4 metadata byte, prod environment, UID2, email or phone: ``env << 6 | 1 << 5 | type <<
+    2``, then 32 bytes), or the legacy 32 bytes with ``raw_uid_bytes=32``.
+    """
     from .keys import EncryptionKey
     from .uid2_token_generator import Params, UID2TokenGenerator
+
+    if raw_uid_bytes not in (32, 33):
+        raise ValueError(f"raw_uid_bytes must be 32 or 33, not {raw_uid_bytes!r}")
 
     def as_key(k: Dict[str, Any]) -> Any:
         ts = dt.datetime.fromtimestamp
@@ -92,17 +116,31 @@ def _tokens(body: Dict[str, Any], version: int, n: int) -> Tuple[List[str], List
     master = as_key(body["keys"][0])
     sites = [as_key(k) for k in body["keys"][2:]]
     params = Params(expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
-    # Raw UIDs as the operator mints them now: 33 bytes, a v4 metadata byte (prod environment, UID2, email or
-    # phone: env << 6 | 1 << 5 | type << 2) before 32 bytes.
-    uids = [base64.b64encode(bytes([2 << 6 | 1 << 5 | (i % 3 == 0) << 2]) + os.urandom(32)).decode()
-            for i in range(n)]
-    gen = {2: UID2TokenGenerator.generate_uid2_token_v2, 3: UID2TokenGenerator.generate_uid2_token_v3,
-           4: UID2TokenGenerator.generate_uid2_token_v4}[version]
+    if raw_uid_bytes == 33:
+        uids = [base64.b64encode(bytes([2 << 6 | 1 << 5 | (i % 3 == 0) << 2]) + os.urandom(32)).decode()
+                for i in range(n)]
+    else:
+        uids = [base64.b64encode(os.urandom(32)).decode() for _ in range(n)]
+    gen = UID2TokenGenerator
     pick = random.Random(n * 10 + version)
-    tokens = []
-    for u in uids:
+    tokens, domains = [], []
+    for i, u in enumerate(uids):
         j = pick.randrange(len(sites))
-        tokens.append(gen(u, master, _TOKEN_SITE + j, sites[j], params))
+        privacy = 0x2 if i % _CSTG_EVERY == _CSTG_EVERY - 1 else 0
+        if version == 2:
+            tokens.append(gen.generate_uid2_token_v2(u, master, _TOKEN_SITE + j, sites[j], params,
+                                                     privacy_bits=privacy))
+        else:
+            tokens.append(gen.generate_uid2_token_with_debug_info(u, master, _TOKEN_SITE + j, sites[j], params,
+                                                                  112 if version == 3 else 128,
+                                                                  privacy_bits=privacy))
+        domains.append(site_domain(j))
+    return tokens, uids, domains
+
+
+def _tokens(body: Dict[str, Any], version: int, n: int) -> Tuple[List[str], List[str]]:
+    """The tokens and raw UIDs of :func:`corpus` (its domains left out)."""
+    tokens, uids, _ = corpus(body, version, n)
     return tokens, uids
 
 
@@ -221,6 +259,7 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
         "backend": uid2fast.backend, "backend_features": dict(uid2fast.backend_features),
         "uid2_client": _version("uid2-client") if official is not None else None,
         "numpy": np.__version__, "tokens_per_version": n, "min_time_s": min_time,
+        "corpus": PRODUCTION_MIX.format(version="2/3/4", raw=33),
     }
     rows: List[Dict[str, Any]] = []
 
@@ -228,55 +267,74 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
         rows.append({"operation": op, "path": path, "us_per_token": us, "tokens": done,
                      "tokens_per_second": None if us is None else 1e6 / us, "note": note})
         shown = "-" if us is None else f"{us:.3f} µs/token"
-        log(f"  {op:<12} {path:<28} {shown} {note}")
+        log(f"  {op:<12} {path:<{_PATH_W}} {shown} {note}")
 
-    # ---- decrypt v2 / v3 / v4 ------------------------------------------------------------------
+    # ---- decrypt v2 / v3 / v4: the production mix, each row with its domain name -------------------
     def decrypt_version(version: int) -> None:
         op = f"decrypt v{version}"
-        tokens, uids = _tokens(body, version, n)
-        sample = tokens[:scalar_n]
-        reference = [_row_of(py_b.decrypt_token_into_raw_uid(t)) for t in tokens[:official_n]]
+        tokens, uids, domains = corpus(body, version, n)
+        sample = list(zip(tokens[:scalar_n], domains[:scalar_n]))
+        osample = sample[:official_n]
+        reference = [_row_of(py_b.decrypt_token_into_raw_uid(t, d)) for t, d in osample]
         if off_b is not None:
-            expected = [_row_of(off_b.decrypt_token_into_raw_uid(t, None)) for t in tokens[:official_n]]
+            expected = [_row_of(off_b.decrypt_token_into_raw_uid(t, d)) for t, d in osample]
             ok = expected == reference and all(r[1] == u for r, u in zip(expected, uids))
             if not ok:
                 raise RuntimeError(f"{op}: the official SDK and uid2fast disagree; not timing")
-            osample = tokens[:official_n]
-            us, done = _timeit(lambda: [off_b.decrypt_token_into_raw_uid(t, None) for t in osample],
+            us, done = _timeit(lambda: [off_b.decrypt_token_into_raw_uid(t, d) for t, d in osample],
                                len(osample), min_time)
             add(op, "official uid2-client", us, done)
         else:
             expected = reference
 
-        def check_batch(res: Any, label: str) -> bool:
+        def check_batch(res: Any, label: str, want_uids: List[str] = uids) -> bool:
             got = [_row_of(r) for r in res[:official_n]]
-            if got != expected or res.uids() != uids:
+            if (want_uids is uids and got != expected) or res.uids() != want_uids or \
+                    not bool(res.success.all()):
                 add(op, label, None, 0, "WRONG RESULTS: not timed")
                 return False
             return True
 
-        us, done = _timeit(lambda: [py_b.decrypt_token_into_raw_uid(t) for t in sample[:official_n]],
-                           min(official_n, len(sample)), min_time)
+        def batch_row(label: str, data: Sequence[str], doms: Optional[Sequence[str]], nthreads: Optional[int],
+                      want_uids: List[str] = uids) -> None:
+            if check_batch(decrypt_tokens(data, keys_c, domain_names=doms, threads=nthreads), label, want_uids):
+                us, done = _timeit(lambda: decrypt_tokens(data, keys_c, domain_names=doms, threads=nthreads),
+                                   len(data), min_time)
+                add(op, label, us, done)
+
+        us, done = _timeit(lambda: [py_b.decrypt_token_into_raw_uid(t, d) for t, d in osample], len(osample),
+                           min_time)
         add(op, "uid2fast Python engine", us, done)
         if not have_c:
             for label in ("uid2fast C, one by one", "uid2fast C batch, 1 thread",
                           f"uid2fast C batch, {threads} threads"):
                 add(op, label, None, 0, "C engine not built")
             return
-        got = [_row_of(c_b.decrypt_token_into_raw_uid(t)) for t in tokens[:official_n]]
+        got = [_row_of(c_b.decrypt_token_into_raw_uid(t, d)) for t, d in osample]
         if got != expected:
             add(op, "uid2fast C, one by one", None, 0, "WRONG RESULTS: not timed")
         else:
-            d = c_b.decrypt_token_into_raw_uid
-            us, done = _timeit(lambda: [d(t) for t in sample], len(sample), min_time)
+            dec = c_b.decrypt_token_into_raw_uid
+            us, done = _timeit(lambda: [dec(t, d) for t, d in sample], len(sample), min_time)
             add(op, "uid2fast C, one by one", us, done)
-        if check_batch(decrypt_tokens(tokens, keys_c, threads=1), "uid2fast C batch, 1 thread"):
-            us, done = _timeit(lambda: decrypt_tokens(tokens, keys_c, threads=1), n, min_time)
-            add(op, "uid2fast C batch, 1 thread", us, done)
-        label = f"uid2fast C batch, {threads} threads"
-        if check_batch(decrypt_tokens(tokens, keys_c), label):
-            us, done = _timeit(lambda: decrypt_tokens(tokens, keys_c), n, min_time)
-            add(op, label, us, done)
+        batch_row("uid2fast C batch, 1 thread", tokens, domains, 1)
+        batch_row(f"uid2fast C batch, {threads} threads", tokens, domains, None)
+        if version == 4:
+            # the same tokens without their domains (the CSTG rows then fail the check, so the answers are
+            # not compared; the rows are timed for what the domains cost), and the legacy 32-byte raw UIDs
+            for label, nt in (("1 thread", 1), (f"{threads} threads", None)):
+                res = decrypt_tokens(tokens, keys_c, threads=nt)
+                if res.uids()[:official_n] != [u if i % _CSTG_EVERY != _CSTG_EVERY - 1 else None
+                                               for i, u in enumerate(uids[:official_n])]:
+                    add(op, f"uid2fast C batch, {label}, no domains", None, 0, "WRONG RESULTS: not timed")
+                    continue
+                def no_domains(nt: Optional[int] = nt) -> Any:
+                    return decrypt_tokens(tokens, keys_c, threads=nt)
+
+                us, done = _timeit(no_domains, n, min_time)
+                add(op, f"uid2fast C batch, {label}, no domains", us, done)
+            t32, u32, d32 = corpus(body, 4, n, raw_uid_bytes=32)
+            batch_row("uid2fast C batch, 1 thread, 32-byte raw UIDs", t32, d32, 1, u32)
 
     for version in (2, 3, 4):
         decrypt_version(version)
@@ -284,8 +342,7 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
     # ---- the bidder's call: decrypt_token_into_raw_uid(token, domain) and four reads, v4 ------------
     # The production mix (33-byte raw UIDs, 16 sites, a domain on every call) through the public client, as a
     # bidder calls it per bid request; min and median of passes taken in turns with the official SDK's same call.
-    tokens, uids = _tokens(body, 4, n)
-    domains = [f"site{i % _SITES}.example.com" for i in range(n)]
+    tokens, uids, domains = corpus(body, 4, n)
     opairs = list(zip(tokens[:official_n], domains[:official_n]))
     pairs_c = list(zip(tokens[:scalar_n], domains[:scalar_n]))
 
@@ -412,7 +469,25 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
         r["x_official"] = None if ref is None or r["us_per_token"] is None else ref["us_per_token"] / r["us_per_token"]
         if ref is not None and "us_min" in r and "us_min" in ref:
             r["x_official_min"] = ref["us_min"] / r["us_min"]
-    return {"machine": info, "rows": rows}
+    return {"machine": info, "rows": rows, "ratios": _ratios(rows, threads)}
+
+
+def _ratios(rows: List[Dict[str, Any]], threads: int) -> Dict[str, Optional[float]]:
+    """The side-by-side ratios of the v4 batch rows (None where a row was not timed)."""
+    us = {r["path"]: r["us_per_token"] for r in rows if r["operation"] == "decrypt v4"}
+
+    def ratio(a: str, b: str) -> Optional[float]:
+        x, y = us.get(a), us.get(b)
+        return None if x is None or y is None else x / y
+
+    one, many = "uid2fast C batch, 1 thread", f"uid2fast C batch, {threads} threads"
+    return {
+        f"all threads ({threads}) vs one, with domains": ratio(one, many),
+        "with domains vs without, 1 thread (time)": ratio(one, one + ", no domains"),
+        f"with domains vs without, {threads} threads (time)": ratio(many, many + ", no domains"),
+        "33-byte vs 32-byte raw UIDs, 1 thread (time)": ratio(one, one + ", 32-byte raw UIDs"),
+        "official SDK vs batch, 1 thread": ratio("official uid2-client", one),
+    }
 
 
 def format_table(result: Dict[str, Any]) -> str:
@@ -423,9 +498,10 @@ def format_table(result: Dict[str, Any]) -> str:
         + (f", {m['backend_features'].get('aes', '')}" if m["backend_features"].get("aes") else "") + "); "
         + (f"uid2-client {m['uid2_client']}" if m["uid2_client"] else "uid2-client not installed (no ratio)")
         + f"; numpy {m['numpy']}; {m['tokens_per_version']:,} tokens per version",
+        f"corpus: {m.get('corpus', '?')}",
         "",
-        f"{'operation':<12}  {'path':<28}  {'µs/token':>9}  {'tokens/s':>12}  {'× official':>10}",
-        "-" * 79,
+        f"{'operation':<12}  {'path':<{_PATH_W}}  {'µs/token':>9}  {'tokens/s':>12}  {'× official':>10}",
+        "-" * (51 + _PATH_W),
     ]
     last = None
     for r in result["rows"]:
@@ -433,7 +509,7 @@ def format_table(result: Dict[str, Any]) -> str:
             lines.append("")
         last = r["operation"]
         if r["us_per_token"] is None:
-            lines.append(f"{r['operation']:<12}  {r['path']:<28}  {'-':>9}  {'-':>12}  {'':>10}  {r['note']}")
+            lines.append(f"{r['operation']:<12}  {r['path']:<{_PATH_W}}  {'-':>9}  {'-':>12}  {'':>10}  {r['note']}")
             continue
         us = r["us_per_token"]
         us_s = f"{us:.3f}" if us < 10 else f"{us:.1f}"
@@ -442,9 +518,19 @@ def format_table(result: Dict[str, Any]) -> str:
         if "us_min" in r:  # timed in turns with the official SDK: the median above, both here
             extra = f"  {r['note']}" + ("" if r.get("x_official_min") is None else
                                         f" ({r['x_official_min']:,.0f}× official at the minimum)")
-        lines.append(f"{r['operation']:<12}  {r['path']:<28}  {us_s:>9}  {r['tokens_per_second']:>12,.0f}  {x:>10}"
-                     + extra)
+        lines.append(f"{r['operation']:<12}  {r['path']:<{_PATH_W}}  {us_s:>9}  "
+                     f"{r['tokens_per_second']:>12,.0f}  {x:>10}" + extra)
+    ratios = result.get("ratios") or {}
+    if ratios:
+        lines.append("")
+        lines.append("side by side, decrypt v4 (production mix):")
+        for name, v in ratios.items():
+            lines.append(f"  {name:<48} {'-' if v is None else f'{v:,.2f}×'}")
     return "\n".join(lines)
+
+
+# width of the path column
+_PATH_W = 46
 
 
 def plot(result: Dict[str, Any], path: str) -> None:

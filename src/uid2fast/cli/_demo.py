@@ -1,4 +1,8 @@
-"""``uid2fast demo``: the whole path against a local operator, timed with the benchmark's timer."""
+"""``uid2fast demo``: the whole path against a local operator, timed with the benchmark's timer.
+
+The tokens are the production mix: 33-byte raw UIDs (``--legacy-32``: the legacy 32 bytes), issued by 16
+publisher sites, each row decrypted with its site's domain name; one identity in four gets a client-side
+generated token, so the bidstream domain check runs on those rows."""
 import argparse
 import concurrent.futures
 import os
@@ -10,6 +14,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .._bench import time_per_item
 from ._common import _SECRETS, CliError, _err, _fmt_int, _fmt_us, _json_out, _out, _progress
+
+
+# The production mix: publisher sites (ids from _FIRST_SITE), and one identity in _CSTG_EVERY client-side generated.
+_SITES = 16
+_FIRST_SITE = 2001
+_CSTG_EVERY = 4
 
 
 def _tamper(token: str) -> str:
@@ -41,8 +51,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if not args.json and not args.quiet:
             _out(text)
 
-    with LocalOperator(identity_scope=scope) as op:
+    sites = [_FIRST_SITE + j for j in range(_SITES)]
+    site_domain = {s: f"site{j}.example.com" for j, s in enumerate(sites)}
+    raw_bytes = 32 if getattr(args, "legacy_32", False) else 33
+    report["corpus"] = (f"production mix: {raw_bytes}-byte raw UIDs, {_SITES} publisher sites, a domain name on "
+                        f"every row, 1 in {_CSTG_EVERY} client-side generated")
+    with LocalOperator(identity_scope=scope, site_data={s: [d] for s, d in site_domain.items()},
+                       raw_uid_version=2 if raw_bytes == 32 else 4) as op:
         say(f"uid2fast {__version__} demo: local {scope} operator at {op.base_url}, engine: {backend}")
+        say(report["corpus"])
+        # the publisher sites and their keys exist before the key sync below
+        pub_creds = {s: op.add_client(["GENERATOR"], s) for s in sites}
         # 1. key sync over HTTP
         bid = BidstreamClient(op.base_url, *op.credentials("bidstream"))
         share = SharingClient(op.base_url, *op.credentials("sharer"))
@@ -62,13 +81,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         phones = [f"+1{rng.randrange(200, 999)}{i:07d}" for i in range(n_phone)]
         identities = [("email", e) for e in emails] + [("phone", p) for p in phones]
         local = threading.local()
-        pub_creds = op.credentials("publisher")
+        site_of = [sites[rng.randrange(_SITES)] for _ in identities]
 
-        def generate(ident: Tuple[str, str]) -> Optional[str]:
-            client = getattr(local, "client", None)
+        def generate(job: Tuple[int, Tuple[str, str]]) -> Optional[str]:
+            i, (kind, value) = job
+            site = site_of[i]
+            if i % _CSTG_EVERY == _CSTG_EVERY - 1:  # client-side generated: the operator mints it directly
+                if kind == "email":
+                    return op.issue_token(email=value, site_id=site, client_side=True)
+                return op.issue_token(phone=value, site_id=site, client_side=True)
+            clients = getattr(local, "clients", None)
+            if clients is None:
+                clients = local.clients = {}
+            client = clients.get(site)
             if client is None:
-                client = local.client = Uid2PublisherClient(op.base_url, *pub_creds)
-            kind, value = ident
+                client = clients[site] = Uid2PublisherClient(op.base_url, *pub_creds[site])
             tgi = TokenGenerateInput.from_email(value) if kind == "email" else TokenGenerateInput.from_phone(value)
             resp = client.generate_token(tgi)
             identity = resp.get_identity() if resp.is_success() else None
@@ -78,7 +105,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         tokens_or_none: List[Optional[str]] = []
         with _progress(args, total=len(identities), unit="tokens", desc="issuing tokens") as bar, \
                 concurrent.futures.ThreadPoolExecutor(max_workers=args.workers) as pool:
-            for tok in pool.map(generate, identities, chunksize=16):
+            for tok in pool.map(generate, enumerate(identities), chunksize=16):
                 tokens_or_none.append(tok)
                 bar.update(1)
         gen_s = time.perf_counter() - t0
@@ -86,10 +113,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         tokens: List[str] = [t for t in tokens_or_none if t is not None]
         if not tokens:
             raise CliError("the local operator issued no tokens")
+        domains = [site_domain[site_of[i]] for i in ok_idx]
+        n_cstg = sum(1 for i in ok_idx if i % _CSTG_EVERY == _CSTG_EVERY - 1)
         report["tokens_issued"] = len(tokens)
         report["token_generate_per_second"] = round(len(identities) / gen_s)
-        say(f"operator issued {len(tokens):,} advertising tokens ({len(emails):,} emails, {len(phones):,} phones) "
-            f"over HTTP in {gen_s:.1f} s ({_fmt_int(len(identities) / gen_s)} requests/s)")
+        say(f"operator issued {len(tokens):,} advertising tokens ({len(emails):,} emails, {len(phones):,} phones; "
+            f"{len(tokens) - n_cstg:,} over HTTP, {n_cstg:,} client-side generated) in {gen_s:.1f} s "
+            f"({_fmt_int(len(identities) / gen_s)} tokens/s)")
 
         # 3. time each path on the same tokens
         rows: List[Dict[str, Any]] = []
@@ -98,17 +128,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
         def scalar_decrypt() -> List[Any]:
             d = bid.decrypt_token_into_raw_uid
-            return [d(t) for t in tokens]
+            return [d(t, dom) for t, dom in zip(tokens, domains)]
 
         us, done, scalar_res = time_per_item(scalar_decrypt, len(tokens), budget)
         rows.append({"path": "decrypt, one by one (BidstreamClient.decrypt_token_into_raw_uid)", "group": "decrypt",
                      "tokens": done, "us_per_token": us})
-        us, done, batch1 = time_per_item(lambda: bid.decrypt_tokens_into_raw_uids(tokens, threads=1), len(tokens),
-                                         budget)
+        us, done, batch1 = time_per_item(lambda: bid.decrypt_tokens_into_raw_uids(tokens, domains, threads=1),
+                                         len(tokens), budget)
         rows.append({"path": "decrypt, batch 1 thread (decrypt_tokens_into_raw_uids)", "group": "decrypt",
                      "tokens": done, "us_per_token": us})
         threads = os.cpu_count() or 1
-        us, done, batch = time_per_item(lambda: bid.decrypt_tokens_into_raw_uids(tokens), len(tokens), budget)
+        us, done, batch = time_per_item(lambda: bid.decrypt_tokens_into_raw_uids(tokens, domains), len(tokens),
+                                        budget)
         rows.append({"path": f"decrypt, batch all threads ({threads} cores)", "group": "decrypt",
                      "tokens": done, "us_per_token": us})
         uids = batch.uids()
@@ -162,12 +193,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         # 5. statuses: the operator's tokens plus a few tampered copies
         n_bad = max(1, len(tokens) // 100)
         mixed = tokens + [_tamper(t) for t in tokens[:n_bad]]
-        mixed_res = bid.decrypt_tokens_into_raw_uids(mixed)
+        mixed_res = bid.decrypt_tokens_into_raw_uids(mixed, domains + domains[:n_bad])
+        cstg_rows = [j for j, i in enumerate(ok_idx) if i % _CSTG_EVERY == _CSTG_EVERY - 1]
+        if cstg_rows:  # the domain check runs: a client-side generated token with another site's domain fails
+            j = cstg_rows[0]
+            other = next(d for d in site_domain.values() if d != domains[j])
+            checked = bid.decrypt_token_into_raw_uid(tokens[j], other)
+            checks.append(("client-side generated tokens are checked against their site's domain",
+                           checked.status.name == "DOMAIN_NAME_CHECK_FAILED" and scalar_res[j].success,
+                           f"{len(cstg_rows):,} rows"))
         report["status_counts"] = {s.name: n for s, n in mixed_res.status_counts().items()}
         report["status_counts_input"] = {"operator_tokens": len(tokens), "tampered_copies": n_bad}
 
         # 6. the official SDK, when installed
-        official = _official_demo(op, tokens, uids, uid_list, sharing_tokens, budget, rng)
+        official = _official_demo(op, tokens, domains, uids, uid_list, sharing_tokens, budget, rng)
         if official is not None:
             rows.extend(official["rows"])
             checks.extend(official["checks"])
@@ -192,7 +231,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _official_demo(op: Any, tokens: List[str], uids: List[Optional[str]], uid_list: List[str],
+def _official_demo(op: Any, tokens: List[str], domains: List[str], uids: List[Optional[str]], uid_list: List[str],
                    sharing_tokens: List[Optional[str]], budget: float, rng: Any) -> Optional[Dict[str, Any]]:
     """Time the official ``uid2_client`` on a sample of the same tokens (None when it is not installed)."""
     try:
@@ -207,7 +246,7 @@ def _official_demo(op: Any, tokens: List[str], uids: List[Optional[str]], uid_li
         version = "?"
     n = min(300, len(tokens))
     idx = rng.sample(range(len(tokens)), n)
-    sample = [tokens[i] for i in idx]
+    sample = [(tokens[i], domains[i]) for i in idx]
     bid = official.BidstreamClient(op.base_url, *op.credentials("bidstream"))
     share = official.SharingClient(op.base_url, *op.credentials("sharer"))
     with open(os.devnull, "w") as devnull:  # the official SDK prints on some failures; keep stdout clean
@@ -223,7 +262,7 @@ def _official_demo(op: Any, tokens: List[str], uids: List[Optional[str]], uid_li
 
     def dec() -> List[Any]:
         d = bid.decrypt_token_into_raw_uid
-        return [d(t, None) for t in sample]
+        return [d(t, dom) for t, dom in sample]
 
     us, done, res = time_per_item(dec, n, budget)
     rows.append({"path": f"official uid2-client {version}: decrypt, one by one", "group": "decrypt",
@@ -259,6 +298,7 @@ def _print_demo(report: Dict[str, Any], rows: List[Dict[str, Any]], checks: List
     rows = sorted(rows, key=lambda r: (order.get(r["group"], 9), not r.get("official")))
     width = max(len(r["path"]) for r in rows)
     _out("")
+    _out(f"{report['corpus']}:")
     _out(f"{'path':<{width}}  {'tokens':>9}  {'µs/token':>9}  {'tokens/s':>11}  {'× official':>10}")
     _out("-" * (width + 48))
     last = None

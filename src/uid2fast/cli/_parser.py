@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=4, help=argparse.SUPPRESS)
     p.add_argument("--seconds", type=float, default=5.0,
                    help="seconds spent timing the paths, roughly (default 5); issuing the tokens comes on top")
+    p.add_argument("--legacy-32", action="store_true",
+                   help="legacy 32-byte raw UIDs instead of the operator's current 33-byte ones (for comparison)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("keys", help="key files")
