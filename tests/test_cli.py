@@ -468,7 +468,8 @@ def test_bench_quick_with_plot(tmp_path, capsys):
     if uid2fast.backend == "c":
         assert all(r["us_per_token"] for r in result["rows"])
         v4 = {r["path"] for r in result["rows"] if r["operation"] == "decrypt v4"}
-        assert {"uid2fast C batch, 1 thread, no domains", "uid2fast C batch, 1 thread, 32-byte raw UIDs"} <= v4
+        assert {"uid2fast C batch, 1 thread, no CSTG, domains", "uid2fast C batch, 1 thread, no CSTG, no domains",
+                "uid2fast C batch, 1 thread, 32-byte raw UIDs"} <= v4
         assert result["ratios"] and all(v is not None for v in result["ratios"].values())
     if png is not None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -497,6 +498,8 @@ def test_bench_corpus_is_the_production_mix(version, raw_bytes):
     assert len(set(out.site_id.tolist())) == _bench._SITES
     assert [_bench.site_domain(s - 1001) for s in out.site_id.tolist()] == domains
     assert int(out.is_client_side_generated.sum()) == 100
+    plain = _bench.corpus(body, version, 40, raw_uid_bytes=raw_bytes, cstg=False)[0]
+    assert not uid2fast.decrypt_tokens(plain, client.keys).is_client_side_generated.any()
     wrong = uid2fast.decrypt_tokens(tokens, client.keys, domain_names=domains[1:] + domains[:1])
     failed = wrong.status != 0
     assert {wrong.status_enum(i) for i in np.flatnonzero(failed)} == {S.DOMAIN_NAME_CHECK_FAILED}
