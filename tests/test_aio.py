@@ -127,6 +127,8 @@ def test_metrics_are_kept_as_by_the_blocking_clients(op, engine):
             op.fail_next(3, 500, path="/v2/key/bidstream")  # every try of one refresh (FAST retries twice)
             assert await refresher.refresh_now(timeout=10) is False
             assert await refresher.refresh_now(timeout=10) is True
+            assert repr(refresher) == ("<AsyncKeyRefresher AsyncBidstreamClient running=False ready=True "
+                                       "refreshes=1 failures=1>")
             return c.metrics(), refresher.metrics(), c
 
     m, r, client = run(main())

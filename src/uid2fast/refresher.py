@@ -78,6 +78,19 @@ class RefreshRecord:
         self.failure_count = 0
         self._recorder = RefreshRecorder()
 
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {type(self._client).__name__} running={self.running} ready={self.ready} "
+                f"refreshes={self.refresh_count} failures={self.failure_count}>")
+
+    @property
+    def running(self) -> bool:  # pragma: no cover - each refresher says what running means for it
+        raise NotImplementedError
+
+    @property
+    def ready(self) -> bool:
+        """True once a refresh has succeeded (the client has keys, possibly no longer the latest)."""
+        return bool(self._ready.is_set())
+
     def metrics(self) -> Metrics:
         """A snapshot of this refresher's attempts (every attempt, abandoned ones included) with its client's
         key-set age and status counts (see :class:`uid2fast.metrics.Metrics`)."""
@@ -158,16 +171,7 @@ class KeyRefresher(RefreshRecord):
         self._lock = threading.Lock()  # serializes attempts (thread vs refresh_now)
         self._thread: Optional[threading.Thread] = None
 
-    def __repr__(self) -> str:
-        return (f"<KeyRefresher {type(self._client).__name__} running={self.running} ready={self.ready} "
-                f"refreshes={self.refresh_count} failures={self.failure_count}>")
-
     # -- health ------------------------------------------------------------------------------------
-    @property
-    def ready(self) -> bool:
-        """True once a refresh has succeeded (the client has keys, possibly no longer the latest)."""
-        return self._ready.is_set()
-
     @property
     def running(self) -> bool:
         """True while the background thread is alive."""

@@ -62,16 +62,7 @@ class AsyncKeyRefresher(RefreshRecord):
         self._task: Optional["asyncio.Task[None]"] = None
         self._current: Optional["asyncio.Task[bool]"] = None
 
-    def __repr__(self) -> str:
-        return (f"<AsyncKeyRefresher {type(self._client).__name__} running={self.running} ready={self.ready} "
-                f"refreshes={self.refresh_count} failures={self.failure_count}>")
-
     # -- health ------------------------------------------------------------------------------------
-    @property
-    def ready(self) -> bool:
-        """True once a refresh has succeeded (the client has keys, possibly no longer the latest)."""
-        return self._ready.is_set()
-
     @property
     def running(self) -> bool:
         """True while the refresh task is scheduled."""
