@@ -31,6 +31,31 @@ def decrypt_vectors():
     return json.loads((VECTORS / "decrypt.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def server(server_secret: bytes):
+    """A fault-injecting operator (tests/faultserver.py) for the module; the module defines ``server_secret``
+    (the client secret's bytes)."""
+    from tests.faultserver import FaultServer, gzip_bomb
+
+    gzip_bomb(256 << 20)  # built before any measurement
+    with FaultServer(server_secret) as srv:
+        yield srv
+
+
+@pytest.fixture
+def fault(server):
+    """``fault(name, **attrs)`` switches the module's server to a fault and clears its request log; back to ok after."""
+    def set_fault(name, **attrs):
+        server.fault = name
+        for k, v in attrs.items():
+            setattr(server, k, v)
+        server.requests.clear()
+        return server
+
+    yield set_fault
+    server.fault = "ok"
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         # engine_path: the tests that drive the engines' token paths. The CI stages that change how the engine

@@ -159,3 +159,4 @@ class FaultServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.stopping.set()
         self.shutdown()
         self.server_close()
+

@@ -23,29 +23,13 @@ from uid2fast.aio import (  # noqa: E402
     AsyncSharingClient,
 )
 
-from tests.faultserver import FaultServer, gzip_bomb  # noqa: E402
 from tests.test_hostile_operator import API_KEY, CALL_TIMEOUT, CFG, FAST_FAULTS, LIMIT, SECRET, SECRET_BYTES  # noqa: E402
 from tests.test_hostile_operator import _assert_no_secret  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def server():
-    gzip_bomb(256 << 20)  # built before any measurement
-    with FaultServer(SECRET_BYTES) as srv:
-        yield srv
-
-
-@pytest.fixture
-def fault(server):
-    def set_fault(name, **attrs):
-        server.fault = name
-        for k, v in attrs.items():
-            setattr(server, k, v)
-        server.requests.clear()
-        return server
-
-    yield set_fault
-    server.fault = "ok"
+def server_secret():
+    return SECRET_BYTES
 
 
 RAW_UID = "ywsvDNINiZOVSsfkHpLpSJzXzhr6Jx9Z/4Q0+lsEUvM="

@@ -30,7 +30,7 @@ from uid2fast.publisher_client import Uid2PublisherClient
 from uid2fast.refresh_keys_util import refresh_bidstream_keys
 from uid2fast.token_generate_input import TokenGenerateInput
 
-from tests.faultserver import FaultServer, gzip_bomb
+from tests.faultserver import gzip_bomb
 
 LIMIT = 1 << 20
 CALL_TIMEOUT = 2.0
@@ -45,23 +45,8 @@ SECRET = base64.b64encode(SECRET_BYTES).decode() + "\n"
 
 
 @pytest.fixture(scope="module")
-def server():
-    gzip_bomb(256 << 20)  # built before any measurement
-    with FaultServer(SECRET_BYTES) as srv:
-        yield srv
-
-
-@pytest.fixture
-def fault(server):
-    def set_fault(name, **attrs):
-        server.fault = name
-        for k, v in attrs.items():
-            setattr(server, k, v)
-        server.requests.clear()
-        return server
-
-    yield set_fault
-    server.fault = "ok"
+def server_secret():
+    return SECRET_BYTES
 
 
 def _client_calls(base):
