@@ -37,6 +37,8 @@ SKIPPED_COMMANDS = {
                                                               "fetches keys from a LocalOperator",
     "python benchmarks/bench_decrypt.py": "the full benchmark takes minutes and rewrites docs/bench.png; "
                                           "tests/test_cli.py and benchmarks/ run it quick",
+    "python benchmarks/bench_rounds.py": "runs the full benchmark five times; tests/test_bench_rounds.py runs "
+                                         "one quick round",
 }
 
 # Appended to a recipe block: saves what it leaves in ``decrypted`` for the row-by-row check.
