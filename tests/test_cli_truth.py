@@ -128,6 +128,10 @@ def test_partial_failure_passes_unless_fail_on_any(files, tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------------
 # signals
 # ---------------------------------------------------------------------------------------------------
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("fmt", ["text", "csv"])
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_signals_remove_the_temporary_output(sig, fmt, files, tmp_path):
@@ -136,9 +140,11 @@ def test_signals_remove_the_temporary_output(sig, fmt, files, tmp_path):
     out_dir.mkdir()
     out = out_dir / f"result.{'csv' if fmt == 'csv' else 'txt'}"
     keys = str(files["dir"] / "bidstream.json")
+    # The job leaves alone a SIGINT its caller ignores (what a shell's background job or nohup sets up, and
+    # what a child inherits), so the child starts with the default disposition whatever this process inherited.
     proc = subprocess.Popen([sys.executable, "-m", "uid2fast", "decrypt", "--keys", keys, "-", str(out),
                              "--input-format", fmt, "--batch-size", "10"],
-                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), preexec_fn=_default_sigint)
     try:
         # 2 MB of rows (more than the CSV reader's first block), and stdin stays open: the job is mid-way,
         # its temporary output on disk.
@@ -159,6 +165,34 @@ def test_signals_remove_the_temporary_output(sig, fmt, files, tmp_path):
     assert rc == 128 + signum, err
     assert "Traceback" not in err and err.count("\n") == 1
     assert list(out_dir.iterdir()) == []
+
+
+def test_a_sigint_the_caller_ignores_stays_ignored(files, tmp_path):
+    """A background job (or nohup) starts with SIGINT ignored; the job must not turn it back on."""
+    out = tmp_path / "result.txt"
+    keys = str(files["dir"] / "bidstream.json")
+    proc = subprocess.Popen([sys.executable, "-m", "uid2fast", "decrypt", "--keys", keys, "-", str(out),
+                             "--batch-size", "10"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        n = 20_000
+        proc.stdin.write("".join(files["tokens"][i % 40] + "\n" for i in range(n)).encode())
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".result.*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(tmp_path.glob(".result.*")), "no temporary output appeared"
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        proc.stdin.close()
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == 0, proc.stderr.read().decode()
+    assert len(out.read_text().splitlines()) == n
 
 
 # ---------------------------------------------------------------------------------------------------
