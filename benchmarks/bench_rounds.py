@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,11 +26,21 @@ def one_round(extra: List[str]) -> Dict[str, Any]:
     return json.loads(out)
 
 
+def _stats(values: List[Optional[float]]) -> Optional[Dict[str, float]]:
+    """min, median and max of the rounds that measured the row (a row not run, e.g. without the C engine, is None)."""
+    vs = [v for v in values if v is not None]
+    if not vs:
+        return None
+    return {"min": min(vs), "median": statistics.median(vs), "max": max(vs)}
+
+
 def aggregate(rounds: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Per (operation, path): min and median of µs/token and of × official, in the first round's row order."""
+    """Per (operation, path): min and median of µs/token and of × official, in the first round's row order.
+    A row that no round measured keeps its note and gives None."""
     order: List[Tuple[str, str]] = []
-    us: Dict[Tuple[str, str], List[float]] = {}
-    ratio: Dict[Tuple[str, str], List[float]] = {}
+    us: Dict[Tuple[str, str], List[Optional[float]]] = {}
+    ratio: Dict[Tuple[str, str], List[Optional[float]]] = {}
+    note: Dict[Tuple[str, str], str] = {}
     for r in rounds:
         for row in r["rows"]:
             key = (row["operation"], row["path"])
@@ -39,20 +49,20 @@ def aggregate(rounds: List[Dict[str, Any]]) -> Dict[str, Any]:
                 us[key], ratio[key] = [], []
             us[key].append(row["us_per_token"])
             ratio[key].append(row["x_official"])
-    ratios: Dict[str, List[float]] = {}
+            note.setdefault(key, row.get("note", ""))
+    ratios: Dict[str, List[Optional[float]]] = {}
     for r in rounds:
         for name, value in r["ratios"].items():
             ratios.setdefault(name, []).append(value)
-    return {
-        "machine": rounds[0]["machine"],
-        "rounds": len(rounds),
-        "rows": [{"operation": op, "path": path,
-                  "us_per_token_min": min(us[(op, path)]), "us_per_token_median": statistics.median(us[(op, path)]),
-                  # the best round for us is the highest ratio; the median is the typical one
-                  "x_official_max": max(ratio[(op, path)]), "x_official_median": statistics.median(ratio[(op, path)])}
-                 for op, path in order],
-        "ratios": {name: {"min": min(v), "median": statistics.median(v), "max": max(v)} for name, v in ratios.items()},
-    }
+    rows = []
+    for op, path in order:
+        t, x = _stats(us[(op, path)]), _stats(ratio[(op, path)])
+        rows.append({"operation": op, "path": path, "note": note[(op, path)],
+                     "us_per_token_min": t and t["min"], "us_per_token_median": t and t["median"],
+                     # the best round for us is the highest ratio; the median is the typical one
+                     "x_official_max": x and x["max"], "x_official_median": x and x["median"]})
+    return {"machine": rounds[0]["machine"], "rounds": len(rounds), "rows": rows,
+            "ratios": {name: _stats(v) for name, v in ratios.items()}}
 
 
 def markdown(agg: Dict[str, Any]) -> str:
@@ -64,6 +74,9 @@ def markdown(agg: Dict[str, Any]) -> str:
              "| operation | path | µs/token, min | µs/token, median | × official, median (best) |",
              "|---|---|---:|---:|---:|"]
     for row in agg["rows"]:
+        if row["us_per_token_min"] is None:
+            lines.append(f"| {row['operation']} | {row['path']} | — | — | {row['note'] or 'not measured'} |")
+            continue
         if row["path"].startswith("official"):
             x = "1.0×"
         else:
@@ -73,6 +86,9 @@ def markdown(agg: Dict[str, Any]) -> str:
                      f"{row['us_per_token_median']:.3f} | {x} |")
     lines += ["", "| side by side, within each round | min | median | max |", "|---|---:|---:|---:|"]
     for name, v in agg["ratios"].items():
+        if v is None:
+            lines.append(f"| {name} | — | — | — |")
+            continue
         lines.append(f"| {name} | {v['min']:.2f}× | {v['median']:.2f}× | {v['max']:.2f}× |")
     return "\n".join(lines)
 
