@@ -735,11 +735,17 @@ static void check_roundtrip(const uid2_table_t *t, uid2_worker_t *w, const desc_
         CHECK(r.version == UID2_VERSION_V4 && r.site_id == d->p.caller_site_id &&
                   r.established_ms == a->established_ms && r.is_client_side_generated == 0,
               "round trip: fields");
-        CHECK(r.identity_type == (!(uflags & UID2_TOKEN_BYTES) && ul > 0 && (uid[0] == 'F' || uid[0] == 'B')),
-              "round trip: identity type %d", r.identity_type);
-        uint8_t *raw = malloc(ul + 3);
+        /* The identity type: a 33-byte raw UID carries it in its metadata byte (bits 2-3); a legacy one is a
+         * phone iff its text starts with F or B (a str only). The raw bytes are those of the uid that came back
+         * (canonical base64 of what the encryptor decoded). */
+        uint8_t *raw = malloc((ul > r.uid_len ? ul : r.uid_len) + 3);
         if (raw == NULL)
             abort();
+        ptrdiff_t raw_len = b64_decode_canonical(r.uid, r.uid_len, raw);
+        int want_type = raw_len == 33 ? ((raw[0] >> 2) & 3) != 0
+                                      : !(uflags & UID2_TOKEN_BYTES) && ul > 0 && (uid[0] == 'F' || uid[0] == 'B');
+        CHECK(r.identity_type == want_type, "round trip: identity type %d, expected %d (a raw UID of %td bytes)",
+              r.identity_type, want_type, raw_len);
         ptrdiff_t rn = b64_decode_canonical((const char *)uid, ul, raw);
         if (rn >= 0)
             CHECK(r.uid_len == ul && memcmp(r.uid, uid, ul) == 0, "round trip: uid '%.*s' came back as '%.*s'", (int)ul,
