@@ -29,6 +29,7 @@ class _KeyHolder(FromEnv):
     """
 
     _ENCRYPTS = True  # whether this client encrypts (has encrypt status counts)
+    _CLIENT = -1  # the engine's client code of this client's scalar decrypt (_codes.CLIENT_*), where it has one
 
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
                  session: Optional[Any] = None, engine: Optional[Any] = None):
@@ -88,6 +89,22 @@ class _KeyHolder(FromEnv):
         self._refreshes.record_response(refresh_response)
         return refresh_response
 
+    def _decrypt_slow(self, token: Any, domain_name: Optional[str]) -> Any:
+        """The public scalar decrypt in Python, counted: ``decrypt_token_into_raw_uid`` where the C engine is not
+        in use, and what its C version (``_engine_c_client.pxi``) falls back to for anything but a C key table."""
+        from .encryption import _decrypt_result
+
+        keys = self._keys
+        if keys is not None:
+            table = keys._table
+            if table is not None:  # the key set's engine applied to its table
+                t = keys._engine.decrypt_result(table, token, self._CLIENT, domain_name)
+                self._decrypts.add_status(t.status)
+                return t
+        t = _decrypt_result(keys, token, self._CLIENT, domain_name, None)
+        self._decrypts.add_status(t.status)
+        return t
+
     def metrics(self) -> Metrics:
         """A snapshot of this client's metrics: key-set age, the last refresh and its outcome, refresh counts and
         the decrypt (encrypt) calls by status (see :class:`uid2fast.metrics.Metrics`)."""
@@ -109,3 +126,16 @@ class _KeyHolder(FromEnv):
         refresher = KeyRefresher(self, interval, retry_interval)
         refresher.start()
         return refresher
+
+
+def _c_method(cls: type, name: str, c_name: str) -> None:
+    """Make ``cls.<name>`` the C engine's function ``c_name`` where the C engine is in use (a binding function:
+    a method like the Python one, with its name, docstring and signature); the Python method stays otherwise.
+    The C function does what the Python one does and hands anything it does not take to ``_decrypt_slow``."""
+    c = _engine.c_engine
+    if c is None:
+        return
+    py, fn = cls.__dict__[name], getattr(c, c_name)
+    for attr in ("__doc__", "__name__", "__qualname__", "__module__"):
+        setattr(fn, attr, getattr(py, attr))
+    setattr(cls, name, fn)

@@ -61,6 +61,12 @@ cdef class StatusCounter:
                 return None
         raise ValueError(f"{status!r} is not one of this counter's statuses")
 
+    cdef inline void add_code(self, int code) noexcept:
+        """Count one call that answered ``code`` (the C callers' path; a code out of range is not counted,
+        which a caller that took it from the engine never passes)."""
+        if 0 <= code < self._n:
+            uid2_atomic_add_u64(&self._c[code], 1)
+
     def add(self, Py_ssize_t code, uint64_t n=1):
         """Count ``n`` calls that answered ``code``."""
         if not 0 <= code < self._n:

@@ -79,6 +79,12 @@ cdef class DecryptedTokenFactory:
         return self.versions.get(code)
 
     def decrypt(self, KeyTable table, token, int client, domain, now_us=None):
+        cdef int code
+        return self.run(table, token, client, domain, now_us, &code)
+
+    cdef object run(self, KeyTable table, token, int client, domain, now_us, int *code):
+        """``decrypt``, also giving the result's engine status code in ``code`` (-1 when the result was built
+        by ``make``, whose status object the caller then reads)."""
         cdef uid2_result_t r
         cdef const char *p
         cdef Py_ssize_t n, dn
@@ -107,6 +113,7 @@ cdef class DecryptedTokenFactory:
             now = ns // 1000 if ns >= 0 else -((-ns + 999) // 1000)  # floor division, as `// 1000`
         else:
             now = now_us
+        code[0] = -1
         if not common:
             return self.make(decrypt_token(table, token, now, client, domain),
                              None if table is None else table.public_scope)
@@ -114,12 +121,13 @@ cdef class DecryptedTokenFactory:
         ubuf = _uid_buffer(<size_t>n, ubuf_stack, sizeof(ubuf_stack))
         try:
             uid2_decrypt_token(table._t, NULL, p, <size_t>n, 0, now, client, dptr, dlen, ubuf, &r)
-            return self._build(table, &r, token, now, client, domain)
+            return self._build(table, &r, token, now, client, domain, code)
         finally:
             if ubuf != ubuf_stack:
                 free(ubuf)
 
-    cdef object _build(self, KeyTable table, uid2_result_t *r, token, int64_t now, int client, domain):
+    cdef object _build(self, KeyTable table, uid2_result_t *r, token, int64_t now, int client, domain,
+                       int *code_out):
         cdef unsigned h = r.have
         cdef int code = r.status
         status = self.statuses[code] if 0 <= code < _N_STATUSES else None
@@ -153,6 +161,7 @@ cdef class DecryptedTokenFactory:
         uid2_slot_init(t, self.off[_S_VERSION], self._version(r.version) if h & UID2_HAVE_VERSION else None)
         uid2_slot_init(t, self.off[_S_CSG], (r.is_client_side_generated != 0) if h & UID2_HAVE_CSG else None)
         uid2_slot_init(t, self.off[_S_EXPIRY], expiry)
+        code_out[0] = code
         return t
 
 

@@ -3,7 +3,7 @@ import datetime as dt
 from typing import Any, Optional
 
 from . import _codes
-from ._client_base import _KeyHolder
+from ._client_base import _c_method, _KeyHolder
 from .batch import DecryptedTokens, decrypt_tokens
 from .client_type import ClientType  # noqa: F401 - the official module's namespace
 from .encryption import DecryptedToken, _decrypt_result, decrypt_token  # noqa: F401 - as upstream
@@ -33,6 +33,7 @@ class BidstreamClient(_KeyHolder):
     """
 
     _ENCRYPTS = False
+    _CLIENT = _BIDSTREAM
 
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
                  session: Optional[Any] = None, engine: Optional[Any] = None):
@@ -58,16 +59,7 @@ class BidstreamClient(_KeyHolder):
         DecryptedToken
             Every outcome is a status, a malformed token included (``INVALID_PAYLOAD``).
         """
-        keys = self._keys
-        if keys is not None:
-            table = keys._table
-            if table is not None:  # the key set's engine applied to its table (C: straight into the result)
-                t = keys._engine.decrypt_result(table, token, _BIDSTREAM, domain_name)
-                self._decrypts.add_status(t.status)
-                return t
-        t = _decrypt_result(keys, token, _BIDSTREAM, domain_name, None)
-        self._decrypts.add_status(t.status)
-        return t
+        return self._decrypt_slow(token, domain_name)
 
     def decrypt_tokens_into_raw_uids(self, tokens: Any, domain_names: Any = None, *, now: Optional[dt.datetime] = None,
                                      threads: Optional[int] = None) -> DecryptedTokens:
@@ -86,3 +78,6 @@ class BidstreamClient(_KeyHolder):
         import json
 
         return self._apply(parse_keys_json(json.loads(json_str)["body"]))
+
+
+_c_method(BidstreamClient, "decrypt_token_into_raw_uid", "bidstream_decrypt_token_into_raw_uid")

@@ -3,7 +3,7 @@ import datetime as dt
 from typing import Any, Optional
 
 from . import _codes
-from ._client_base import _KeyHolder
+from ._client_base import _c_method, _KeyHolder
 from .batch import DecryptedTokens, EncryptedTokens, decrypt_tokens, encrypt_tokens
 from .client_type import ClientType  # noqa: F401 - the official module's namespace
 from .encryption import DecryptedToken, _decrypt_result, decrypt_token, encrypt  # noqa: F401 - as upstream
@@ -21,6 +21,8 @@ class SharingClient(_KeyHolder):
 
     Parameters are those of :class:`~uid2fast.BidstreamClient`.
     """
+
+    _CLIENT = _SHARING
 
     def __init__(self, base_url: str, auth_key: str, secret_key: str, *, http: Optional[Any] = None,
                  session: Optional[Any] = None, engine: Optional[Any] = None):
@@ -41,16 +43,7 @@ class SharingClient(_KeyHolder):
 
     def decrypt_token_into_raw_uid(self, token: str) -> DecryptedToken:
         """Decrypt a sharing token; every outcome is a status, a malformed token included."""
-        keys = self._keys
-        if keys is not None:
-            table = keys._table
-            if table is not None:  # the key set's engine applied to its table (C: straight into the result)
-                t = keys._engine.decrypt_result(table, token, _SHARING, None)
-                self._decrypts.add_status(t.status)
-                return t
-        t = _decrypt_result(keys, token, _SHARING, None, None)
-        self._decrypts.add_status(t.status)
-        return t
+        return self._decrypt_slow(token, None)
 
     def decrypt_tokens_into_raw_uids(self, tokens: Any, *, now: Optional[dt.datetime] = None,
                                      threads: Optional[int] = None) -> DecryptedTokens:
@@ -76,3 +69,6 @@ class SharingClient(_KeyHolder):
         import json
 
         return self._apply(parse_keys_json(json.loads(json_str)["body"]))
+
+
+_c_method(SharingClient, "decrypt_token_into_raw_uid", "sharing_decrypt_token_into_raw_uid")
