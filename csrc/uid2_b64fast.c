@@ -3,8 +3,9 @@
  * x86-64 with SSSE3: 16 characters per step, classified with two nibble lookups (PSHUFB), translated with
  * a third, and packed 16 -> 12 bytes with two multiply-adds and a shuffle (the technique of Muła and
  * Lemire, "Faster Base64 Encoding and Decoding Using AVX2 Instructions", 2018; tables derived here).
- * Validity is accumulated over the whole input and tested once at the end. aarch64: the NEON codecs of
- * uid2_b64_neon.c once built; elsewhere a scalar loop.
+ * Validity is accumulated over the whole input and tested once at the end. With AVX-512 VBMI, 64 characters
+ * per step instead (decode_vbmi and encode_vbmi, below). aarch64: the NEON codecs of uid2_b64_neon.c once
+ * built; elsewhere a scalar loop.
  * The encoder (SSSE3 as well) is the reverse: two multiplies spread 12 bytes over 16 six-bit fields, a
  * register table adds each field's ASCII offset. */
 #include "uid2_b64fast.h"
@@ -62,6 +63,7 @@ static int decode_scalar(const uint8_t *in, size_t body, uint8_t *out, int url)
 }
 
 #if defined(UID2_KERNELS_X86)
+#include <immintrin.h>
 #include <tmmintrin.h>
 
 #include "uid2_simd.h"
@@ -72,10 +74,23 @@ static int decode_scalar(const uint8_t *in, size_t body, uint8_t *out, int url)
 #define B64_TARGET
 #endif
 
-static int ssse3(void)
+/* The x86-64 codec level, chosen once: 2 AVX-512 VBMI (unless UID2FAST_NO_VBMI is set to anything but "" or
+ * "0"), 1 SSSE3, 0 none (the scalar loops). */
+static int x86_level_cache = -1;
+
+static int x86_level(void)
 {
-    return (uid2_cpu_features() & UID2_CPU_X86_SSSE3) != 0;
+    int v = uid2_atomic_load_int(&x86_level_cache);
+    if (v < 0) {
+        unsigned f = uid2_cpu_features();
+        const char *e = getenv("UID2FAST_NO_VBMI");
+        int no_vbmi = e != NULL && e[0] != '\0' && strcmp(e, "0") != 0;
+        v = (f & UID2_CPU_X86_AVX512VBMI) && !no_vbmi ? 2 : (f & UID2_CPU_X86_SSSE3) ? 1 : 0;
+        uid2_atomic_store_int(&x86_level_cache, v);
+    }
+    return v;
 }
+
 
 /* The last n (1..16) bytes of p[0 .. len), len >= 16, in the low n lanes (the others zero): one load that
  * ends at p + len and a byte shift, so nothing past the input is read. *fill_mask gets 0xFF in the lanes
@@ -236,6 +251,114 @@ B64_TARGET static void encode32_simd(const uint8_t *in, char *out)
     w = (w & 0x00FFFFFFu) | ((uint32_t)'=' << 24); /* little-endian: the 4th character is the pad */
     memcpy(out + 40, &w, 4);
 }
+
+#if defined(UID2_GNUC)
+#define VBMI_TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+#else
+#define VBMI_TARGET
+#endif
+
+/* ---- AVX-512 VBMI: 64 characters (48 bytes) per step ---------------------------------------------------
+ * Decoding looks each character up in a 128-entry table held in two registers (VPERMI2B on the low 7 bits):
+ * its value, or 0x80 outside the alphabet; a character >= 0x80 is caught by its own top bit. Values are
+ * packed as in decode16 (two multiply-adds), then one byte permute gathers the 48 bytes. The last step loads
+ * only the characters left (a masked load, the other lanes 'A', value 0) and stores only their bytes.
+ * Encoding (the method of Mula and Lemire's AVX-512 paper, written here from its description): a byte permute
+ * lays each 3 input bytes b0 b1 b2 out as b1 b0 b2 b1 in a 32-bit lane, a multishift picks the four 6-bit
+ * fields (bit offsets 10, 4, 22, 16 of the lane), and a permute over the 64-character alphabet held in a
+ * register turns them into characters: no memory is indexed by data, so it is constant time. */
+static const uint8_t vbmi_dec_std[128] = {
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x3E, 0x80, 0x80, 0x80, 0x3F,
+    0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3A, 0x3B, 0x3C, 0x3D, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E,
+    0x0F, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28,
+    0x29, 0x2A, 0x2B, 0x2C, 0x2D, 0x2E, 0x2F, 0x30, 0x31, 0x32, 0x33, 0x80, 0x80, 0x80, 0x80, 0x80,
+};
+static const uint8_t vbmi_dec_url[128] = {
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x3E, 0x80, 0x80,
+    0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3A, 0x3B, 0x3C, 0x3D, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E,
+    0x0F, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x80, 0x80, 0x80, 0x80, 0x3F,
+    0x80, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28,
+    0x29, 0x2A, 0x2B, 0x2C, 0x2D, 0x2E, 0x2F, 0x30, 0x31, 0x32, 0x33, 0x80, 0x80, 0x80, 0x80, 0x80,
+};
+static const char vbmi_enc_std[65] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char vbmi_enc_url[65] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+UID2_ALWAYS_INLINE __mmask64 vbmi_mask(size_t n) /* the low n (0..64) lanes */
+{
+    return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+}
+
+UID2_ALWAYS_INLINE VBMI_TARGET __m512i vbmi_decode64(__m512i c, __m512i lo, __m512i hi, __m512i *bad)
+{
+    __m512i v = _mm512_permutex2var_epi8(lo, c, hi);
+    *bad = _mm512_ternarylogic_epi32(*bad, v, c, 0xFE); /* bad | v | c: 0x80 marks a bad character */
+    v = _mm512_maddubs_epi16(v, _mm512_set1_epi32(0x01400140));
+    v = _mm512_madd_epi16(v, _mm512_set1_epi32(0x00011000));
+    /* output byte j is byte 2 - j % 3 of 32-bit lane j / 3 */
+    const __m512i pack = _mm512_set_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 60, 61, 62, 56, 57, 58, 52, 53, 54, 48, 49, 50, 44, 45,
+        46, 40, 41, 42, 36, 37, 38, 32, 33, 34, 28, 29, 30, 24, 25, 26, 20, 21, 22, 16, 17, 18, 12, 13, 14, 8, 9,
+        10, 4, 5, 6, 0, 1, 2);
+    return _mm512_permutexvar_epi8(pack, v);
+}
+
+VBMI_TARGET static int decode_vbmi(const uint8_t *in, size_t body, uint8_t *out, size_t dec, int url)
+{
+    const uint8_t *t = url ? vbmi_dec_url : vbmi_dec_std;
+    const __m512i lo = _mm512_loadu_si512((const void *)t), hi = _mm512_loadu_si512((const void *)(t + 64));
+    __m512i bad = _mm512_setzero_si512();
+    size_t i = 0, o = 0;
+    for (; i + 64 <= body; i += 64, o += 48) {
+        __m512i v = vbmi_decode64(_mm512_loadu_si512((const void *)(in + i)), lo, hi, &bad);
+        if (o + 64 <= dec)
+            _mm512_storeu_si512((void *)(out + o), v);
+        else
+            _mm512_mask_storeu_epi8(out + o, vbmi_mask(48), v);
+    }
+    if (i < body) {
+        __m512i c = _mm512_mask_loadu_epi8(_mm512_set1_epi8('A'), vbmi_mask(body - i), in + i);
+        _mm512_mask_storeu_epi8(out + o, vbmi_mask(dec - o), vbmi_decode64(c, lo, hi, &bad));
+    }
+    return _mm512_test_epi8_mask(bad, _mm512_set1_epi8((char)0x80)) == 0 ? 0 : -1;
+}
+
+UID2_ALWAYS_INLINE VBMI_TARGET __m512i vbmi_encode48(__m512i x, __m512i alphabet)
+{
+    const __m512i spread = _mm512_set_epi8(
+        46, 47, 45, 46, 43, 44, 42, 43, 40, 41, 39, 40, 37, 38, 36, 37, 34, 35, 33, 34, 31, 32, 30, 31, 28, 29,
+        27, 28, 25, 26, 24, 25, 22, 23, 21, 22, 19, 20, 18, 19, 16, 17, 15, 16, 13, 14, 12, 13, 10, 11, 9, 10, 7,
+        8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1);
+    x = _mm512_permutexvar_epi8(spread, x);
+    x = _mm512_multishift_epi64_epi8(_mm512_set1_epi64(0x3036242a1016040aLL), x);
+    return _mm512_permutexvar_epi8(x, alphabet);
+}
+
+VBMI_TARGET static size_t encode_vbmi(const uint8_t *in, size_t len, char *out, int url)
+{
+    const __m512i alphabet = _mm512_loadu_si512((const void *)(url ? vbmi_enc_url : vbmi_enc_std));
+    size_t i = 0, o = 0;
+    for (; i + 48 <= len; i += 48, o += 64)
+        _mm512_storeu_si512((void *)(out + o), vbmi_encode48(_mm512_maskz_loadu_epi8(vbmi_mask(48), in + i),
+                                                             alphabet));
+    if (i < len) {
+        size_t r = len - i, chars = r / 3 * 4 + (r % 3 ? r % 3 + 1 : 0);
+        __m512i x = vbmi_encode48(_mm512_maskz_loadu_epi8(vbmi_mask(r), in + i), alphabet);
+        _mm512_mask_storeu_epi8(out + o, vbmi_mask(chars), x);
+        o += chars;
+    }
+    if (!url)
+        while (o % 4)
+            out[o++] = '=';
+    return o;
+}
+
 #elif defined(UID2_KERNELS_ARM)
 
 /* the NEON codecs (uid2_b64_neon.c) once they are built, on a CPU with NEON */
@@ -248,7 +371,12 @@ static int neon(void)
 void uid2_b64fast_encode32(const uint8_t *in, char *out)
 {
 #if defined(UID2_KERNELS_X86)
-    if (ssse3()) {
+    int level = x86_level();
+    if (level == 2) {
+        encode_vbmi(in, 32, out, 0);
+        return;
+    }
+    if (level == 1) {
         encode32_simd(in, out);
         return;
     }
@@ -264,7 +392,10 @@ void uid2_b64fast_encode32(const uint8_t *in, char *out)
 size_t uid2_b64fast_encode(const uint8_t *in, size_t len, char *out, int url)
 {
 #if defined(UID2_KERNELS_X86)
-    if (ssse3())
+    int level = x86_level();
+    if (level == 2)
+        return encode_vbmi(in, len, out, url != 0);
+    if (level == 1)
         return encode_simd(in, len, out, url != 0);
 #elif defined(UID2_KERNELS_ARM)
     if (neon())
@@ -292,7 +423,10 @@ int uid2_b64fast_decode(const char *in, size_t len, uint8_t *out, size_t *out_le
         return -1; /* "A===" and the like */
     int rc;
 #if defined(UID2_KERNELS_X86)
-    if (ssse3())
+    int level = x86_level();
+    if (level == 2)
+        rc = decode_vbmi(s, body, out, dec, url != 0);
+    else if (level == 1)
         rc = decode_simd(s, body, out, dec, url != 0);
     else
 #elif defined(UID2_KERNELS_ARM)
@@ -309,4 +443,16 @@ int uid2_b64fast_decode(const char *in, size_t len, uint8_t *out, size_t *out_le
 int uid2_b64fast_enabled(void)
 {
     return uid2_fastpath_enabled();
+}
+
+const char *uid2_b64fast_kernel(void)
+{
+#if defined(UID2_KERNELS_X86)
+    static const char *const names[] = {"scalar", "ssse3", "avx512vbmi"};
+    return names[x86_level()];
+#elif defined(UID2_KERNELS_ARM)
+    return neon() ? "neon" : "scalar";
+#else
+    return "scalar";
+#endif
 }

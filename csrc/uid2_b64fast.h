@@ -26,13 +26,17 @@ int uid2_b64fast_decode(const char *in, size_t len, uint8_t *out, size_t *out_le
 
 /* Encodes len bytes: the standard alphabet with '=' padding (url == 0, as uid2_b64_encode) or the url-safe
  * alphabet without padding (url != 0, as uid2_b64url_encode_nopad), the same characters as those; returns
- * their count (no NUL). SSSE3 on x86-64 (elsewhere it calls those encoders): constant time in the data, no
- * table lookups, so it may encode a decrypted raw UID. Never reads past in[len). */
+ * their count (no NUL). AVX-512 VBMI or SSSE3 on x86-64 (elsewhere it calls those encoders): constant time
+ * in the data, no table lookups, so it may encode a decrypted raw UID. Never reads past in[len). */
 size_t uid2_b64fast_encode(const uint8_t *in, size_t len, char *out, int url);
 
 /* uid2_b64fast_encode(in, 32, out, 0) for the common raw UID: exactly 44 characters (standard alphabet, one
  * '='), written with three 16-byte groups and no tail loop. */
 void uid2_b64fast_encode32(const uint8_t *in, char *out);
+
+/* The codecs this process uses: "avx512vbmi" (x86-64 with AVX-512 VBMI; UID2FAST_NO_VBMI=1 steps down),
+ * "ssse3", "neon" or "scalar". Chosen once, cached. */
+const char *uid2_b64fast_kernel(void);
 
 /* 0 when UID2FAST_NO_FASTPATH is set (not "" or "0"): then the engine should use the exact decoder only
  * (so one switch runs the whole suite on the reference paths). 1 otherwise. Read once, cached. */

@@ -37,6 +37,8 @@ static unsigned probe(void)
         const unsigned f_bw_vl = (1u << 16) | (1u << 30) | (1u << 31);
         if (os_avx512 && (ebx7 & f_bw_vl) == f_bw_vl)
             f |= UID2_CPU_X86_AVX512;
+        if ((f & UID2_CPU_X86_AVX512) && (ecx7 & (1u << 1)))
+            f |= UID2_CPU_X86_AVX512VBMI;
     }
     return f;
 }

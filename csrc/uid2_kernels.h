@@ -33,6 +33,7 @@
 #define UID2_CPU_X86_AVX2 (1u << 4)       /* with the OS saving the YMM state */
 #define UID2_CPU_X86_VAES (1u << 5)       /* VAES and VPCLMULQDQ, with AVX2 usable */
 #define UID2_CPU_X86_AVX512 (1u << 6)     /* AVX-512 F/BW/VL, with the OS saving the ZMM state */
+#define UID2_CPU_X86_AVX512VBMI (1u << 7) /* AVX-512 VBMI (byte permutes, multishift), with AVX512 usable */
 #define UID2_CPU_ARM_NEON (1u << 16)
 #define UID2_CPU_ARM_AES (1u << 17)       /* AESE/AESD/AESMC/AESIMC */
 #define UID2_CPU_ARM_PMULL (1u << 18)     /* PMULL/PMULL2 on 64-bit lanes */

@@ -84,6 +84,16 @@ TWIN = P.KeyTable(**table_args())
 
 # --- the switch ------------------------------------------------------------------------------------
 
+def _cpu_has_vbmi():
+    """Whether this CPU has AVX-512 VBMI (and F/BW/VL) with the OS saving the ZMM state, as the engine probes it
+    (Linux: the kernel lists the flags only when it enables the state); the test skips where it cannot tell."""
+    try:
+        flags = set(pathlib.Path("/proc/cpuinfo").read_text().split("flags")[1].split("\n")[0].split())
+    except (OSError, IndexError):
+        pytest.skip("no /proc/cpuinfo to tell whether the CPU has AVX-512 VBMI")
+    return {"avx512f", "avx512bw", "avx512vl", "avx512vbmi"} <= flags
+
+
 def _features_in_subprocess(**env):
     code = ("import json, uid2fast; from uid2fast import _engine\n"
             "c = _engine.c_engine\n"
@@ -117,6 +127,17 @@ def test_backend_features_follow_the_switch(value):
     assert features["base64"] == ("exact" if off else "b64fast")
     assert features["fastpath"] is (not off)
     assert table_fp == ([] if off else ["b64fast", "onepass"])
+    assert features["base64_kernel"] == (None if off else "avx512vbmi" if _cpu_has_vbmi() else "ssse3")
+
+
+@pytest.mark.parametrize("value", ["1", "0", None])
+def test_the_vbmi_switch_steps_the_base64_codecs_down(value):
+    backend, features, _ = _features_in_subprocess(UID2FAST_NO_VBMI=value, UID2FAST_NO_FASTPATH=None,
+                                                   UID2FAST_NO_EXTENSIONS=None)
+    if backend != "c":
+        pytest.skip("the C engine does not run here")
+    off = value not in (None, "", "0")
+    assert features["base64_kernel"] == ("avx512vbmi" if _cpu_has_vbmi() and not off else "ssse3")
 
 
 def test_backend_features_of_the_twin():

@@ -16,6 +16,7 @@ import base64
 import ctypes
 import os
 import pathlib
+import platform
 import random
 import shutil
 import subprocess
@@ -68,6 +69,8 @@ def _load(path):
     lib.uid2_cbc_ni_decrypt.argtypes = [ctypes.c_void_p, u8p, u8p, sz, ctypes.c_void_p]
     lib.t_cbc_differential.argtypes = [ctypes.c_uint64, ctypes.c_long, sz, ctypes.c_char_p, sz]
     lib.t_cbc_differential.restype = ctypes.c_long
+    lib.uid2_b64fast_kernel.restype = ctypes.c_char_p
+    lib.uid2_cpu_features.restype = ctypes.c_uint
     lib.t_b64_differential.argtypes = [ctypes.c_uint64, ctypes.c_long, sz, ctypes.c_char_p, sz]
     lib.t_b64_differential.restype = ctypes.c_long
     lib.uid2_b64fast_decode.argtypes = [u8p, sz, ctypes.c_void_p, ctypes.POINTER(sz), ctypes.c_int]
@@ -84,6 +87,35 @@ def _load(path):
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
     return _load(_compile(tmp_path_factory.mktemp("kernels") / "libuid2kernels.so"))
+
+
+@pytest.fixture(scope="module", params=["best", "ssse3"])
+def b64lib(request, tmp_path_factory, lib):
+    """The base64 codecs at each level this CPU runs: the best (AVX-512 VBMI where the CPU has it) and SSSE3,
+    the latter a copy of the library loaded with UID2FAST_NO_VBMI=1 in force when it first chooses (the
+    choice is made once per loaded library, as the engine makes it once per process)."""
+    if request.param == "best":
+        chosen = lib
+    else:
+        path = _compile(tmp_path_factory.mktemp("b64") / "libuid2kernels_novbmi.so")
+        old = os.environ.get("UID2FAST_NO_VBMI")
+        os.environ["UID2FAST_NO_VBMI"] = "1"
+        try:
+            chosen = _load(path)
+            chosen.uid2_b64fast_kernel()
+        finally:
+            if old is None:
+                del os.environ["UID2FAST_NO_VBMI"]
+            else:
+                os.environ["UID2FAST_NO_VBMI"] = old
+    kernel = chosen.uid2_b64fast_kernel().decode()
+    vbmi = bool(chosen.uid2_cpu_features() & (1 << 7)) and os.environ.get("UID2FAST_NO_VBMI", "") in ("", "0")
+    if request.param == "best":
+        assert kernel == ("avx512vbmi" if vbmi else "ssse3" if platform.machine() in ("x86_64", "AMD64")
+                          else kernel)
+    elif kernel != "ssse3":
+        pytest.skip(f"no SSSE3 codec to step down to here ({kernel})")
+    return chosen
 
 
 @pytest.fixture(scope="module")
@@ -330,15 +362,15 @@ def _clean(rng, url):
 
 
 @pytest.mark.parametrize("url", [False, True])
-def test_b64_clean(lib, url):
+def test_b64_clean(b64lib, url):
     rng = random.Random(11 + url)
     for _ in range(5000):
         raw, enc = _clean(rng, url)
-        assert fast_b64(lib, enc, url) == raw, enc
+        assert fast_b64(b64lib, enc, url) == raw, enc
 
 
 @pytest.mark.parametrize("url", [False, True])
-def test_b64_dirty(lib, url):
+def test_b64_dirty(b64lib, url):
     """Anything the fast decoder accepts decodes exactly as Python does; the rest returns -1 (fallback)."""
     rng = random.Random(23 + url)
     junk = b"=+/-_ \n\t.*\x00\x80\xff@[`{AQ"
@@ -355,7 +387,7 @@ def test_b64_dirty(lib, url):
                 s.insert(pos, rng.choice(junk))
             elif pos < len(s):
                 del s[pos]
-        got = fast_b64(lib, bytes(s), url)
+        got = fast_b64(b64lib, bytes(s), url)
         if got is None:
             rejected += 1
         else:
@@ -375,15 +407,34 @@ def test_b64_dirty(lib, url):
         (b"+/+/", False, b"\xfb\xff\xbf"),
     ],
 )
-def test_b64_edges(lib, s, url, expect):
-    assert fast_b64(lib, s, url) == expect
+def test_b64_edges(b64lib, s, url, expect):
+    assert fast_b64(b64lib, s, url) == expect
     if expect is not None:
         assert python_b64(s, url) == expect
 
 
-def test_b64_differential_in_c(lib):
+@pytest.mark.parametrize("url", [False, True])
+def test_b64_bytes_over_0x7f_never_pass_for_characters(b64lib, url):
+    """A byte >= 0x80 whose low 7 bits are an alphabet character (0xC1 is 'A' | 0x80) is not that character:
+    at every position of short and long inputs (the last, partial step and the full 64-character ones)."""
+    rng = random.Random(5 + url)
+    for n in (4, 8, 60, 64, 68, 128, 200, 220):
+        enc = bytearray(_clean_of_length(rng, n, url))
+        for pos in range(len(enc)):
+            s = bytearray(enc)
+            s[pos] |= 0x80
+            assert fast_b64(b64lib, bytes(s), url) is None, (n, pos)
+
+
+def _clean_of_length(rng, n, url):
+    """n characters of clean input (n a multiple of 4)."""
+    raw = rng.randbytes(n // 4 * 3)
+    return base64.urlsafe_b64encode(raw) if url else base64.b64encode(raw)
+
+
+def test_b64_differential_in_c(b64lib):
     err = ctypes.create_string_buffer(512)
-    assert lib.t_b64_differential(99, 50_000, 400, err, 512) == 0, err.value.decode()
+    assert b64lib.t_b64_differential(99, 50_000, 400, err, 512) == 0, err.value.decode()
 
 
 def fast_b64_encode(lib, raw: bytes, url: bool) -> bytes:
@@ -393,30 +444,30 @@ def fast_b64_encode(lib, raw: bytes, url: bool) -> bytes:
 
 
 @pytest.mark.parametrize("url", [False, True])
-def test_b64_encode(lib, url):
+def test_b64_encode(b64lib, url):
     """The fast encoder against Python's base64 (url: the SDK's unpadded url-safe form)."""
     rng = random.Random(31 + url)
     for raw in [b"", b"\x00", b"\xff" * 2, bytes(range(256)), b"\xfb\xff\xbf" * 5] + [
             rng.randbytes(rng.randrange(0, 200)) for _ in range(3000)]:
         want = base64.urlsafe_b64encode(raw).rstrip(b"=") if url else base64.b64encode(raw)
-        assert fast_b64_encode(lib, raw, url) == want, raw
+        assert fast_b64_encode(b64lib, raw, url) == want, raw
 
 
-def test_b64_encode32_is_the_padded_encoding_of_a_raw_uid(lib):
+def test_b64_encode32_is_the_padded_encoding_of_a_raw_uid(b64lib):
     """The batch's raw-UID shortcut: 32 bytes -> the 44 characters of base64.b64encode, nothing written
     beyond them (the next row's uid follows in the column)."""
     rng = random.Random(44)
     for raw in [bytes(32), b"\xff" * 32, bytes(range(32)), b"\xfb\xff\xbf" * 10 + b"\xfe\xff"] + [
             rng.randbytes(32) for _ in range(5000)]:
         out = ctypes.create_string_buffer(b"\xaa" * 64, 64)
-        lib.uid2_b64fast_encode32(raw, out)
+        b64lib.uid2_b64fast_encode32(raw, out)
         assert out.raw[:44] == base64.b64encode(raw), raw
         assert out.raw[44:] == b"\xaa" * 20
 
 
-def test_b64_encode_differential_in_c(lib):
+def test_b64_encode_differential_in_c(b64lib):
     err = ctypes.create_string_buffer(512)
-    assert lib.t_b64_encode_differential(97, 50_000, 400, err, 512) == 0, err.value.decode()
+    assert b64lib.t_b64_encode_differential(97, 50_000, 400, err, 512) == 0, err.value.decode()
 
 
 def test_generic_build(generic_lib):

@@ -145,6 +145,7 @@ cdef extern from "uid2_kernels.h" nogil:
 
 cdef extern from "uid2_b64fast.h" nogil:
     int uid2_b64fast_enabled()
+    const char *uid2_b64fast_kernel()
 
 
 # Helpers for the scalar result and the batch input (prefetch, str from its data, slot stores, clock).

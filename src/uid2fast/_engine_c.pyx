@@ -40,7 +40,9 @@ def features():
     ``"armv8"``; csrc/uid2_kernels.h), ``aes`` and ``cbc`` the AES-GCM and AES-CBC kernels on it, ``base64``
     ``"b64fast"`` (SIMD codecs for clean input in front of the exact ones) or ``"exact"``, ``fastpath`` whether
     the optional fast paths (SIMD base64, one-pass batch rows) are on: ``UID2FAST_NO_FASTPATH=1`` (read once
-    per process) turns them off; AES stays on the hardware kernel."""
+    per process) turns them off; AES stays on the hardware kernel. ``base64_kernel`` is the instruction set of
+    the SIMD codecs (``"avx512vbmi"``, ``"ssse3"``, ``"neon"``, or ``"scalar"``; ``UID2FAST_NO_VBMI=1`` steps
+    down from the first), None when the fast paths are off."""
     kernels = uid2_hw_name().decode("ascii")
     return {
         "engine": NAME,
@@ -48,6 +50,7 @@ def features():
         "aes": f"{kernels}-gcm",
         "cbc": f"{kernels}-cbc",
         "base64": "b64fast" if uid2_fastpath_enabled() else "exact",
+        "base64_kernel": uid2_b64fast_kernel().decode("ascii") if uid2_fastpath_enabled() else None,
         "fastpath": uid2_fastpath_enabled() != 0,
     }
 
