@@ -220,8 +220,17 @@ def test_benchmark_checks_then_times(capsys):
     spec = importlib.util.spec_from_file_location("bench_duckdb", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--size", "3000", "--reps", "1", "--threads", "1"]) == 0
+    assert bench.main(["--size", "3000", "--reps", "2", "--threads", "1", "--duckdb-threads", "1", "--fields"]) == 0
     out = capsys.readouterr().out
-    for row in ("decrypt_tokens", "SQL, threads=1", "SQL no domain, threads=1", "DuckDB handoff (no work)"):
-        assert row in out
-    assert "33-byte raw UIDs, 16 sites, a domain per row" in out
+    rows = {line[:42].strip(): line[42:].split() for line in out.splitlines()[2:]}
+    want = ["decrypt_tokens", "+ to_arrow", "DuckDB -> Arrow + decrypt_tokens", "SQL, threads=1",
+            "SQL no domain, threads=1", "Parquet -> Arrow + decrypt_tokens", "SQL over Parquet",
+            "handoff: arguments", "handoff: result", "handoff: both (no work)",
+            "field: BIGINT (call only)", "field: status VARCHAR", "field: uid VARCHAR",
+            "field: established TIMESTAMPTZ", "field: version SMALLINT", "field: is_client_side_generated BOOLEAN"]
+    assert list(rows)[:10] == want[:10] and set(want) <= set(rows), out
+    assert len(rows) == 10 + 1 + 10  # one row per STRUCT field
+    for name, cells in rows.items():
+        assert len(cells) == 5 and all(float(c.rstrip("x")) > 0 for c in cells), (name, cells)
+    assert rows["decrypt_tokens"][2] == "1.00x"
+    assert "33-byte raw UIDs, 16 sites, a domain per row; DuckDB threads 1; 2 rounds" in out

@@ -10,7 +10,9 @@ Each UDF call receives one DuckDB vector (about 2048 rows) as an Arrow array and
 :func:`uid2fast.decrypt_tokens` (or ``encrypt_tokens``) whole: no Python object per row. The result is the
 columns of ``DecryptedTokens.to_arrow()`` packed into a STRUCT, so the SQL columns are exactly the batch API's;
 they are built over the batch's numpy buffers with a few pyarrow calls a column, since DuckDB calls the
-function for every 2,048 rows and a fixed cost per call counts as much as the decrypt itself.
+function for every 2,048 rows and a fixed cost per call counts as much as the decrypt itself. DuckDB's own
+handoff (the VARCHAR vectors out to Arrow, the STRUCT back) costs about as much per row as the decrypt, which
+bounds what a scalar UDF can reach: docs/design.md (DuckDB) has the measurements and what was tried.
 
 ``uid2_decrypt(token [, domain])`` returns ``STRUCT(status VARCHAR, uid VARCHAR, established TIMESTAMPTZ,
 expiry TIMESTAMPTZ, site_id BIGINT, site_key_site_id BIGINT, identity_type TINYINT, identity_scope TINYINT,
