@@ -1,9 +1,11 @@
 """Side-by-side decrypt speed of two builds of uid2fast (this tree and a git ref, `main` by default).
 
 The method: the other ref is checked out into a temporary git worktree and its C engine built in place
-there; both builds then run the same worker (one subprocess per build, each with its own LocalOperator
-issuing v4 tokens the same way), and the rounds alternate A, B, A, B ... so both see the same stretch of a
-shared machine's load. Each round reports, per build, the best of ``--reps`` timings of
+there; both builds then run the same worker (one subprocess per build) over the same inputs, made once by this
+tree and handed to both as a file: a key set (16 publisher sites) and v4 tokens of 32-byte raw UIDs from
+those sites in random order, a shape every build's fast paths take (33-byte raw UIDs are newer than some
+refs one may compare with). The rounds alternate A, B, A, B ... so both see the same stretch of a shared
+machine's load. Each round reports, per build, the best of ``--reps`` timings of
 
 * scalar: ``BidstreamClient.decrypt_token_into_raw_uid`` over ``--scalar`` tokens, ns per token;
 * batch: ``uid2fast.decrypt_tokens(tokens, keys, threads=1)`` over ``--tokens`` tokens, ns per token;
@@ -26,18 +28,17 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 WORKER = r"""
-import json, sys, time
+import base64, json, sys, time
 import uid2fast
-from uid2fast.testing import LocalOperator
-n_batch, n_scalar, reps = map(int, sys.argv[1:4])
+data = json.loads(open(sys.argv[1]).read())
+n_scalar, reps = map(int, sys.argv[2:4])
 assert uid2fast.backend == "c", uid2fast.backend
-with LocalOperator() as op:
-    client = uid2fast.BidstreamClient(op.base_url, *op.credentials("bidstream"))
-    client.refresh()
-    tokens = [op.issue_token(email=f"cmp{i}@example.com") for i in range(n_batch)]
+client = uid2fast.BidstreamClient("http://127.0.0.1:1", "cmp", base64.b64encode(bytes(32)).decode())
+client._refresh_json(data["refresh"])
+tokens = data["tokens"]
 keys = client.keys
 sample = tokens[:n_scalar]
-assert all(client.decrypt_token_into_raw_uid(t).success for t in sample[:10])
+assert [client.decrypt_token_into_raw_uid(t).uid for t in sample] == data["uids"][:n_scalar]
 print(json.dumps({"features": uid2fast.backend_features}), flush=True)
 for line in sys.stdin:  # one round per line from the driver
     best_s = best_b = float("inf")
@@ -54,9 +55,20 @@ for line in sys.stdin:  # one round per line from the driver
 """
 
 
-def _start(src: pathlib.Path, args) -> subprocess.Popen:
+def _inputs(path: pathlib.Path, n: int) -> None:
+    """The key set and tokens both builds decrypt, written to ``path`` by this tree's benchmark corpus."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from uid2fast import _bench
+
+    body = _bench._keys_body()
+    tokens, uids, _ = _bench.corpus(body, 4, n, raw_uid_bytes=32, cstg=False)
+    path.write_text(json.dumps({"refresh": json.dumps({"body": body, "status": "success"}),
+                                "tokens": tokens, "uids": uids}))
+
+
+def _start(src: pathlib.Path, data: pathlib.Path, args) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(src), UID2FAST_REQUIRE_EXTENSIONS="1")
-    p = subprocess.Popen([sys.executable, "-c", WORKER, str(args.tokens), str(args.scalar), str(args.reps)],
+    p = subprocess.Popen([sys.executable, "-c", WORKER, str(data), str(args.scalar), str(args.reps)],
                          env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(src.parent))
     p.features = json.loads(p.stdout.readline())["features"]
     return p
@@ -84,7 +96,9 @@ def main(argv=None) -> int:
             for tree in (ROOT, other):
                 subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tree, check=True,
                                env=dict(os.environ, UID2FAST_REQUIRE_EXTENSIONS="1"), capture_output=True)
-            procs = {"this tree": _start(ROOT / "src", args), args.base: _start(other / "src", args)}
+            data = pathlib.Path(tmp) / "inputs.json"
+            _inputs(data, args.tokens)
+            procs = {"this tree": _start(ROOT / "src", data, args), args.base: _start(other / "src", data, args)}
             for name, p in procs.items():
                 print(f"{name}: {p.features}")
             runs = {name: [] for name in procs}

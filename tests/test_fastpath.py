@@ -639,3 +639,30 @@ def test_every_single_bit_flip_of_a_v4_token_is_rejected():
         statuses.add(a[0])
     # header flips: some bits of the prefix are not read (SUCCESS), others change scope, version or key id
     assert {P.SUCCESS, P.MALFORMED, P.INVALID_IDENTITY_SCOPE, P.NOT_AUTHORIZED_FOR_MASTER_KEY} <= statuses
+
+
+# --- the domain check ----------------------------------------------------------------------------------
+
+DOMAIN_NAMES = ["example.com", "Mixed.Example.COM", "a", "abcdefgh", "abcdefghi", "exämple.de", "x" * 40, "",
+                "www.example-with-a-longer-name.co.uk", "@[`{", "zz.example.org", "a.z"]
+
+
+@given(domain=st.one_of(st.sampled_from(DOMAIN_NAMES), st.text(alphabet="aAzZ@[`{.-é\x7f", max_size=20),
+                        st.sampled_from(DOMAIN_NAMES).map(str.upper),
+                        st.sampled_from(DOMAIN_NAMES).map(lambda s: s.swapcase())))
+@SETTINGS
+def test_domain_check_lowers_ascii_capitals_of_the_domain_only(domain):
+    """A client-side generated token passes when ascii_lower(domain) equals one of its site's names as given:
+    names are not lowered by the table (a name with a capital never matches), non-ASCII letters are not
+    lowered, and the bytes around 'A'..'Z' ('@', '[', '`', '{') stay as they are. C (fast, slow, batch) ==
+    twin, for names of every length around the eight-byte steps."""
+    args = table_args(site_domains={SITE_ID: DOMAIN_NAMES})
+    tables = (C.KeyTable(**args), C.KeyTable(**args, fastpath=False), P.KeyTable(**args))
+    tok = _v4(privacy=2)
+    want = P.decrypt_token(tables[2], tok, NOW_US, P.CLIENT_BIDSTREAM, domain)[0]
+    lowered = P.ascii_lower(domain)
+    assert (want == P.SUCCESS) == (lowered in DOMAIN_NAMES)
+    for t in tables[:2]:
+        assert C.decrypt_token(t, tok, NOW_US, P.CLIENT_BIDSTREAM, domain)[0] == want, domain
+        assert list(C.decrypt_tokens(t, [tok, tok], NOW_US, P.CLIENT_BIDSTREAM, [domain, domain], 1)["status"]) \
+            == [want, want]
