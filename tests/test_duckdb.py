@@ -225,11 +225,11 @@ def test_benchmark_checks_then_times(capsys):
     rows = {line[:42].strip(): line[42:].split() for line in out.splitlines()[2:]}
     want = ["decrypt_tokens", "+ to_arrow", "DuckDB -> Arrow + decrypt_tokens", "SQL, threads=1",
             "SQL no domain, threads=1", "Parquet -> Arrow + decrypt_tokens", "SQL over Parquet",
-            "handoff: arguments", "handoff: result", "handoff: both (no work)",
+            "handoff: arguments", "handoff: result", "handoff: both (no work)", "decrypt, prepared result",
             "field: BIGINT (call only)", "field: status VARCHAR", "field: uid VARCHAR",
             "field: established TIMESTAMPTZ", "field: version SMALLINT", "field: is_client_side_generated BOOLEAN"]
-    assert list(rows)[:10] == want[:10] and set(want) <= set(rows), out
-    assert len(rows) == 10 + 1 + 10  # one row per STRUCT field
+    assert list(rows)[:11] == want[:11] and set(want) <= set(rows), out
+    assert len(rows) == 11 + 1 + 10  # one row per STRUCT field
     for name, cells in rows.items():
         assert len(cells) == 5 and all(float(c.rstrip("x")) > 0 for c in cells), (name, cells)
     assert rows["decrypt_tokens"][2] == "1.00x"
