@@ -255,3 +255,76 @@ def test_to_arrow_equals_the_rows(engine, keys, mixed):
                     "version": None if r.advertising_token_version is None else int(r.advertising_token_version),
                     "is_client_side_generated": r.is_client_side_generated}
             assert rows[i] == want, (i, rows[i], want)
+
+
+def _fields(t):
+    return (t.status, t.uid, t.established, t.site_id, t.site_key_site_id, t.identity_type, t.identity_scope,
+            t.advertising_token_version, t.is_client_side_generated, t.expiry)
+
+
+def _python_rows(res):
+    """The rows as the pure-Python build makes them: make_token over each row's tuple."""
+    from uid2fast._results import make_token
+
+    return [make_token(res._row(i), res._scope) for i in range(len(res))]
+
+
+def test_rows_built_in_c_equal_the_row_tuples(engine, keys, mixed, monkeypatch):
+    """Iteration, indexing and slicing build each row in one C call per chunk where the C engine is importable:
+    the same objects, field for field and type for type, as make_token over the row's tuple (the pure-Python
+    build's way, forced here by hiding the C engine)."""
+    from uid2fast import _engine, batch
+
+    res = U.decrypt_tokens(mixed * 300, keys, now=NOW)  # over several iteration chunks
+    want = _python_rows(res)
+    got = list(res)
+    assert [_fields(t) for t in got] == [_fields(t) for t in want]
+    assert all(type(a) is type(b) for g, w in zip(got, want) for a, b in zip(_fields(g), _fields(w)))
+    assert [_fields(t) for t in res[5:40]] == [_fields(t) for t in want[5:40]]
+    assert [_fields(t) for t in res[40:5:-3]] == [_fields(t) for t in want[40:5:-3]]
+    assert _fields(res[-1]) == _fields(want[-1]) and _fields(res[7]) == _fields(want[7])
+    assert res[3:3] == [] and res[9:2] == []
+    monkeypatch.setattr(_engine, "c_engine", None)
+    assert [_fields(t) for t in batch.DecryptedTokens.__iter__(res)] == [_fields(t) for t in want]
+
+
+@pytest.mark.parametrize("scope", [None, U.IdentityScope.UID2, U.IdentityScope.EUID])
+def test_rows_of_hand_made_columns(scope):
+    """Every field value a column can hold, the sentinels, long raw UIDs (overflow), timestamps on both sides of
+    what the C path converts itself (1970..2106) and past datetime's range, unknown status and version codes,
+    non-contiguous and other-typed columns: the C rows equal make_token's, or raise what it raises."""
+    from uid2fast._results import make_token
+    from uid2fast.batch import DecryptedTokens
+
+    none = DecryptedTokens.NONE_I64
+    est = [0, 1_700_000_000_123, none, (1 << 32) * 1000 - 1, (1 << 32) * 1000, 253_402_300_799_999, -5, none]
+    n = len(est)
+    cols = {"status": np.array([0, 0, 3, 0, 0, 0, 13, 200], dtype=np.uint8),
+            "uid": np.array([b"A" * 44, b"", b"", b"short", b"B" * 44, b"C" * 44, b"", b"D" * 44], dtype="S44"),
+            "established_ms": np.array(est, dtype=np.int64),
+            "expiry_ms": np.array(est[::-1], dtype=np.int64),
+            "site_id": np.array([1, none, 0, -1, 2 ** 31, 7, none, 5], dtype=np.int64),
+            "site_key_site_id": np.array([none, 3, 0, 9, -1, 7, none, 5], dtype=np.int64),
+            "identity_type": np.array([0, 1, -1, 2, 0, 1, -1, 0], dtype=np.int8),
+            "version": np.array([128, 112, -1, 2, 7, 128, -1, 128], dtype=np.int16),
+            "is_client_side_generated": np.array([0, 1, -1, 1, 0, 0, -1, 2], dtype=np.int8),
+            "uid_overflow": {4: "E" * 70}}
+    res = DecryptedTokens(cols, scope)
+    want = []
+    for i in range(n):
+        try:
+            want.append(_fields(make_token(res._row(i), scope)))
+        except Exception as exc:  # noqa: BLE001 - the same exception is expected of the C rows
+            want.append(type(exc))
+    for i in range(n):
+        if isinstance(want[i], type):
+            with pytest.raises(want[i]):
+                res[i]
+        else:
+            assert _fields(res[i]) == want[i], i
+    # other dtypes and strides are converted per chunk, not refused
+    cols2 = dict(cols, status=cols["status"].astype(np.int64), site_id=np.repeat(cols["site_id"], 2)[::2])
+    res2 = DecryptedTokens(cols2, scope)
+    for i in range(n):
+        if not isinstance(want[i], type):
+            assert _fields(res2[i]) == want[i], i

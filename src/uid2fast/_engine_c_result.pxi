@@ -165,6 +165,63 @@ cdef class DecryptedTokenFactory:
         return t
 
 
+    def rows(self, const uint8_t[::1] status, const uint8_t[:, ::1] uid, const int64_t[::1] established,
+             const int64_t[::1] site_id, const int64_t[::1] site_key_site_id, const int8_t[::1] identity_type,
+             const int16_t[::1] version, const int8_t[::1] csg, const int64_t[::1] expiry, dict overflow,
+             Py_ssize_t base, scope):
+        """The rows of a batch result's columns as a list of ``DecryptedToken``: for each row the object
+        ``make`` builds from its tuple (``batch.DecryptedTokens._row``), built here without the tuple or a
+        numpy scalar per field. The columns are one chunk of the batch (equal lengths, C-contiguous, the
+        batch's dtypes; ``uid`` as a 2-d uint8 view of the S column), ``overflow`` the batch's long raw UIDs
+        by row index, ``base`` the chunk's first row index, ``scope`` the batch's identity scope. A row with a
+        status no result carries or a timestamp outside 1970..2106 goes through ``make``, as in ``decrypt``."""
+        cdef Py_ssize_t n = status.shape[0], w = uid.shape[1], i, k
+        cdef int64_t e, x, none = NONE_I64
+        cdef int code, v
+        cdef list out = []
+        if not (uid.shape[0] == established.shape[0] == site_id.shape[0] == site_key_site_id.shape[0] ==
+                identity_type.shape[0] == version.shape[0] == csg.shape[0] == expiry.shape[0] == n):
+            raise ValueError("the columns differ in length")
+        for i in range(n):
+            code = status[i]
+            e = established[i]
+            x = expiry[i]
+            st = self.statuses[code] if code < _N_STATUSES else None
+            if overflow and (base + i) in overflow:
+                uid_s = overflow[base + i]
+            else:
+                k = 0
+                while k < w and uid[i, k] != 0:
+                    k += 1
+                uid_s = PyUnicode_DecodeASCII(<const char *>&uid[i, 0], k, NULL) if k else None
+            itype = (None if identity_type[i] < 0 else self.phone if identity_type[i] != 0 else self.email)
+            v = version[i]
+            flag = None if csg[i] < 0 else csg[i] != 0
+            site = None if site_id[i] == none else site_id[i]
+            sksite = None if site_key_site_id[i] == none else site_key_site_id[i]
+            if (st is None or (e != none and not (0 <= e < <int64_t>_EXACT_MS_LIMIT))
+                    or (x != none and not (0 <= x < <int64_t>_EXACT_MS_LIMIT))):
+                out.append(self.make((code, uid_s, None if e == none else e, site, sksite,
+                                      None if identity_type[i] < 0 else identity_type[i], None if v < 0 else v,
+                                      flag, None if x == none else x), scope))
+                continue
+            established_dt = None if e == none else uid2_utc_datetime_ms(<uint64_t>e)
+            expiry_dt = None if x == none else uid2_utc_datetime_ms(<uint64_t>x)
+            t = uid2_py_alloc(self.cls)
+            uid2_slot_init(t, self.off[_S_STATUS], st)
+            uid2_slot_init(t, self.off[_S_UID], uid_s)
+            uid2_slot_init(t, self.off[_S_ESTABLISHED], established_dt)
+            uid2_slot_init(t, self.off[_S_SITE_ID], site)
+            uid2_slot_init(t, self.off[_S_SITE_KEY_SITE_ID], sksite)
+            uid2_slot_init(t, self.off[_S_IDENTITY_TYPE], itype)
+            uid2_slot_init(t, self.off[_S_IDENTITY_SCOPE], None if (self.bare >> <unsigned>code) & 1u else scope)
+            uid2_slot_init(t, self.off[_S_VERSION], None if v < 0 else self._version(v))
+            uid2_slot_init(t, self.off[_S_CSG], flag)
+            uid2_slot_init(t, self.off[_S_EXPIRY], expiry_dt)
+            out.append(t)
+        return out
+
+
 def utc_datetime_us(value):
     """Microseconds since the epoch of a ``datetime`` (not a subclass) in ``timezone.utc``, read straight from
     its fields: what ``_time.to_us`` gives for it. None for anything else (the caller converts it with
@@ -180,4 +237,4 @@ cdef DecryptedTokenFactory _DECRYPTED_TOKENS = DecryptedTokenFactory(
     _results.DecryptedToken, _results.DECRYPTION_STATUSES, _results.BARE_CODES, _results.IDENTITY_TYPES,
     _results.VERSIONS, _results.make_token)
 decrypt_result = _DECRYPTED_TOKENS.decrypt
-
+decrypted_token_rows = _DECRYPTED_TOKENS.rows

@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterator, List, Optional, Union, overload
 
 import numpy as np
 
-from . import _codes
+from . import _codes, _engine
 from ._results import BARE_CODES, ENCRYPTION_STATUSES, RESULT_COLUMNS, STATUS_BY_CODE, DecryptedToken, make_token
 from ._time import now_us as _wall_us
 from ._time import to_us
@@ -22,6 +22,7 @@ from .encryption_status import EncryptionStatus
 __all__ = ["DecryptedTokens", "EncryptedTokens", "decrypt_tokens", "encrypt_tokens"]
 
 NONE_I64 = _codes.NONE_I64
+_ITER_CHUNK = 1024  # rows built per call while iterating a DecryptedTokens
 _CLIENTS = {
     "bidstream": _codes.CLIENT_BIDSTREAM,
     "sharing": _codes.CLIENT_SHARING,
@@ -189,6 +190,26 @@ class DecryptedTokens:
                 opt(self.site_key_site_id[i]), None if itype < 0 else itype, None if version < 0 else version,
                 None if csg < 0 else bool(csg), opt(self.expiry_ms[i]))
 
+    def _tokens(self, lo: int, hi: int) -> List[DecryptedToken]:
+        """Rows [lo, hi) as DecryptedToken objects: built in C where the C engine is importable (one call for
+        the chunk, no numpy scalar per field; the same objects as below), else from each row's tuple."""
+        c = _engine.c_engine
+        if c is None:
+            return [make_token(self._row(i), self._scope) for i in range(lo, hi)]
+
+        def col(a: np.ndarray, dtype: Any) -> np.ndarray:
+            return np.ascontiguousarray(a[lo:hi], dtype=dtype)
+
+        uid = np.ascontiguousarray(self.uid[lo:hi])
+        if uid.dtype.kind != "S":
+            uid = uid.astype(bytes)
+        return c.decrypted_token_rows(
+            col(self.status, np.uint8), uid.view(np.uint8).reshape(len(uid), uid.dtype.itemsize),
+            col(self.established_ms, np.int64), col(self.site_id, np.int64), col(self.site_key_site_id, np.int64),
+            col(self.identity_type, np.int8), col(self.version, np.int16),
+            col(self.is_client_side_generated, np.int8), col(self.expiry_ms, np.int64), self._overflow, lo,
+            self._scope)
+
     @overload
     def __getitem__(self, i: int) -> DecryptedToken: ...
 
@@ -197,7 +218,10 @@ class DecryptedTokens:
 
     def __getitem__(self, i: Union[int, slice]) -> Union[DecryptedToken, List[DecryptedToken]]:
         if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+            start, stop, step = i.indices(len(self))
+            if step == 1:
+                return self._tokens(start, max(start, stop))
+            return [self[j] for j in range(start, stop, step)]
         n = len(self)
         if not isinstance(i, (int, np.integer)):
             raise TypeError(f"index must be an int or a slice, not {type(i).__name__}")
@@ -206,11 +230,13 @@ class DecryptedTokens:
             i += n
         if not 0 <= i < n:
             raise IndexError(f"index {i} out of range for {n} tokens")
-        return make_token(self._row(i), self._scope)
+        return self._tokens(i, i + 1)[0]
 
     def __iter__(self) -> Iterator[DecryptedToken]:
-        for i in range(len(self)):
-            yield self[i]
+        # in chunks: each costs one call, and a long batch never has all its row objects alive at once
+        n = len(self)
+        for lo in range(0, n, _ITER_CHUNK):
+            yield from self._tokens(lo, min(n, lo + _ITER_CHUNK))
 
     def to_arrow(self) -> Any:
         """A ``pyarrow.Table`` with nullable columns (needs pyarrow)."""
