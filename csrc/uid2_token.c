@@ -168,42 +168,46 @@ static inline uint64_t ascii_lower8(uint64_t w)
     return w | ((ge_a & ~gt_z & ~w & high) >> 2);
 }
 
-/* ascii_lower(d[0..n)) == nm[0..n) */
+/* ascii_lower(d[0..n)) == nm[0..n): whole words, then the last eight bytes again (overlapping: the step is
+ * per byte, so comparing a byte twice changes nothing); under eight bytes, one word assembled bytewise. */
 static int ascii_lower_equal(const uint8_t *d, const uint8_t *nm, size_t n)
 {
-    size_t i = 0;
-    uint64_t a, b;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&a, d + i, 8);
-        memcpy(&b, nm + i, 8);
-        if (ascii_lower8(a) != b)
-            return 0;
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&a, d + i, 8);
+            memcpy(&b, nm + i, 8);
+            if (ascii_lower8(a) != b)
+                return 0;
+        }
+        memcpy(&a, d + n - 8, 8);
+        memcpy(&b, nm + n - 8, 8);
+        return ascii_lower8(a) == b;
     }
-    if (i < n) {
-        a = b = 0;
-        memcpy(&a, d + i, n - i);
-        memcpy(&b, nm + i, n - i);
-        if (ascii_lower8(a) != b)
-            return 0;
+    for (size_t i = 0; i < n; i++) {
+        a |= (uint64_t)d[i] << (8 * i);
+        b |= (uint64_t)nm[i] << (8 * i);
     }
-    return 1;
+    return ascii_lower8(a) == b;
 }
 
 static int domain_allowed(const uid2_table_t *t, uint32_t site_id, const uint8_t *domain, size_t dlen)
 {
     if (domain == NULL)
         return 0;
-    size_t a = 0, b = t->n_sites;
-    while (a < b) {
-        size_t mid = a + (b - a) / 2;
-        if (t->sites[mid].site_id < site_id)
-            a = mid + 1;
-        else
-            b = mid;
-    }
-    if (a == t->n_sites || t->sites[a].site_id != site_id)
+    /* the first site whose id is >= site_id, by a binary search whose steps are selects, not branches (the
+     * sites of a bidstream's tokens come in no order a predictor could learn) */
+    const uid2_site_spec_t *s = t->sites;
+    size_t n = t->n_sites;
+    if (n == 0)
         return 0;
-    const uid2_site_spec_t *s = &t->sites[a];
+    while (n > 1) {
+        size_t half = n / 2;
+        s += half & (0 - (size_t)(s[half - 1].site_id < site_id)); /* a mask, so no branch */
+        n -= half;
+    }
+    if (s->site_id != site_id)
+        return 0;
     for (size_t i = 0; i < s->n_names; i++) {
         const uid2_bytes_t *nm = &t->names[s->first_name + i];
         if (nm->ptr == NULL || nm->len != dlen)
