@@ -131,6 +131,20 @@ def test_arrow_string_that_is_not_utf8_raises_as_to_pylist(keys, csg):
         U.decrypt_tokens([csg] * 2, keys, now=NOW, domain_names=bad)
 
 
+@pytest.mark.parametrize("pos", [0, 7, 8, 31, 32, 33, 63, 64, 69])
+def test_arrow_string_not_utf8_anywhere_in_a_long_row_raises(keys, csg, pos):
+    """The check reads ASCII 32 and 8 bytes at a time: a bad byte at every offset of those steps is found."""
+    pa = pytest.importorskip("pyarrow")
+    row = bytearray(b"a" * 70)
+    row[pos] = 0xFF
+    bad = pa.array([b"pub.example", bytes(row)], type=pa.binary()).view(pa.string())
+    with pytest.raises(UnicodeDecodeError):
+        U.decrypt_tokens([csg] * 2, keys, now=NOW, domain_names=bad)
+    row[pos] = 0x7F  # ASCII: fine
+    ok = pa.array([b"pub.example", bytes(row)], type=pa.binary()).view(pa.string())
+    assert len(U.decrypt_tokens([csg] * 2, keys, now=NOW, domain_names=ok)) == 2
+
+
 def test_numpy_kinds(keys, csg):
     strs = [(v, r) for v, r in DOMAINS if isinstance(v, str)]
     # numpy's tolist() drops trailing NULs from each item of a "U" or "S" array

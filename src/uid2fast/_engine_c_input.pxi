@@ -312,11 +312,20 @@ cdef _Items _collect(object tokens):
 cdef extern from *:
     """
     /* What Python's strict UTF-8 decoder accepts (no overlongs, no surrogates, nothing above U+10FFFF): for
-     * such bytes, decoding and encoding again gives the same bytes. ASCII runs go eight bytes at a time. */
+     * such bytes, decoding and encoding again gives the same bytes. ASCII runs go 32 bytes at a time, then
+     * eight. */
     static int uid2_utf8_ok(const uint8_t *s, size_t n)
     {
         size_t i = 0;
         while (i < n) {
+            if (n - i >= 32) {
+                uint64_t w[4];
+                memcpy(w, s + i, 32);
+                if (((w[0] | w[1] | w[2] | w[3]) & UINT64_C(0x8080808080808080)) == 0) {
+                    i += 32;
+                    continue;
+                }
+            }
             if (n - i >= 8) {
                 uint64_t w;
                 memcpy(&w, s + i, 8);
