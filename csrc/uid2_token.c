@@ -598,12 +598,15 @@ UID2_ALWAYS_INLINE ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *me
     return k;
 }
 
-/* The common batch row, in one straight pass: a v4 str token that decrypts to SUCCESS with a 32- or 33-byte raw
+/* The common batch row, in one straight pass: a v4 str token whose two payloads open, with a 32- or 33-byte raw
  * UID (44 uid characters either way), on the hardware AES kernels and the fast base64 decoder. The same steps and
  * checks as decrypt_token -> decrypt_v3 in the same order, without the general machinery (no version
- * dispatch, no uid buffer, no partial results): anything else -- another version, another length, a
- * byte the fast decoder declines, an unknown key, a failed tag, any status but SUCCESS -- returns 0 having
- * written nothing but scratch, and the caller runs decrypt_token, which gives that row its answer. So a 1
+ * dispatch, no uid buffer): such a row ends in SUCCESS or in one of the statuses decided after the site
+ * payload (USER_OPTED_OUT, DOMAIN_NAME_CHECK_FAILED, INVALID_TOKEN_LIFETIME), whose columns are those of a
+ * success without the uid, as put_row writes them. Anything else -- another version, another length, a
+ * byte the fast decoder declines, an unknown key, a failed tag, an expired token, a timestamp out of range --
+ * returns 0 having written nothing but scratch, and the caller runs decrypt_token, which gives that row its
+ * answer (a bid log's client-side generated tokens without a domain no longer decrypt twice). So a 1
  * here is always exactly what decrypt_token would have said; tests/test_fastpath.py and the differential
  * tests compare the two on every kind of row. The steps are split in three (fast_open_token before the master
  * payload is opened, fast_open_master between the two payloads, fast_finish after the site payload) so that
@@ -686,21 +689,26 @@ UID2_ALWAYS_INLINE int fast_finish(const uid2_table_t *t, const fast_row_t *r, i
     if (ms_to_us(established_ms, &established_us) != 0 || ms_to_us(r->generated_ms, &generated_us) != 0)
         return 0;
     int is_csg = (privacy & UID2_PRIVACY_CLIENT_SIDE_GENERATED) != 0;
-    if (client == UID2_CLIENT_BIDSTREAM &&
-        ((privacy & UID2_PRIVACY_OPTED_OUT) || (is_csg && !domain_allowed(t, site_id, domain, dlen))))
-        return 0;
-    if (!lifetime_ok(t, client, generated_us, r->expires_us, now_us))
-        return 0;
+    /* the checks after the site payload, in decrypt_v3's order; each failure keeps every field but the uid */
+    int st = UID2_STATUS_SUCCESS;
+    if (client == UID2_CLIENT_BIDSTREAM && (privacy & UID2_PRIVACY_OPTED_OUT))
+        st = UID2_STATUS_USER_OPTED_OUT;
+    else if (client == UID2_CLIENT_BIDSTREAM && is_csg && !domain_allowed(t, site_id, domain, dlen))
+        st = UID2_STATUS_DOMAIN_NAME_CHECK_FAILED;
+    else if (!lifetime_ok(t, client, generated_us, r->expires_us, now_us))
+        st = UID2_STATUS_INVALID_TOKEN_LIFETIME;
     /* the column pointers copied first: a store through one of the byte columns could alias *c, and the
      * compiler would reload them after every store */
     const uid2_columns_t cc = *c;
     const int64_t sksi = t->keys[r->sk].site_id;
     const int8_t itype = ((r->tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
-    if (slen == 36 + 32)
+    if (st != UID2_STATUS_SUCCESS)
+        memset(cc.uid + i * UID2_UID_WIDTH, 0, UID2_UID_WIDTH); /* no uid, as put_row writes it */
+    else if (slen == 36 + 32)
         uid2_b64fast_encode32(s + 36, cc.uid + i * UID2_UID_WIDTH); /* 43 characters and '=' */
     else
         uid2_b64fast_encode(s + 36, 33, cc.uid + i * UID2_UID_WIDTH, 0); /* 44 characters, no padding */
-    cc.status[i] = UID2_STATUS_SUCCESS;
+    cc.status[i] = (uint8_t)st;
     cc.uid_overflow[i] = 0;
     cc.established_ms[i] = (int64_t)established_ms;
     cc.expiry_ms[i] = (int64_t)r->expires_ms;
