@@ -6,6 +6,7 @@ fails instead of hanging the suite.
 import base64
 import http.client
 import json
+import select
 import socket
 import threading
 import time
@@ -134,6 +135,37 @@ def test_stalled_requests_time_out_and_free_their_workers():
                 sock.close()
 
 
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_trickled_request_is_closed_after_the_request_timeout(where):
+    """A client that sends a byte well within each idle timeout still gets its connection closed once the
+    whole request has taken longer than request_timeout, in the headers or in the body."""
+    with LocalOperator(idle_timeout=1.0, request_timeout=1.5) as op:
+        head = b"POST /v2/token/refresh HTTP/1.1\r\nHost: x\r\n"
+        if where == "body":
+            head += b"Content-Length: 1000\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", op.port), timeout=10) as sock:
+            sock.sendall(head)
+            start = time.monotonic()
+            closed = False
+            while time.monotonic() - start < 8:  # without the deadline this trickle would go on for ever
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n" if where == "headers" else b"a")
+                except OSError:
+                    closed = True
+                    break
+                ready, _, _ = select.select([sock], [], [], 0.3)
+                if ready:
+                    try:
+                        closed = sock.recv(1024) == b""
+                    except ConnectionResetError:
+                        closed = True
+                    if closed:
+                        break
+            elapsed = time.monotonic() - start
+            assert closed and 1.2 < elapsed < 6, elapsed
+        assert op.thread_count() <= 1 + 32
+
+
 def test_a_silent_connection_is_closed_after_the_idle_timeout():
     with LocalOperator(idle_timeout=0.3) as op:
         with socket.create_connection(("127.0.0.1", op.port), timeout=10) as sock:
@@ -217,3 +249,5 @@ def test_limits_are_validated():
         LocalOperator(max_workers=0)
     with pytest.raises(ValueError):
         LocalOperator(idle_timeout=0)
+    with pytest.raises(ValueError):
+        LocalOperator(request_timeout=0)

@@ -15,6 +15,9 @@ Limits (each chosen so a misbehaving or hostile client cannot exhaust the proces
   worker. So the thread count is bounded by ``max_workers + 1`` however many clients connect.
 - ``idle_timeout`` seconds: a connection that sends nothing for that long is closed, both while it waits in
   the selector and for every read inside a request (a client that stalls mid-request frees its worker).
+- ``request_timeout`` seconds: the whole request (request line, headers and body) must arrive within that
+  time of its first byte, or the dispatcher shuts the connection down; so a client that trickles a byte just
+  before each idle timeout cannot hold a worker for long either (checked about once a second).
 - Request bodies must carry a ``Content-Length`` of at most ``max_body`` bytes. A malformed value
   (not a decimal number, negative, or several different values) gets ``400``, one over the cap ``413``, a
   missing one ``411``; the connection is then closed without reading the body.
@@ -79,12 +82,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def handle(self) -> None:
         self.close_connection = True
-        self.handle_one_request()
-        # A pipelined request already in our read buffer would be lost if the connection went back to the
-        # dispatcher, so serve it here.
-        while not self.close_connection and self._buffered():
-            self.handle_one_request()
+        try:
+            self._one_request()
+            # A pipelined request already in our read buffer would be lost if the connection went back to the
+            # dispatcher, so serve it here.
+            while not self.close_connection and self._buffered():
+                self._one_request()
+        finally:
+            self.server.request_read(self.connection)
         self.keep_alive = not self.close_connection and not self.server.closing
+
+    def _one_request(self) -> None:
+        self.server.request_started(self.connection)  # the request_timeout runs from here to the body read
+        self.handle_one_request()
 
     def _buffered(self) -> bool:
         self.connection.setblocking(False)
@@ -109,6 +119,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802
+        self.server.request_read(self.connection)
         self.close_connection = True  # a body it may carry is not read
         self._send(*json_response(405, {"status": "client_error", "message": "POST only"}))
 
@@ -126,7 +137,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True  # the body (if any) is not read: the connection cannot be reused
             return error
         body = self.rfile.read(length)
-        if len(body) != length:  # the client closed mid-body: nobody to answer
+        self.server.request_read(self.connection)
+        if len(body) != length:  # the client closed mid-body, or ran out of time: nobody to answer
             self.close_connection = True
             return None
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -141,11 +153,15 @@ class LoopbackServer:
     """Serves ``app`` on ``127.0.0.1:port`` (0 picks a free port) until :meth:`close`."""
 
     def __init__(self, app: Application, *, port: int = 0, max_workers: int = 32, max_connections: int = 1024,
-                 idle_timeout: float = 10.0, max_body: int = MAX_BODY) -> None:
+                 idle_timeout: float = 10.0, request_timeout: float = 30.0, max_body: int = MAX_BODY) -> None:
         if max_workers < 1 or max_connections < 1:
             raise ValueError("max_workers and max_connections must be >= 1")
         if not idle_timeout > 0:
             raise ValueError("idle_timeout must be > 0")
+        if not request_timeout > 0:
+            raise ValueError("request_timeout must be > 0")
+        self.request_timeout = float(request_timeout)
+        self._reading: Dict[socket.socket, float] = {}  # connection -> deadline of the request being read
         self.app = app
         self.max_workers = int(max_workers)
         self.max_connections = int(max_connections)
@@ -195,6 +211,31 @@ class LoopbackServer:
         self._wake_r.close()
         self._wake_w.close()
 
+    def request_started(self, conn: socket.socket) -> None:
+        """A worker begins reading a request on ``conn``: it has ``request_timeout`` seconds to arrive."""
+        with self._lock:
+            self._reading[conn] = time.monotonic() + self.request_timeout
+
+    def request_read(self, conn: socket.socket) -> None:
+        """The request on ``conn`` is read (or abandoned): no deadline runs for it any more."""
+        with self._lock:
+            self._reading.pop(conn, None)
+
+    def _reap_slow_requests(self) -> None:
+        """Shut down the connections whose request is still arriving past its deadline: the worker's blocked
+        read then returns and the worker closes the connection."""
+        now = time.monotonic()
+        with self._lock:
+            late = [c for c, d in self._reading.items() if d <= now]
+            for c in late:
+                del self._reading[c]
+        for conn in late:
+            logger.debug("request not complete within %.1f s: closing", self.request_timeout)
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     # -- dispatcher thread ----------------------------------------------------------------------------
     def _wake(self) -> None:
         try:
@@ -235,6 +276,7 @@ class LoopbackServer:
                     sel.unregister(conn)
                     del idle[conn]
                     self._close_conn(conn)
+                self._reap_slow_requests()
         except Exception:  # noqa: BLE001 - logged; close() still cleans up
             logger.exception("local operator dispatcher failed")
         finally:

@@ -86,6 +86,8 @@ class LocalOperator(OperatorState):
     idle_timeout : float
         Seconds a connection may stay silent (before a request, between kept-alive requests, or within one)
         before it is closed (default 10).
+    request_timeout : float
+        Seconds a whole request may take to arrive from its first byte (default 30); a slower one is closed.
 
     The server's limits (a request body of at most 8 MiB with a valid ``Content-Length``, otherwise 400, 411
     or 413) are described in :mod:`uid2fast.testing._server`.
@@ -117,6 +119,7 @@ class LocalOperator(OperatorState):
         max_workers: int = 32,
         max_connections: int = 1024,
         idle_timeout: float = 10.0,
+        request_timeout: float = 30.0,
     ) -> None:
         super().__init__(identity_scope, publisher_site_id=publisher_site_id, sharer_site_id=sharer_site_id,
             bidstream_site_id=bidstream_site_id, mapper_site_id=mapper_site_id, site_data=site_data,
@@ -128,7 +131,7 @@ class LocalOperator(OperatorState):
         self._closed = False
         self._server = LoopbackServer(functools.partial(serve_request, self), port=port, max_workers=max_workers,
                                       max_connections=max_connections, idle_timeout=idle_timeout,
-                                      max_body=MAX_BODY)
+                                      request_timeout=request_timeout, max_body=MAX_BODY)
 
     # ------------------------------------------------------------------------------------------------
     # lifecycle
