@@ -328,3 +328,100 @@ def test_rows_of_hand_made_columns(scope):
     for i in range(n):
         if not isinstance(want[i], type):
             assert _fields(res2[i]) == want[i], i
+
+
+def _same_arrays(got, want):
+    assert len(got) == len(want) == len(U.batch.ARROW_COLUMNS)
+    for name, g, w in zip(U.batch.ARROW_COLUMNS, got, want):
+        g.validate(full=True)
+        assert g.type == w.type and g.null_count == w.null_count and g.equals(w), name
+
+
+def test_arrow_one_pass_equals_the_numpy_path(engine, keys, mixed):
+    """The C engine's one pass over the rows (validity bitmaps, status strings, scope column) gives the same
+    Arrow arrays as the numpy path, for results of either engine: every status, absent fields, a batch of
+    2,051 rows (bitmaps past whole bytes), no key set (no scope, NOT_INITIALIZED), client-side generated."""
+    pytest.importorskip("pyarrow")
+    from uid2fast import _engine
+
+    if _engine.c_engine is None:
+        pytest.skip("the one pass is the C engine's")
+    from uid2fast._codes import PRIVACY_CLIENT_SIDE_GENERATED
+
+    cstg = make_token(keys, NOW, version=4, privacy_bits=PRIVACY_CLIENT_SIDE_GENERATED)
+    batches = [(mixed, keys, "bidstream"), (mixed[:1], keys, "bidstream"), (mixed[4:7], keys, "sharing"),
+               ((mixed * 187)[:2051], keys, "bidstream"), (mixed + [None, cstg], keys, "bidstream"),
+               (mixed, None, "bidstream"), ([cstg] * 9, keys, "legacy")]
+    for tokens, k, client in batches:
+        out = U.decrypt_tokens(tokens, k, now=NOW, client=client)
+        one = out._arrow_arrays_one_pass()
+        assert one is not None
+        _same_arrays(one, out._arrow_arrays_numpy())
+        _same_arrays(out._arrow_arrays(), out._arrow_arrays_numpy())
+    assert out.is_client_side_generated.tolist() == [1] * 9
+    assert U.decrypt_tokens(mixed, None, now=NOW)._arrow_arrays_one_pass()[7].null_count == len(mixed)
+
+
+@pytest.mark.parametrize("uids, overflow, applies", [
+    ([b"A" * 44, b"", b"B" * 44], {}, True),
+    ([b"short", b"", b"C" * 44], {}, False),   # a UID shorter than the width: the numpy path's per-row offsets
+    ([b"D" * 44, b""], {1: "F" * 60}, False),  # a UID longer than the width
+    ([], {}, False),
+])
+def test_arrow_one_pass_leaves_the_rest_to_numpy(uids, overflow, applies):
+    pytest.importorskip("pyarrow")
+    from uid2fast import _engine
+    from uid2fast.batch import DecryptedTokens
+
+    if _engine.c_engine is None:
+        pytest.skip("the one pass is the C engine's")
+    n = len(uids)
+    i64 = np.full(n, DecryptedTokens.NONE_I64, dtype=np.int64)
+    small = np.full(n, -1, dtype=np.int8)
+    cols = {"status": np.zeros(n, dtype=np.uint8), "uid": np.array(uids, dtype="S44"), "established_ms": i64,
+            "expiry_ms": i64, "site_id": i64, "site_key_site_id": i64, "identity_type": small,
+            "version": np.full(n, -1, dtype=np.int16), "is_client_side_generated": small,
+            "uid_overflow": overflow}
+    res = DecryptedTokens(cols, 0)
+    one = res._arrow_arrays_one_pass()
+    assert (one is not None) == applies
+    if one is not None:
+        _same_arrays(one, res._arrow_arrays_numpy())
+    _same_arrays(res._arrow_arrays(), res._arrow_arrays_numpy())
+    # columns of other dtypes or strides (a result built by hand): the numpy path, or the pass over a copy
+    wide = DecryptedTokens(dict(cols, status=cols["status"].astype(np.int64)), 0)
+    assert wide._arrow_arrays_one_pass() is None
+    _same_arrays(wide._arrow_arrays(), res._arrow_arrays_numpy())
+    strided = DecryptedTokens(dict(cols, site_id=np.repeat(i64, 2)[::2]), 0)
+    assert (strided._arrow_arrays_one_pass() is not None) == applies
+    _same_arrays(strided._arrow_arrays(), res._arrow_arrays_numpy())
+
+
+def test_arrow_one_pass_checks_its_arguments():
+    from uid2fast import _engine
+    from uid2fast.batch import _BARE_LUT, _STATUS_BYTES, _STATUS_OFFSETS
+
+    c = _engine.c_engine
+    if c is None:
+        pytest.skip("the one pass is the C engine's")
+    n = 3
+    i64, i8 = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int8)
+    args = [np.zeros(n, dtype=np.uint8), np.ones((n, 44), dtype=np.uint8), i64, i64, i64, i64, i8,
+            np.zeros(n, dtype=np.int16), i8, 0, _BARE_LUT, _STATUS_OFFSETS, _STATUS_BYTES]
+    assert c.batch_arrow_parts(*args)[2] is True
+    short = list(args)
+    short[4] = np.zeros(n - 1, dtype=np.int64)
+    with pytest.raises(ValueError, match="length"):
+        c.batch_arrow_parts(*short)
+    bad = list(args)
+    bad[11] = np.zeros(256, dtype=np.int32)
+    with pytest.raises(ValueError, match="257"):
+        c.batch_arrow_parts(*bad)
+    past = list(args)
+    past[12] = _STATUS_BYTES[:-1]
+    with pytest.raises(ValueError, match="past"):
+        c.batch_arrow_parts(*past)
+    backwards = list(args)
+    backwards[11] = np.arange(257, 0, -1, dtype=np.int32)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        c.batch_arrow_parts(*backwards)

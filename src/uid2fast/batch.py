@@ -41,6 +41,14 @@ _STATUS_OFFSETS = np.concatenate([[0], np.cumsum([len(s.encode()) for s in _STAT
 _STATUS_OFFSETS.flags.writeable = False
 _BARE_CODES = np.array(sorted(BARE_CODES), dtype=np.intp)
 _BARE_CODES.flags.writeable = False
+_BARE_LUT = np.zeros(256, dtype=np.uint8)  # 1 for the codes reported without an identity scope
+_BARE_LUT[_BARE_CODES] = 1
+_BARE_LUT.flags.writeable = False
+_INT32_MAX = np.iinfo(np.int32).max
+# The dtypes of status, established_ms, expiry_ms, site_id, site_key_site_id, identity_type, version and
+# is_client_side_generated as the engines make them: the C one pass takes these only.
+_ONE_PASS_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.int64, np.int64, np.int64, np.int64, np.int8, np.int16,
+                                               np.int8))
 # The columns of DecryptedTokens.to_arrow(), in order.
 ARROW_COLUMNS = ("status", "uid", "established", "expiry", "site_id", "site_key_site_id", "identity_type",
                  "identity_scope", "version", "is_client_side_generated")
@@ -246,9 +254,68 @@ class DecryptedTokens:
 
     def _arrow_arrays(self) -> List[Any]:
         """The columns of :meth:`to_arrow` (ARROW_COLUMNS order) as Arrow arrays built over the numpy columns'
-        own buffers where the layouts agree: a few numpy and pyarrow calls per column and none per row, so
-        that small batches (a DuckDB vector of 2,048 rows) pay little beside the decrypt itself. Null slots
-        of the integer columns keep the sentinel (Arrow leaves them undefined); timestamps get 0 there."""
+        own buffers where the layouts agree, and none per row, so that small batches (a DuckDB vector of
+        2,048 rows) pay little beside the decrypt itself. Null slots of the integer columns keep the sentinel
+        (Arrow leaves them undefined); timestamps get 0 there. Where the C engine is built, the validity
+        bitmaps, the status strings and the scope column come from one pass over the rows
+        (``_engine_c.batch_arrow_parts``); otherwise, or for a batch that pass does not cover, from a few
+        numpy calls per column (:meth:`_arrow_arrays_numpy`). Both give the same arrays."""
+        arrays = self._arrow_arrays_one_pass()
+        return self._arrow_arrays_numpy() if arrays is None else arrays
+
+    def _arrow_arrays_one_pass(self) -> Optional[List[Any]]:
+        """:meth:`_arrow_arrays` through the C engine's one pass, or None where it does not apply (no C engine,
+        an empty batch, a raw UID longer than the column (``_overflow``) or not a prefix of it, buffers past
+        Arrow's 32-bit offsets)."""
+        c = _engine.c_engine
+        n, width = len(self.uid), self.uid.dtype.itemsize
+        scope = -1 if self._scope is None else int(self._scope)
+        if (c is None or self._overflow or n == 0 or width == 0 or not -1 <= scope <= 127
+                or (n + 1) * width > _INT32_MAX or self.uid.dtype.kind != "S"):
+            return None
+        columns = (self.status, self.established_ms, self.expiry_ms, self.site_id, self.site_key_site_id,
+                   self.identity_type, self.version, self.is_client_side_generated)
+        if any(col.dtype != want for col, want in zip(columns, _ONE_PASS_DTYPES)):
+            return None  # the engines' own dtypes only (a result built by hand may hold others)
+        import pyarrow as pa
+
+        uid = np.ascontiguousarray(self.uid)
+        bitmaps, complete, regular, offsets, data, scope_column = c.batch_arrow_parts(
+            np.ascontiguousarray(self.status), uid.view(np.uint8).reshape(n, width),
+            np.ascontiguousarray(self.established_ms), np.ascontiguousarray(self.expiry_ms),
+            np.ascontiguousarray(self.site_id), np.ascontiguousarray(self.site_key_site_id),
+            np.ascontiguousarray(self.identity_type), np.ascontiguousarray(self.version),
+            np.ascontiguousarray(self.is_client_side_generated), scope, _BARE_LUT, _STATUS_OFFSETS, _STATUS_BYTES)
+        if not regular or offsets is None:
+            return None
+
+        def valid(k: int) -> Any:
+            return None if complete[k] else pa.py_buffer(bitmaps[k])
+
+        def fixed(col: np.ndarray, k: int, typ: Any, zero_nulls: bool = False) -> Any:
+            if zero_nulls and not complete[k]:
+                col = np.where(col != NONE_I64, col, 0)
+            return pa.Array.from_buffers(typ, n, [valid(k), pa.py_buffer(np.ascontiguousarray(col))])
+
+        ts = pa.timestamp("ms", tz="UTC")
+        # bitmaps' rows: established, expiry, site_id, site_key_site_id, identity_type, identity_scope, version,
+        # is_client_side_generated (valid), is_client_side_generated (true), uid (valid)
+        uid_offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+        return [
+            pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]),
+            pa.Array.from_buffers(pa.string(), n, [valid(9), pa.py_buffer(uid_offsets), pa.py_buffer(uid)]),
+            fixed(self.established_ms, 0, ts, True),
+            fixed(self.expiry_ms, 1, ts, True),
+            fixed(self.site_id, 2, pa.int64()),
+            fixed(self.site_key_site_id, 3, pa.int64()),
+            fixed(self.identity_type, 4, pa.int8()),
+            fixed(scope_column, 5, pa.int8()),
+            fixed(self.version, 6, pa.int16()),
+            pa.Array.from_buffers(pa.bool_(), n, [valid(7), pa.py_buffer(bitmaps[8])]),
+        ]
+
+    def _arrow_arrays_numpy(self) -> List[Any]:
+        """:meth:`_arrow_arrays` with numpy: a few numpy and pyarrow calls per column."""
         import pyarrow as pa
 
         n = len(self.status)
