@@ -27,7 +27,7 @@ QEMU=/usr/bin/qemu-aarch64-static
 GUEST_PKGS="python3,python3-venv,python3-pip,python3-dev,gcc,libc6-dev,libssl-dev,ca-certificates"
 # The test extras that have arm64 wheels and need no JVM (pyspark's tests skip without it).
 PIP_PKGS="setuptools>=77 wheel Cython>=3.0 numpy cryptography requests pytest hypothesis pytest-benchmark
-uid2-client==2.9.0 cryptography-vectors pyarrow pandas tqdm"
+uid2-client==2.9.0 cryptography-vectors pyarrow pandas tqdm httpx prometheus_client duckdb"
 
 log() { printf '== %s\n' "$*"; }
 
@@ -111,10 +111,14 @@ if [ $use_binfmt = 1 ]; then
 fi
 [ "$(run_guest uname -m)" = aarch64 ] || { echo "the guest does not run as aarch64" >&2; exit 1; }
 
+if [ -e "$ROOT/.uid2fast-venv" ] && ! cmp -s <(echo "$PIP_PKGS") "$ROOT/.uid2fast-venv"; then
+    log "the guest's test dependencies changed: installing the list again"
+    rm -f "$ROOT/.uid2fast-venv"
+fi
 if [ ! -e "$ROOT/.uid2fast-venv" ]; then
     log "guest venv + test dependencies (pip, arm64 wheels)"
     run_guest "python3 -m venv /opt/venv && /opt/venv/bin/pip install -q --upgrade pip && /opt/venv/bin/pip install -q $(echo $PIP_PKGS | sed 's/\([^ ]*[<>=][^ ]*\)/"\1"/g')"
-    touch "$ROOT/.uid2fast-venv"
+    echo "$PIP_PKGS" > "$ROOT/.uid2fast-venv"
 fi
 [ "${ARM64_SETUP_ONLY:-0}" = 1 ] && { log "guest ready at $ROOT"; exit 0; }
 
@@ -140,4 +144,5 @@ else
 fi
 
 log "the suite (arm64, emulated): pytest ${*:-tests}"
-run_guest "cd /src-uid2fast && export PYTHONPATH=src && /opt/venv/bin/python -c 'import platform, uid2fast; print(platform.machine(), uid2fast.backend, uid2fast.backend_features)' && /opt/venv/bin/python -m pytest -q -p no:cacheprovider ${*:-tests}"
+# UID2FAST_EMULATED: the RSS tests skip (the emulator's own translation cache grows the process's RSS)
+run_guest "cd /src-uid2fast && export PYTHONPATH=src UID2FAST_EMULATED=1 && /opt/venv/bin/python -c 'import platform, uid2fast; print(platform.machine(), uid2fast.backend, uid2fast.backend_features)' && /opt/venv/bin/python -m pytest -q -p no:cacheprovider ${*:-tests}"

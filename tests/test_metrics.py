@@ -359,6 +359,7 @@ def _scrape(registry):
 
 
 def test_prometheus_exposition_parses_back(op, engine):
+    pytest.importorskip("prometheus_client", reason="the [prometheus] extra is not installed")
     from prometheus_client import CollectorRegistry
 
     from uid2fast.metrics.prometheus import register
@@ -408,6 +409,7 @@ def test_prometheus_exposition_parses_back(op, engine):
 
 
 def test_prometheus_leaves_out_what_has_no_value_and_a_broken_source(op, engine):
+    pytest.importorskip("prometheus_client", reason="the [prometheus] extra is not installed")
     from prometheus_client import CollectorRegistry
 
     from uid2fast.metrics.prometheus import MetricsCollector

@@ -159,9 +159,19 @@ def _env(tmp_path: pathlib.Path) -> dict:
     return env
 
 
+# uid2fast's modules that need an optional extra, and the package each needs
+_EXTRA_MODULES = {"uid2fast.aio": "httpx", "uid2fast.metrics.prometheus": "prometheus_client",
+                  "uid2fast.duckdb": "duckdb", "uid2fast.spark": "pyspark"}
+
+
 def _needs(code: str) -> None:
-    """Skip (never fail) a block whose optional third-party imports are not installed."""
-    for top in sorted(set(re.findall(r"^\s*(?:import|from)\s+(\w+)", code, re.M))):
+    """Skip (never fail) a block whose optional third-party imports are not installed, directly or through a
+    uid2fast module of an optional extra."""
+    tops = set(re.findall(r"^\s*(?:import|from)\s+(\w+)", code, re.M))
+    for mod, package in _EXTRA_MODULES.items():
+        if re.search(r"\b" + re.escape(mod) + r"\b", code):
+            tops.add(package)
+    for top in sorted(tops):
         if top != "uid2fast" and importlib.util.find_spec(top) is None:
             pytest.skip(f"{top} is not installed")
     if "pyspark" in code and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
