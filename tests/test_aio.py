@@ -442,3 +442,40 @@ def test_importing_without_httpx_names_the_extra():
                        text=True, timeout=120)
     assert r.returncode != 0
     assert "ImportError" in r.stderr and "uid2fast[async]" in r.stderr
+
+
+# --- split requests: which failure is raised --------------------------------------------------------------------
+def test_split_requests_raise_the_first_failure_in_input_order_like_the_blocking_clients():
+    """Chunks 0 and 1 fail in the same step of the event loop, 1 first in time: the chunk first in input order
+    is raised, as the blocking clients' run_chunks does; results come back in input order."""
+    from uid2fast._batching import run_chunks
+    from uid2fast.aio._clients import gather_chunks
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        gates = [loop.create_future() for _ in range(3)]
+
+        async def func(i):
+            await gates[i]
+            if i < 2:
+                raise ValueError(f"chunk {i}")
+            return i
+
+        async def release():
+            await asyncio.sleep(0.01)
+            gates[1].set_result(None)  # chunk 1 wakes (and fails) first ...
+            gates[0].set_result(None)  # ... chunk 0 in the same step
+
+        releaser = asyncio.ensure_future(release())
+        with pytest.raises(ValueError, match="chunk 0"):
+            await gather_chunks(func, [0, 1, 2], 3)
+        await releaser
+
+        async def ok(i):
+            await asyncio.sleep(0.01 * (3 - i))  # the last chunk finishes first
+            return i * 10
+
+        assert await gather_chunks(ok, [0, 1, 2], 3) == [0, 10, 20]
+
+    asyncio.run(scenario())
+    assert run_chunks(lambda i: i * 10, [0, 1, 2], 3) == [0, 10, 20]

@@ -49,8 +49,9 @@ def make_transport(http: Any, client: Optional[httpx.AsyncClient]) -> AsyncHttpT
 async def gather_chunks(func: Callable[[A], Awaitable[R]], chunks: Sequence[A], max_in_flight: int) -> List[R]:
     """``[await func(c) for c in chunks]`` with at most ``max_in_flight`` running at once, in input order.
 
-    The first failure cancels the rest (they hold no state: a cancelled request closes its connection) and
-    is raised, as :func:`uid2fast._batching.run_chunks` raises the first failure of the blocking clients.
+    The first failure cancels the rest (they hold no state: a cancelled request closes its connection); of
+    the chunks that had failed by then, the first in input order is raised, as
+    :func:`uid2fast._batching.run_chunks` does for the blocking clients.
     """
     if len(chunks) <= 1 or max_in_flight == 1:
         return [await func(c) for c in chunks]
@@ -62,7 +63,11 @@ async def gather_chunks(func: Callable[[A], Awaitable[R]], chunks: Sequence[A], 
 
     tasks = [asyncio.ensure_future(one(c)) for c in chunks]
     try:
-        return list(await asyncio.gather(*tasks))
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return [task.result() for task in tasks]
     finally:
         for task in tasks:
             task.cancel()
