@@ -1,6 +1,8 @@
-"""Package metadata: the license file, classifiers and requires-python agree with each other and with CI."""
+"""Package metadata: the license file, classifiers and requires-python agree with each other and with CI; setup.py
+gives each compiler its own flags."""
 import pathlib
 import re
+import sys
 
 import pytest
 
@@ -42,3 +44,34 @@ def test_classifiers_match_requires_python_and_ci(project):
 def test_project_urls(project):
     urls = project["urls"]
     assert urls and all(u.startswith("https://") for u in urls.values())
+
+
+def _setup_namespace():
+    """setup.py's definitions without running setup() (it is called at the end of the file)."""
+    import pathlib
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "setup.py").read_text()
+    head = text[:text.rindex("\nsetup(")]
+    ns = {"__name__": "setup_under_test", "__file__": str(pathlib.Path(__file__).parent.parent / "setup.py")}
+    exec(compile(head, "setup.py", "exec"), ns)  # noqa: S102 - the project's own build script
+    return ns
+
+
+class _Compiler:
+    def __init__(self, compiler_type, command=("gcc",)):
+        self.compiler_type = compiler_type
+        self.compiler = list(command)
+
+
+def test_each_compiler_gets_its_own_flags():
+    """MSVC gets /-options only (none of the GNU set), GCC/Clang/MinGW the GNU set with -Werror and no MSVC
+    option; only POSIX builds get -pthread (Windows uses Win32 threads)."""
+    ns = _setup_namespace()
+    c_flags, cy_flags, link = ns["compiler_flags"](_Compiler("msvc"))
+    assert c_flags and all(f.startswith("/") for f in c_flags + cy_flags + link), (c_flags, cy_flags, link)
+    assert "/WX" in c_flags or not ns["WERROR"]
+    for kind in ("unix", "mingw32"):
+        c_flags, cy_flags, link = ns["compiler_flags"](_Compiler(kind))
+        assert all(f.startswith("-") for f in c_flags + cy_flags + link), (kind, c_flags)
+        assert "-Wall" in c_flags and ("-Werror" in c_flags or not ns["WERROR"])
+        assert ("-pthread" in c_flags) == (kind == "unix" and sys.platform != "win32")
