@@ -287,6 +287,20 @@ static const uint8_t vbmi_dec_url[128] = {
     0x80, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28,
     0x29, 0x2A, 0x2B, 0x2C, 0x2D, 0x2E, 0x2F, 0x30, 0x31, 0x32, 0x33, 0x80, 0x80, 0x80, 0x80, 0x80,
 };
+/* decode: output byte j is byte 2 - j % 3 of 32-bit lane j / 3 (bytes 48..63 unused) */
+static const uint8_t vbmi_pack[64] = {
+    2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, 18, 17, 16, 22,
+    21, 20, 26, 25, 24, 30, 29, 28, 34, 33, 32, 38, 37, 36, 42, 41,
+    40, 46, 45, 44, 50, 49, 48, 54, 53, 52, 58, 57, 56, 62, 61, 60,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+/* encode: the 32-bit lane k holds input bytes 3k+1, 3k, 3k+2, 3k+1 */
+static const uint8_t vbmi_spread[64] = {
+    1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10,
+    13, 12, 14, 13, 16, 15, 17, 16, 19, 18, 20, 19, 22, 21, 23, 22,
+    25, 24, 26, 25, 28, 27, 29, 28, 31, 30, 32, 31, 34, 33, 35, 34,
+    37, 36, 38, 37, 40, 39, 41, 40, 43, 42, 44, 43, 46, 45, 47, 46,
+};
 static const char vbmi_enc_std[65] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char vbmi_enc_url[65] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -301,11 +315,7 @@ UID2_ALWAYS_INLINE VBMI_TARGET __m512i vbmi_decode64(__m512i c, __m512i lo, __m5
     *bad = _mm512_ternarylogic_epi32(*bad, v, c, 0xFE); /* bad | v | c: 0x80 marks a bad character */
     v = _mm512_maddubs_epi16(v, _mm512_set1_epi32(0x01400140));
     v = _mm512_madd_epi16(v, _mm512_set1_epi32(0x00011000));
-    /* output byte j is byte 2 - j % 3 of 32-bit lane j / 3 */
-    const __m512i pack = _mm512_set_epi8(
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 60, 61, 62, 56, 57, 58, 52, 53, 54, 48, 49, 50, 44, 45,
-        46, 40, 41, 42, 36, 37, 38, 32, 33, 34, 28, 29, 30, 24, 25, 26, 20, 21, 22, 16, 17, 18, 12, 13, 14, 8, 9,
-        10, 4, 5, 6, 0, 1, 2);
+    const __m512i pack = _mm512_loadu_si512((const void *)vbmi_pack);
     return _mm512_permutexvar_epi8(pack, v);
 }
 
@@ -331,10 +341,7 @@ VBMI_TARGET static int decode_vbmi(const uint8_t *in, size_t body, uint8_t *out,
 
 UID2_ALWAYS_INLINE VBMI_TARGET __m512i vbmi_encode48(__m512i x, __m512i alphabet)
 {
-    const __m512i spread = _mm512_set_epi8(
-        46, 47, 45, 46, 43, 44, 42, 43, 40, 41, 39, 40, 37, 38, 36, 37, 34, 35, 33, 34, 31, 32, 30, 31, 28, 29,
-        27, 28, 25, 26, 24, 25, 22, 23, 21, 22, 19, 20, 18, 19, 16, 17, 15, 16, 13, 14, 12, 13, 10, 11, 9, 10, 7,
-        8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1);
+    const __m512i spread = _mm512_loadu_si512((const void *)vbmi_spread);
     x = _mm512_permutexvar_epi8(spread, x);
     x = _mm512_multishift_epi64_epi8(_mm512_set1_epi64(0x3036242a1016040aLL), x);
     return _mm512_permutexvar_epi8(x, alphabet);

@@ -134,6 +134,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _respond(self) -> Optional[HttpResponse]:
         length, error = _parse_content_length(self.headers.get_all("Content-Length") or [], self.server.max_body)
         if error is not None:
+            self.server.request_read(self.connection)  # nothing more is read: the answer is not cut short
             self.close_connection = True  # the body (if any) is not read: the connection cannot be reused
             return error
         body = self.rfile.read(length)
