@@ -207,6 +207,19 @@ def test_to_pandas_keeps_integers_nullable_and_text(engine, keys, mixed):
     assert enc["token"][1] is pd.NA and enc["status"][0] == "SUCCESS"
 
 
+def _success_columns(uids, overflow):
+    """Result columns built by hand: every row SUCCESS with the given raw UIDs (S44) and long ones, every other
+    field absent."""
+    from uid2fast.batch import DecryptedTokens
+
+    n = len(uids)
+    i64 = np.full(n, DecryptedTokens.NONE_I64, dtype=np.int64)
+    small = np.full(n, -1, dtype=np.int8)
+    return {"status": np.zeros(n, dtype=np.uint8), "uid": np.array(uids, dtype="S44"), "established_ms": i64,
+            "expiry_ms": i64, "site_id": i64, "site_key_site_id": i64, "identity_type": small,
+            "version": np.full(n, -1, dtype=np.int16), "is_client_side_generated": small, "uid_overflow": overflow}
+
+
 @pytest.mark.parametrize("uids, overflow", [
     ([b"A" * 44, b"", b"B" * 44], {}),                        # the usual case: full width or none
     ([b"short", b"", b"C" * 44, b"x"], {}),                   # shorter rows: the general path
@@ -218,19 +231,13 @@ def test_to_arrow_uid_column_equals_uids(uids, overflow):
     pa = pytest.importorskip("pyarrow")
     from uid2fast.batch import DecryptedTokens
 
-    n = len(uids)
-    i64 = np.full(n, DecryptedTokens.NONE_I64, dtype=np.int64)
-    small = np.full(n, -1, dtype=np.int8)
-    cols = {"status": np.zeros(n, dtype=np.uint8), "uid": np.array(uids, dtype="S44"), "established_ms": i64,
-            "expiry_ms": i64, "site_id": i64, "site_key_site_id": i64, "identity_type": small,
-            "version": np.full(n, -1, dtype=np.int16), "is_client_side_generated": small,
-            "uid_overflow": overflow}
+    cols = _success_columns(uids, overflow)
     res = DecryptedTokens(cols, None)
     col = res.to_arrow().column("uid")
     assert col.type == pa.string()
     assert col.to_pylist() == res.uids()
     assert col.null_count == sum(1 for u in res.uids() if u is None)
-    assert res.to_arrow().column("status").to_pylist() == ["SUCCESS"] * n
+    assert res.to_arrow().column("status").to_pylist() == ["SUCCESS"] * len(uids)
 
 
 def test_to_arrow_equals_the_rows(engine, keys, mixed):
@@ -375,13 +382,7 @@ def test_arrow_one_pass_leaves_the_rest_to_numpy(uids, overflow, applies):
 
     if _engine.c_engine is None:
         pytest.skip("the one pass is the C engine's")
-    n = len(uids)
-    i64 = np.full(n, DecryptedTokens.NONE_I64, dtype=np.int64)
-    small = np.full(n, -1, dtype=np.int8)
-    cols = {"status": np.zeros(n, dtype=np.uint8), "uid": np.array(uids, dtype="S44"), "established_ms": i64,
-            "expiry_ms": i64, "site_id": i64, "site_key_site_id": i64, "identity_type": small,
-            "version": np.full(n, -1, dtype=np.int16), "is_client_side_generated": small,
-            "uid_overflow": overflow}
+    cols = _success_columns(uids, overflow)
     res = DecryptedTokens(cols, 0)
     one = res._arrow_arrays_one_pass()
     assert (one is not None) == applies
@@ -392,7 +393,7 @@ def test_arrow_one_pass_leaves_the_rest_to_numpy(uids, overflow, applies):
     wide = DecryptedTokens(dict(cols, status=cols["status"].astype(np.int64)), 0)
     assert wide._arrow_arrays_one_pass() is None
     _same_arrays(wide._arrow_arrays(), res._arrow_arrays_numpy())
-    strided = DecryptedTokens(dict(cols, site_id=np.repeat(i64, 2)[::2]), 0)
+    strided = DecryptedTokens(dict(cols, site_id=np.repeat(cols["site_id"], 2)[::2]), 0)
     assert (strided._arrow_arrays_one_pass() is not None) == applies
     _same_arrays(strided._arrow_arrays(), res._arrow_arrays_numpy())
 
