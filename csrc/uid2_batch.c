@@ -1,6 +1,7 @@
-/* Batches: a simple thread fan-out (pthreads, or Win32 threads: uid2_port.h). Each thread gets a
- * contiguous slice of rows, its own worker (scratch memory and keyed contexts) and writes only its slice
- * of the output columns. */
+/* Batches: a simple thread fan-out (pthreads, or Win32 threads: uid2_port.h). The rows are cut into chunks
+ * that the threads take in turn from one shared cursor (an atomic add), so a thread that starts late or
+ * shares its core with something else takes fewer chunks instead of holding everyone up at the end; each
+ * thread has its own worker (scratch memory and keyed contexts) and writes only the rows of its chunks. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,14 @@
  * each thread gets at least this many rows. */
 #define MIN_ROWS_PER_THREAD 2048u
 
+/* Rows a thread takes from the cursor at a time: a few hundred microseconds of work, so the cursor's cache
+ * line moves rarely, and small enough (16 chunks a thread) that the last chunks even the threads out. */
+static size_t chunk_rows(size_t n, size_t nt)
+{
+    size_t c = n / (nt * 16);
+    return c < 256 ? 256 : c > 4096 ? 4096 : c;
+}
+
 typedef struct {
     const uid2_table_t *t;
     const uid2_bytes_t *tokens;
@@ -20,7 +29,8 @@ typedef struct {
     int64_t now_us;
     int client;
     const uid2_columns_t *cols;
-    size_t lo, hi;
+    uint64_t *next; /* the shared cursor: the first row no thread has taken yet */
+    size_t n, chunk;
     ptrdiff_t overflow; /* -1: out of memory */
 } decrypt_job_t;
 
@@ -155,8 +165,21 @@ static void *decrypt_job(void *arg)
         j->overflow = -1;
         return NULL;
     }
-    j->overflow = uid2_decrypt_rows(j->t, w, j->tokens, j->lo, j->hi, j->domains, j->single_domain, j->now_us,
-                                    j->client, j->cols);
+    ptrdiff_t total = 0;
+    for (;;) {
+        uint64_t lo = uid2_atomic_fetch_add_u64(j->next, j->chunk);
+        if (lo >= j->n)
+            break;
+        size_t hi = j->n - (size_t)lo < j->chunk ? j->n : (size_t)lo + j->chunk;
+        ptrdiff_t o = uid2_decrypt_rows(j->t, w, j->tokens, (size_t)lo, hi, j->domains, j->single_domain, j->now_us,
+                                        j->client, j->cols);
+        if (o < 0) {
+            total = -1;
+            break;
+        }
+        total += o;
+    }
+    j->overflow = total;
     uid2_worker_free(w);
     return NULL;
 }
@@ -211,6 +234,8 @@ ptrdiff_t uid2_decrypt_many(const uid2_table_t *t, const uid2_bytes_t *tokens, s
     decrypt_job_t *jobs = calloc(nt, sizeof *jobs);
     if (jobs == NULL)
         return -1;
+    uint64_t next = 0;
+    size_t chunk = nt == 1 ? n : chunk_rows(n, nt);
     for (size_t k = 0; k < nt; k++) {
         decrypt_job_t *j = &jobs[k];
         j->t = t;
@@ -220,8 +245,9 @@ ptrdiff_t uid2_decrypt_many(const uid2_table_t *t, const uid2_bytes_t *tokens, s
         j->now_us = now_us;
         j->client = client;
         j->cols = cols;
-        j->lo = n * k / nt;
-        j->hi = n * (k + 1) / nt;
+        j->next = &next;
+        j->n = n;
+        j->chunk = chunk;
     }
     fan_out(jobs, sizeof *jobs, nt, decrypt_job);
     ptrdiff_t total = 0;
@@ -245,7 +271,8 @@ typedef struct {
     char *out;
     const size_t *offsets;
     size_t *lens;
-    size_t lo, hi;
+    uint64_t *next; /* the shared cursor, as for decrypt_job_t */
+    size_t n, chunk;
     int oom;
 } encrypt_job_t;
 
@@ -257,13 +284,19 @@ static void *encrypt_job(void *arg)
         j->oom = 1;
         return NULL;
     }
-    for (size_t i = j->lo; i < j->hi; i++) {
-        const uid2_bytes_t *u = &j->uids[i];
-        unsigned flags = (u->ptr == NULL || !uid2_all_ascii(u->ptr, u->len)) ? UID2_TOKEN_UNDECODABLE : 0;
-        const char *p = u->ptr ? (const char *)u->ptr : "";
-        size_t len = u->ptr ? u->len : 0;
-        j->status[i] = (uint8_t)uid2_encrypt_token(j->t, w, p, len, flags, j->now_us, j->a, j->out + j->offsets[i],
-                                                   &j->lens[i]);
+    for (;;) {
+        uint64_t lo = uid2_atomic_fetch_add_u64(j->next, j->chunk);
+        if (lo >= j->n)
+            break;
+        size_t hi = j->n - (size_t)lo < j->chunk ? j->n : (size_t)lo + j->chunk;
+        for (size_t i = (size_t)lo; i < hi; i++) {
+            const uid2_bytes_t *u = &j->uids[i];
+            unsigned flags = (u->ptr == NULL || !uid2_all_ascii(u->ptr, u->len)) ? UID2_TOKEN_UNDECODABLE : 0;
+            const char *p = u->ptr ? (const char *)u->ptr : "";
+            size_t len = u->ptr ? u->len : 0;
+            j->status[i] = (uint8_t)uid2_encrypt_token(j->t, w, p, len, flags, j->now_us, j->a,
+                                                       j->out + j->offsets[i], &j->lens[i]);
+        }
     }
     uid2_worker_free(w);
     return NULL;
@@ -279,6 +312,8 @@ int uid2_encrypt_many(const uid2_table_t *t, const uid2_bytes_t *uids, size_t n,
     encrypt_job_t *jobs = calloc(nt, sizeof *jobs);
     if (jobs == NULL)
         return -1;
+    uint64_t next = 0;
+    size_t chunk = nt == 1 ? n : chunk_rows(n, nt);
     for (size_t k = 0; k < nt; k++) {
         encrypt_job_t *j = &jobs[k];
         j->t = t;
@@ -289,8 +324,9 @@ int uid2_encrypt_many(const uid2_table_t *t, const uid2_bytes_t *uids, size_t n,
         j->out = out;
         j->offsets = out_offsets;
         j->lens = out_lens;
-        j->lo = n * k / nt;
-        j->hi = n * (k + 1) / nt;
+        j->next = &next;
+        j->n = n;
+        j->chunk = chunk;
     }
     fan_out(jobs, sizeof *jobs, nt, encrypt_job);
     int rc = 0;

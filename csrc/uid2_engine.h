@@ -192,7 +192,7 @@ typedef struct {
 } uid2_columns_t;
 
 /* Decrypt tokens[0..n) (ptr NULL, or a byte >= 0x80: INVALID_PAYLOAD) across `threads` threads (each
- * writes its own slice of the columns). domains: NULL, or n entries (ptr NULL = None); single_domain is
+ * writes only the rows of the chunks it takes). domains: NULL, or n entries (ptr NULL = None); single_domain is
  * used for every row when domains is NULL (NULL = None). Needs no Python and holds no lock.
  * Returns the number of uid_overflow rows, or -1 if memory ran out (the columns are then incomplete). */
 ptrdiff_t uid2_decrypt_many(const uid2_table_t *t, const uid2_bytes_t *tokens, size_t n,

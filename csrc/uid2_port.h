@@ -8,7 +8,8 @@
  *   thread-local UID2_THREAD_LOCAL                                    (_Thread_local / __declspec(thread))
  *   atomics      uid2_atomic_load_int, uid2_atomic_store_int, uid2_atomic_inc_uint, uid2_atomic_load_uint,
  *                uid2_atomic_xchg_ptr (sequentially consistent; __atomic builtins / Interlocked*);
- *                uid2_atomic_add_u64, uid2_atomic_load_u64 (relaxed: counters, no ordering with other memory)
+ *                uid2_atomic_add_u64, uid2_atomic_load_u64, uid2_atomic_fetch_add_u64 (relaxed: counters and
+ *                work cursors, no ordering with other memory)
  *   bit tricks   uid2_bswap32, uid2_bswap64, uid2_clz64
  *   overflow     uid2_add_overflow_i64, uid2_sub_overflow_i64, uid2_mul_overflow_i64
  *   CPUID        uid2_cpuid, uid2_xgetbv0 (x86 and x86-64 only: UID2_X86)
@@ -203,6 +204,10 @@ static inline uint64_t uid2_atomic_load_u64(const uint64_t *p)
 {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
+static inline uint64_t uid2_atomic_fetch_add_u64(uint64_t *p, uint64_t n)
+{
+    return __atomic_fetch_add(p, n, __ATOMIC_RELAXED);
+}
 #elif defined(UID2_MSVC)
 static inline int uid2_atomic_load_int(const int *p)
 {
@@ -232,6 +237,10 @@ static inline void uid2_atomic_add_u64(uint64_t *p, uint64_t n)
 static inline uint64_t uid2_atomic_load_u64(const uint64_t *p)
 {
     return (uint64_t)InterlockedCompareExchange64((volatile LONG64 *)p, 0, 0);
+}
+static inline uint64_t uid2_atomic_fetch_add_u64(uint64_t *p, uint64_t n)
+{
+    return (uint64_t)InterlockedExchangeAdd64((volatile LONG64 *)p, (LONG64)n);
 }
 #else
 #error "uid2_port.h: no atomics for this compiler"

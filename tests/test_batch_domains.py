@@ -131,6 +131,21 @@ def test_arrow_string_that_is_not_utf8_raises_as_to_pylist(keys, csg):
         U.decrypt_tokens([csg] * 2, keys, now=NOW, domain_names=bad)
 
 
+def test_arrow_bytes_under_a_null_row_are_not_read_as_a_domain(keys, csg):
+    """A chunk whose rows span only ASCII is settled by one scan of the data buffer; a null row's bytes may
+    lie in that span and be anything, and then each row is checked alone: the null row is no domain and the
+    others are read as they are."""
+    pa = pytest.importorskip("pyarrow")
+    data = b"pub.example" + b"\xff\xfe" + b"PUB.EXAMPLE" + b"b\xc3\xbccher.example"
+    offsets = np.array([0, 11, 13, 24, 39], dtype=np.int32)
+    validity = np.packbits(np.array([1, 0, 1, 1, 0, 0, 0, 0], dtype=bool), bitorder="little")
+    arr = pa.Array.from_buffers(pa.string(), 4, [pa.py_buffer(validity.tobytes()), pa.py_buffer(offsets.tobytes()),
+                                                 pa.py_buffer(data)], null_count=1)
+    assert arr.to_pylist() == ["pub.example", None, "PUB.EXAMPLE", "b\u00fccher.example"]
+    out = U.decrypt_tokens([csg] * 4, keys, now=NOW, domain_names=arr)
+    assert _statuses(out) == _expect(keys, csg, arr.to_pylist()) == [OK, FAIL, OK, OK]
+
+
 @pytest.mark.parametrize("pos", [0, 7, 8, 31, 32, 33, 63, 64, 69])
 def test_arrow_string_not_utf8_anywhere_in_a_long_row_raises(keys, csg, pos):
     """The check reads ASCII 32 and 8 bytes at a time: a bad byte at every offset of those steps is found."""

@@ -367,6 +367,35 @@ cdef extern from *:
         return 1;
     }
 
+    /* 1 if the bytes from the lowest start to the highest end of rows [lo, hi) (NULL rows aside) are all
+     * ASCII, which makes every one of those rows UTF-8; 0 otherwise (then each row must be checked alone).
+     * The caller vouches that the rows lie in one buffer (an Arrow data buffer), so every byte between them
+     * can be read: a whole chunk's domains are then one linear scan instead of a call per row. */
+    static int uid2_rows_span_ascii(const uid2_bytes_t *rows, size_t lo, size_t hi)
+    {
+        const uint8_t *first = NULL, *end = NULL;
+        for (size_t i = lo; i < hi; i++) {
+            if (rows[i].ptr == NULL || rows[i].len == 0)
+                continue;
+            if (first == NULL || rows[i].ptr < first)
+                first = rows[i].ptr;
+            if (end == NULL || rows[i].ptr + rows[i].len > end)
+                end = rows[i].ptr + rows[i].len;
+        }
+        if (first == NULL)
+            return 1;
+        size_t n = (size_t)(end - first), i = 0;
+        uint64_t acc = 0;
+        for (; i + 32 <= n; i += 32) {
+            uint64_t w[4];
+            memcpy(w, first + i, 32);
+            acc |= w[0] | w[1] | w[2] | w[3];
+        }
+        for (; i < n; i++)
+            acc |= first[i];
+        return (acc & UINT64_C(0x8080808080808080)) == 0;
+    }
+
     /* Rows [lo, hi) that are not NULL and not such UTF-8. */
     static size_t uid2_rows_not_utf8(const uid2_bytes_t *rows, size_t lo, size_t hi)
     {
@@ -425,6 +454,7 @@ cdef extern from *:
     """
     bint uid2_utf8_ok(const uint8_t *s, size_t n) nogil
     size_t uid2_rows_not_utf8(const uid2_bytes_t *rows, size_t lo, size_t hi) nogil
+    bint uid2_rows_span_ascii(const uid2_bytes_t *rows, size_t lo, size_t hi) nogil
     int uid2_ucs4_rows_utf8(const uint32_t *u, size_t n, size_t w, uint8_t *dst, uid2_bytes_t *rows) nogil
 
 
@@ -489,7 +519,11 @@ cdef bint _fill_domains_arrow(_Items it, object pa, object c, Py_ssize_t at) exc
         return False
     _fill_arrow(it, c, at, layout, "domain_names")
     with nogil:
-        bad = uid2_rows_not_utf8(it.rows, <size_t>at, <size_t>(at + n))
+        # the offsets layouts keep every row in the one data buffer: an all-ASCII span settles the chunk
+        if layout != _ARROW_VIEWS and uid2_rows_span_ascii(it.rows, <size_t>at, <size_t>(at + n)):
+            bad = 0
+        else:
+            bad = uid2_rows_not_utf8(it.rows, <size_t>at, <size_t>(at + n))
     if bad == 0:
         return True
     t = pa.types
