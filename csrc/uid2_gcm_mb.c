@@ -324,13 +324,18 @@ uint32_t uid2_gcm_mb_decrypt_with(int impl, const uid2_gcm_mb_msg *msgs, size_t 
             pass[f].out = spare;
             spare_used = 1;
         }
+        /* a batch's master-key payloads all have one key (the same key object): its round keys and powers of
+         * H are then broadcast to every lane instead of gathered lane by lane */
+        int one_key = 1;
+        for (size_t f = 1; f < per_pass; f++)
+            one_key &= pass[f].key == pass[0].key;
         __m128i diff[8];
         if (impl == UID2_GCM_MB_VAES512)
-            run_z4(pass, nb, diff);
+            run_z4(pass, nb, diff, one_key);
         else if (impl == UID2_GCM_MB_VAES256)
-            run_y2(pass, nb, diff);
+            run_y2(pass, nb, diff, one_key);
         else
-            run_x1(pass, nb, diff);
+            run_x1(pass, nb, diff, one_key);
         for (size_t f = 0; f < k; f++)
             if (!tag_ok(diff[f])) {
                 mb_wipe(pass[f].out, pass[f].len); /* never a partial result */

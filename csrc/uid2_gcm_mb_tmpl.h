@@ -13,9 +13,12 @@
 #define MB_L (MB_W * MB_G)
 #define MB_INL static inline __attribute__((always_inline)) MB_TGT
 
-/* lane l of the result: round key r of message (g, l) */
-MB_INL V MB_FN(rk)(const uid2_gcm_mb_msg *ms, size_t g, size_t r)
+/* lane l of the result: round key r of message (g, l); with one_key (every message of the pass has the same
+ * key: the master key of a batch's tokens) one broadcast instead of a gather */
+MB_INL V MB_FN(rk)(const uid2_gcm_mb_msg *ms, size_t g, size_t r, const int one_key)
 {
+    if (one_key)
+        return V_BCAST(ld(ms[0].key->rk[r]));
     __m128i t[MB_W];
 #pragma GCC unroll 4
     for (size_t l = 0; l < MB_W; l++)
@@ -24,15 +27,23 @@ MB_INL V MB_FN(rk)(const uid2_gcm_mb_msg *ms, size_t g, size_t r)
 }
 
 /* the Karatsuba products of x and H^(p+1) of each lane's key, added to lo / mid / hi */
-MB_INL void MB_FN(mul_acc)(const uid2_gcm_mb_msg *ms, size_t g, size_t p, V x, V *lo, V *mid, V *hi)
+MB_INL void MB_FN(mul_acc)(const uid2_gcm_mb_msg *ms, size_t g, size_t p, V x, V *lo, V *mid, V *hi,
+                           const int one_key)
 {
-    __m128i t[MB_W], u[MB_W];
+    V h, hk;
+    if (one_key) {
+        h = V_BCAST(ld(ms[0].key->hpow[p]));
+        hk = V_BCAST(ld(ms[0].key->hkar[p]));
+    } else {
+        __m128i t[MB_W], u[MB_W];
 #pragma GCC unroll 4
-    for (size_t l = 0; l < MB_W; l++) {
-        t[l] = ld(ms[g * MB_W + l].key->hpow[p]);
-        u[l] = ld(ms[g * MB_W + l].key->hkar[p]);
+        for (size_t l = 0; l < MB_W; l++) {
+            t[l] = ld(ms[g * MB_W + l].key->hpow[p]);
+            u[l] = ld(ms[g * MB_W + l].key->hkar[p]);
+        }
+        h = V_SET(t);
+        hk = V_SET(u);
     }
-    V h = V_SET(t), hk = V_SET(u);
     *lo = V_XOR(*lo, V_CLMUL(x, h, 0x00));
     *hi = V_XOR(*hi, V_CLMUL(x, h, 0x11));
     *mid = V_XOR(*mid, V_CLMUL(V_XOR(x, V_SWAP64(x)), hk, 0x00));
@@ -52,7 +63,7 @@ MB_INL V MB_FN(reduce)(V lo, V mid, V hi)
 
 /* One pass: messages ms[0 .. MB_L) of nb blocks each (a constant after inlining, 0..9; the lengths may differ
  * in the last, partial block). Writes the plaintexts and diff[m] = computed tag xor given tag. */
-MB_INL void MB_FN(pass)(const uid2_gcm_mb_msg *ms, const size_t nb, __m128i *diff)
+MB_INL void MB_FN(pass)(const uid2_gcm_mb_msg *ms, const size_t nb, __m128i *diff, const int one_key)
 {
     const V bs = V_BCAST(bswap_mask());
     V s[MB_G][10]; /* counter blocks 2 .. nb + 1, then J0 (counter 1) */
@@ -62,7 +73,7 @@ MB_INL void MB_FN(pass)(const uid2_gcm_mb_msg *ms, const size_t nb, __m128i *dif
 #pragma GCC unroll 4
         for (size_t l = 0; l < MB_W; l++)
             t[l] = load_nonce(ms[g * MB_W + l].nonce);
-        const V j0 = V_XOR(V_SET(t), MB_FN(rk)(ms, g, 0));
+        const V j0 = V_XOR(V_SET(t), MB_FN(rk)(ms, g, 0, one_key));
 #pragma GCC unroll 10
         for (size_t i = 0; i <= nb; i++) {
             uint32_t c = i < nb ? (uint32_t)i + 2u : 1u;
@@ -73,7 +84,7 @@ MB_INL void MB_FN(pass)(const uid2_gcm_mb_msg *ms, const size_t nb, __m128i *dif
     for (size_t r = 1; r < 14; r++) {
 #pragma GCC unroll 4
         for (size_t g = 0; g < MB_G; g++) {
-            const V k = MB_FN(rk)(ms, g, r);
+            const V k = MB_FN(rk)(ms, g, r, one_key);
 #pragma GCC unroll 10
             for (size_t i = 0; i <= nb; i++)
                 s[g][i] = V_AESENC(s[g][i], k);
@@ -81,7 +92,7 @@ MB_INL void MB_FN(pass)(const uid2_gcm_mb_msg *ms, const size_t nb, __m128i *dif
     }
 #pragma GCC unroll 4
     for (size_t g = 0; g < MB_G; g++) {
-        const V k = MB_FN(rk)(ms, g, 14);
+        const V k = MB_FN(rk)(ms, g, 14, one_key);
 #pragma GCC unroll 10
         for (size_t i = 0; i <= nb; i++)
             s[g][i] = V_AESLAST(s[g][i], k);
@@ -120,13 +131,13 @@ MB_INL void MB_FN(pass)(const uid2_gcm_mb_msg *ms, const size_t nb, __m128i *dif
             lo = mid = hi = V_ZERO();
 #pragma GCC unroll 2
             for (size_t j = 0; j < first; j++)
-                MB_FN(mul_acc)(ms, g, first - 1 - j, x[j], &lo, &mid, &hi);
+                MB_FN(mul_acc)(ms, g, first - 1 - j, x[j], &lo, &mid, &hi, one_key);
             y = MB_FN(reduce)(lo, mid, hi);
         }
         lo = mid = hi = V_ZERO();
 #pragma GCC unroll 10
         for (size_t j = first; j < n; j++)
-            MB_FN(mul_acc)(ms, g, n - 1 - j, j == first ? V_XOR(x[j], y) : x[j], &lo, &mid, &hi);
+            MB_FN(mul_acc)(ms, g, n - 1 - j, j == first ? V_XOR(x[j], y) : x[j], &lo, &mid, &hi, one_key);
         y = MB_FN(reduce)(lo, mid, hi);
         V tag = V_XOR(V_SHUF8(y, bs), s[g][nb]);
 #pragma GCC unroll 4
@@ -136,21 +147,36 @@ MB_INL void MB_FN(pass)(const uid2_gcm_mb_msg *ms, const size_t nb, __m128i *dif
     }
 }
 
-/* A pass over ms[0 .. MB_L), all of nb blocks, with a copy of the code per block count. */
-MB_TGT __attribute__((noinline)) static void MB_FN(run)(const uid2_gcm_mb_msg *ms, size_t nb, __m128i *diff)
+/* A pass over ms[0 .. MB_L), all of nb blocks, with a copy of the code per block count; one_key: every
+ * message has the same key (a copy of the code each way). */
+MB_TGT __attribute__((noinline)) static void MB_FN(run)(const uid2_gcm_mb_msg *ms, size_t nb, __m128i *diff,
+                                                        int one_key)
 {
+#define MB_CASE(n)                                                                                            \
+    case n:                                                                                                   \
+        if (one_key)                                                                                          \
+            MB_FN(pass)(ms, n, diff, 1);                                                                      \
+        else                                                                                                  \
+            MB_FN(pass)(ms, n, diff, 0);                                                                      \
+        break;
     switch (nb) {
-    case 0: MB_FN(pass)(ms, 0, diff); break;
-    case 1: MB_FN(pass)(ms, 1, diff); break;
-    case 2: MB_FN(pass)(ms, 2, diff); break;
-    case 3: MB_FN(pass)(ms, 3, diff); break;
-    case 4: MB_FN(pass)(ms, 4, diff); break;
-    case 5: MB_FN(pass)(ms, 5, diff); break;
-    case 6: MB_FN(pass)(ms, 6, diff); break;
-    case 7: MB_FN(pass)(ms, 7, diff); break;
-    case 8: MB_FN(pass)(ms, 8, diff); break;
-    default: MB_FN(pass)(ms, 9, diff); break; /* the caller keeps lengths <= 144 */
+    MB_CASE(0)
+    MB_CASE(1)
+    MB_CASE(2)
+    MB_CASE(3)
+    MB_CASE(4)
+    MB_CASE(5)
+    MB_CASE(6)
+    MB_CASE(7)
+    MB_CASE(8)
+    default: /* the caller keeps lengths <= 144 */
+        if (one_key)
+            MB_FN(pass)(ms, 9, diff, 1);
+        else
+            MB_FN(pass)(ms, 9, diff, 0);
+        break;
     }
+#undef MB_CASE
 }
 
 #undef MB_L
