@@ -268,8 +268,7 @@ typedef struct {
     int64_t now_us;
     const uid2_encrypt_args_t *a;
     uint8_t *status;
-    char *out;
-    const size_t *offsets;
+    char *const *outs;
     size_t *lens;
     uint64_t *next; /* the shared cursor, as for decrypt_job_t */
     size_t n, chunk;
@@ -294,8 +293,8 @@ static void *encrypt_job(void *arg)
             unsigned flags = (u->ptr == NULL || !uid2_all_ascii(u->ptr, u->len)) ? UID2_TOKEN_UNDECODABLE : 0;
             const char *p = u->ptr ? (const char *)u->ptr : "";
             size_t len = u->ptr ? u->len : 0;
-            j->status[i] = (uint8_t)uid2_encrypt_token(j->t, w, p, len, flags, j->now_us, j->a,
-                                                       j->out + j->offsets[i], &j->lens[i]);
+            j->status[i] = (uint8_t)uid2_encrypt_token(j->t, w, p, len, flags, j->now_us, j->a, j->outs[i],
+                                                       &j->lens[i]);
         }
     }
     uid2_worker_free(w);
@@ -303,8 +302,8 @@ static void *encrypt_job(void *arg)
 }
 
 int uid2_encrypt_many(const uid2_table_t *t, const uid2_bytes_t *uids, size_t n, int64_t now_us,
-                      const uid2_encrypt_args_t *a, uint8_t *status, char *out, const size_t *out_offsets,
-                      size_t *out_lens, int threads)
+                      const uid2_encrypt_args_t *a, uint8_t *status, char *const *outs, size_t *out_lens,
+                      int threads)
 {
     if (n == 0)
         return 0;
@@ -321,8 +320,7 @@ int uid2_encrypt_many(const uid2_table_t *t, const uid2_bytes_t *uids, size_t n,
         j->now_us = now_us;
         j->a = a;
         j->status = status;
-        j->out = out;
-        j->offsets = out_offsets;
+        j->outs = outs;
         j->lens = out_lens;
         j->next = &next;
         j->n = n;

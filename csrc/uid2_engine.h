@@ -234,11 +234,11 @@ int uid2_encrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *uid,
                        size_t *out_len);
 
 /* Encrypt uids[0..n) (ptr NULL or non-ASCII: ENCRYPTION_FAILURE after the pre-checks). Row i's token goes
- * to out + out_offsets[i] (room for uid2_token_max_len(uids[i].len)), its length to out_lens[i].
- * Returns 0, or -1 if memory ran out. */
+ * to outs[i] (room for uid2_token_max_len(uids[i].len); the Python layer points it into the str object that
+ * will hold the token), its length to out_lens[i]. Returns 0, or -1 if memory ran out. */
 int uid2_encrypt_many(const uid2_table_t *t, const uid2_bytes_t *uids, size_t n, int64_t now_us,
-                      const uid2_encrypt_args_t *a, uint8_t *status, char *out, const size_t *out_offsets,
-                      size_t *out_lens, int threads);
+                      const uid2_encrypt_args_t *a, uint8_t *status, char *const *outs, size_t *out_lens,
+                      int threads);
 
 #ifdef __cplusplus
 }

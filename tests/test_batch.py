@@ -189,6 +189,13 @@ def test_encrypt_batch_round_trip(engine, keys):
     assert out.status.tolist() == [0, 0, 5, 5, 5, 0]
     assert out.tokens[2] is None and out[2].status == U.EncryptionStatus.ENCRYPTION_FAILURE
     assert out.tokens[0] != out.tokens[5]  # fresh nonces
+    # the C engine writes each token into its str and cuts the str when the token is shorter than the longest
+    # the raw UID could give (a padded one): each must be a plain str like one made from its bytes
+    for tok in (out.tokens[0], out.tokens[1]):
+        again = tok.encode("ascii").decode("ascii")
+        assert type(tok) is str and tok == again and hash(tok) == hash(again) and len(tok) == len(again)
+        assert tok.isascii() and "\x00" not in tok and {tok: 1}[again] == 1
+    assert len(out.tokens[0]) == len(out.tokens[5]) != len(out.tokens[1])  # 32- and 33-byte raw UIDs
     back = U.decrypt_tokens([t for t in out.tokens if t], keys, now=NOW, client="sharing")
     assert back.uids() == [RAW_UID, "BEOGxroPLdcY7LrSiwjY52+X05V0ryELpJmoWAyXiwbZ", RAW_UID]
     assert back.identity_type.tolist() == [0, 1, 0]

@@ -16,6 +16,7 @@ cdef extern from "Python.h":
     bint PyUnicode_CheckExact(object o)
     void *PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     PyObject *PyList_GET_ITEM_PTR "PyList_GET_ITEM" (object lst, Py_ssize_t i)
     const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
 
@@ -133,8 +134,8 @@ cdef extern from "uid2_engine.h" nogil:
                            unsigned flags, int64_t now_us, const uid2_encrypt_args_t *a, char *out,
                            size_t *out_len)
     int uid2_encrypt_many(const uid2_table_t *t, const uid2_bytes_t *uids, size_t n, int64_t now_us,
-                          const uid2_encrypt_args_t *a, uint8_t *status, char *out, const size_t *out_offsets,
-                          size_t *out_lens, int threads)
+                          const uid2_encrypt_args_t *a, uint8_t *status, char *const *outs, size_t *out_lens,
+                          int threads)
 
 
 cdef extern from "uid2_kernels.h" nogil:

@@ -152,18 +152,36 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
     return result
 
 
+cdef extern from *:
+    """
+    /* Item i of the list, a str that only the list holds and that was made with PyUnicode_New (its characters
+     * written in place since), cut to its first len characters: resized in place when CPython can (a fresh
+     * compact str whose memory block keeps its size class is not even moved). 0, or -1 with an exception. */
+    static int uid2_list_str_truncate(PyObject *list, Py_ssize_t i, Py_ssize_t len)
+    {
+        return PyUnicode_Resize(&((PyListObject *)list)->ob_item[i], len);
+    }
+    """
+    int uid2_list_str_truncate(list lst, Py_ssize_t i, Py_ssize_t n) except -1
+
+
 def encrypt_tokens(KeyTable table, uids, int64_t now_us, keyset_id, identity_scope, established_ms, threads):
     """Encrypt a batch of raw UIDs: ``(status uint8 array, tokens)``, without the GIL, on ``threads``
-    threads. Each GCM operation draws a fresh 12-byte nonce from the CSPRNG."""
+    threads. Each GCM operation draws a fresh 12-byte nonce from the CSPRNG.
+
+    Each row's token is written straight into the str object that the result list holds: one ASCII str of
+    the longest token the row's raw UID can give is made per row before the engine runs (the allocator
+    needs the GIL), the engine writes into its characters, and a token that came out shorter (a padded raw
+    UID) cuts its str to length. No intermediate buffer (which was megabytes per batch, mapped and faulted
+    in afresh on every call) and no copy made while the other threads wait."""
     import numpy as np
     cdef int nthreads = _resolve_threads(threads)
     cdef uid2_encrypt_args_t a
     cdef _Items it = _collect(uids)
     cdef Py_ssize_t n = it.n, i
-    cdef size_t *offsets = NULL
+    cdef char **outs = NULL
     cdef size_t *lens = NULL
-    cdef char *out = NULL
-    cdef size_t total = 0
+    cdef size_t cap
     cdef int rc
     cdef const uid2_table_t *t = table._t if table is not None else NULL
     if table is not None:
@@ -178,30 +196,31 @@ def encrypt_tokens(KeyTable table, uids, int64_t now_us, keyset_id, identity_sco
         a.established_ok = 0
         a.established_ms = 0
     status = np.empty(n, dtype=np.uint8)
-    tokens = [None] * n
+    cdef list tokens = [None] * n
     if n == 0:
         return status, tokens
     cdef uint8_t[::1] st_v = status
     try:
-        offsets = <size_t *>malloc(<size_t>n * sizeof(size_t))
+        outs = <char **>malloc(<size_t>n * sizeof(char *))
         lens = <size_t *>calloc(<size_t>n, sizeof(size_t))
-        if offsets == NULL or lens == NULL:
+        if outs == NULL or lens == NULL:
             raise MemoryError()
         for i in range(n):
-            offsets[i] = total
-            total += uid2_token_max_len(it.rows[i].len if it.rows[i].ptr != NULL else 0)
-        out = <char *>malloc(total if total > 0 else 1)
-        if out == NULL:
-            raise MemoryError()
+            cap = uid2_token_max_len(it.rows[i].len if it.rows[i].ptr != NULL else 0)
+            token = PyUnicode_New(<Py_ssize_t>cap, 127)
+            outs[i] = <char *>PyUnicode_DATA(token)
+            tokens[i] = token
+        del token  # the list holds each str alone (a str is cut in place only then)
         with nogil:
-            rc = uid2_encrypt_many(t, it.rows, <size_t>n, now_us, &a, &st_v[0], out, offsets, lens, nthreads)
+            rc = uid2_encrypt_many(t, it.rows, <size_t>n, now_us, &a, &st_v[0], outs, lens, nthreads)
         if rc != 0:
             raise MemoryError("encrypt_tokens: out of memory")
         for i in range(n):
-            if st_v[i] == ENC_SUCCESS:
-                tokens[i] = PyUnicode_DecodeASCII(out + offsets[i], <Py_ssize_t>lens[i], NULL)
+            if st_v[i] != ENC_SUCCESS:
+                tokens[i] = None  # its characters were never written
+            elif <Py_ssize_t>lens[i] != PyUnicode_GET_LENGTH(<object>PyList_GET_ITEM_PTR(tokens, i)):
+                uid2_list_str_truncate(tokens, i, <Py_ssize_t>lens[i])
     finally:
-        free(offsets)
+        free(outs)
         free(lens)
-        free(out)
     return status, tokens
