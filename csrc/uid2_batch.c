@@ -21,6 +21,17 @@ static size_t chunk_rows(size_t n, size_t nt)
     return c < 256 ? 256 : c > 4096 ? 4096 : c;
 }
 
+/* The next chunk [*lo, *hi) of rows 0..n from the shared cursor; 0 when every row has been taken. */
+static int take_chunk(uint64_t *next, size_t n, size_t chunk, size_t *lo, size_t *hi)
+{
+    uint64_t at = uid2_atomic_fetch_add_u64(next, chunk);
+    if (at >= n)
+        return 0;
+    *lo = (size_t)at;
+    *hi = n - *lo < chunk ? n : *lo + chunk;
+    return 1;
+}
+
 typedef struct {
     const uid2_table_t *t;
     const uid2_bytes_t *tokens;
@@ -166,12 +177,9 @@ static void *decrypt_job(void *arg)
         return NULL;
     }
     ptrdiff_t total = 0;
-    for (;;) {
-        uint64_t lo = uid2_atomic_fetch_add_u64(j->next, j->chunk);
-        if (lo >= j->n)
-            break;
-        size_t hi = j->n - (size_t)lo < j->chunk ? j->n : (size_t)lo + j->chunk;
-        ptrdiff_t o = uid2_decrypt_rows(j->t, w, j->tokens, (size_t)lo, hi, j->domains, j->single_domain, j->now_us,
+    size_t lo, hi;
+    while (take_chunk(j->next, j->n, j->chunk, &lo, &hi)) {
+        ptrdiff_t o = uid2_decrypt_rows(j->t, w, j->tokens, lo, hi, j->domains, j->single_domain, j->now_us,
                                         j->client, j->cols);
         if (o < 0) {
             total = -1;
@@ -283,12 +291,9 @@ static void *encrypt_job(void *arg)
         j->oom = 1;
         return NULL;
     }
-    for (;;) {
-        uint64_t lo = uid2_atomic_fetch_add_u64(j->next, j->chunk);
-        if (lo >= j->n)
-            break;
-        size_t hi = j->n - (size_t)lo < j->chunk ? j->n : (size_t)lo + j->chunk;
-        for (size_t i = (size_t)lo; i < hi; i++) {
+    size_t lo, hi;
+    while (take_chunk(j->next, j->n, j->chunk, &lo, &hi)) {
+        for (size_t i = lo; i < hi; i++) {
             const uid2_bytes_t *u = &j->uids[i];
             unsigned flags = (u->ptr == NULL || !uid2_all_ascii(u->ptr, u->len)) ? UID2_TOKEN_UNDECODABLE : 0;
             const char *p = u->ptr ? (const char *)u->ptr : "";
