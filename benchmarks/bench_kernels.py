@@ -1,7 +1,8 @@
 """Kernel microbenchmark: compiles benchmarks/bench_kernels.c with the engine's C files and runs it, then times
 the token batch beside it.
 
-    python benchmarks/bench_kernels.py [--runs 101] [--iters 5000] [--tokens 20000] [--rounds 5] [--cc gcc]
+    python benchmarks/bench_kernels.py [--runs 101] [--iters 5000] [--tokens 20000] [--rounds 5]
+                                       [--engine-seconds 0] [--cc gcc]
 
 Prints ns per AES-256-GCM decrypt/encrypt of 68 and 129 bytes (the site and master payloads of a v4 token)
 through the engine's EVP path (pre-keyed context, uid2_aead.c) and the AES-NI kernel (uid2_gcm_ni.c), ns per
@@ -20,7 +21,9 @@ is importable with its C engine), with the ratio to the kernel sum and to the en
 The engine runs over 32- and 33-byte raw UIDs alternately, and each round runs the C benchmark twice, the
 second time with the multi-buffer kernel off (UID2FAST_NO_MULTIBUF=1): the 33-vs-32 and on-vs-off ratios are
 side by side. The C runs and the Python batches alternate `rounds` times, so each ratio is taken over the same
-stretch of a shared machine's load.
+stretch of a shared machine's load. With ``--engine-seconds S`` each C run also decrypts back-to-back batches for
+S seconds and reports the best and the median batch: on a VM whose vCPU shares a core with a neighbour's, a few
+dozen runs may catch none of the moments the core is the engine's alone.
 """
 import argparse
 import json
@@ -104,6 +107,9 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5,
                     help="kernel runs and Python batches alternate this many times (the ratio is taken over "
                          "the same stretch of a shared machine's load)")
+    ap.add_argument("--engine-seconds", type=float, default=0.0,
+                    help="also run the engine alone on back-to-back batches for this long in each round and "
+                         "report the best and median batch (a shared vCPU runs at full speed only at moments)")
     ap.add_argument("--cc", default="gcc")
     args = ap.parse_args(argv)
     rounds = max(1, args.rounds)
@@ -117,11 +123,12 @@ def main(argv=None):
         batches = python_batches(args.tokens)
         timers, features = batches if batches is not None else (None, None)
         kernel_sums, kernel_mins, engine, engine33, engine_off, py = [], [], [], [], [], {}
+        long_on, long_off = [], []  # (best, median) of each round's long engine run, multi-buffer on / off
         per_round = max(5, args.runs // rounds)
         for r in range(rounds):
-            run = [str(exe), str(args.runs if r == 0 else per_round), str(args.iters)]
-            if tok is not None:
-                run.append(tok)
+            run = [str(exe), str(args.runs if r == 0 else per_round), str(args.iters), tok or ""]
+            if args.engine_seconds > 0:
+                run.append(str(args.engine_seconds))
             # the same binary with the multi-buffer kernel off, right after: the engine's A/B in one stretch
             off_env = dict(os.environ, UID2FAST_NO_MULTIBUF="1")
             procs = [subprocess.run(run, capture_output=True, text=True),
@@ -146,6 +153,11 @@ def main(argv=None):
             engine33.append(float(k["engine33"]))
             engine_off.append(float(k_off["engine33"]))
             multibuf = int(k["mb"])
+            for p, store in zip(procs, (long_on, long_off)):
+                got = [ln for ln in p.stdout.splitlines() if ln.startswith("ENGINE_LONG ")]
+                if got:
+                    kv = dict(x.split("=") for x in got[0].split()[1:])
+                    store.append((float(kv["best"]), float(kv["median"])))
             if timers is not None:
                 for kind, one in timers.items():
                     for _ in range(3):  # untimed: the subprocess has just had the caches
@@ -158,6 +170,14 @@ def main(argv=None):
         if multibuf:
             print(f"  33-byte, multi-buffer GCM on {e33:.1f} ns, off (UID2FAST_NO_MULTIBUF=1) {eoff:.1f} ns "
                   f"= {eoff / e33:.2f}x faster with it")
+    if long_on:
+        best, med = min(b for b, _ in long_on), _median([m for _, m in long_on])
+        print(f"  engine alone, {args.engine_seconds:g} s of back-to-back batches a round (33-byte raw UIDs): "
+              f"best {best:.1f} ns, median {med:.1f} ns (the rounds' best {min(b for b, _ in long_on):.1f}–"
+              f"{max(b for b, _ in long_on):.1f} ns)")
+        if long_off:
+            print(f"    with UID2FAST_NO_MULTIBUF=1: best {min(b for b, _ in long_off):.1f} ns, median "
+                  f"{_median([m for _, m in long_off]):.1f} ns")
     if timers is None:
         print("  uid2fast.decrypt_tokens: uid2fast with its C engine is not importable (build it first)")
     elif kernel_sums:
