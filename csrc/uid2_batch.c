@@ -11,7 +11,9 @@
 /* Starting a thread (its stack, its malloc arena, a cold cache) costs about as much as decrypting a
  * thousand tokens here (benchmarks/bench_scaling.py: 2,000 tokens on 2 threads were slower than on one), so
  * each thread gets at least this many rows. */
-#define MIN_ROWS_PER_THREAD 2048u
+#ifndef UID2_MIN_ROWS_PER_THREAD /* the fuzz build lowers it, so that its small batches run on two threads */
+#define UID2_MIN_ROWS_PER_THREAD 2048u
+#endif
 
 /* Rows a thread takes from the cursor at a time: a few hundred microseconds of work, so the cursor's cache
  * line moves rarely, and small enough (16 chunks a thread) that the last chunks even the threads out. */
@@ -195,7 +197,7 @@ static void *decrypt_job(void *arg)
 size_t uid2_batch_threads(size_t n, int threads)
 {
     size_t nt = threads > 0 ? (size_t)threads : 1;
-    size_t most = n / MIN_ROWS_PER_THREAD;
+    size_t most = n / UID2_MIN_ROWS_PER_THREAD;
     if (nt > most)
         nt = most;
     if (nt < 1)

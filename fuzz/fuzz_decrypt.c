@@ -29,7 +29,7 @@
 #define MAX_NAMES 8
 #define MAX_TOKENS 16
 #define MAX_SECRET 40
-#define BATCH_ROWS_2T 520 /* more than 512 rows: uid2_decrypt_many splits them across 2 threads */
+#define BATCH_ROWS_2T 520 /* with scripts/fuzz.sh's UID2_MIN_ROWS_PER_THREAD of 256: 2 threads, chunks 256+256+8 */
 /* At least this many rows on one thread: two full groups of the batch's multi-buffer path (8 rows whose GCM
  * payloads are opened side by side, uid2_decrypt_fast_group) and a short one */
 #define BATCH_ROWS_MIN 19
@@ -808,11 +808,11 @@ static void mode_encrypt(const uid2_table_t *t, uid2_worker_t *w, const desc_t *
     int threads = (d->opts & OPT_TWO_THREADS) ? 2 : 1;
     size_t rows = threads == 2 ? BATCH_ROWS_2T : 4;
     uid2_bytes_t *u = calloc(rows, sizeof *u);
-    size_t *offs = calloc(rows, sizeof *offs), *lens = calloc(rows, sizeof *lens);
+    size_t *lens = calloc(rows, sizeof *lens);
+    char **outs = calloc(rows, sizeof *outs); /* each row's own exact block: a write past one is caught */
     uint8_t *status = calloc(rows, 1);
-    if (u == NULL || offs == NULL || lens == NULL || status == NULL)
+    if (u == NULL || outs == NULL || lens == NULL || status == NULL)
         abort();
-    size_t total = 0;
     for (size_t i = 0; i < rows; i++) {
         switch (i % 4) {
         case 0: u[i].ptr = uid; u[i].len = ul; break;
@@ -820,11 +820,9 @@ static void mode_encrypt(const uid2_table_t *t, uid2_worker_t *w, const desc_t *
         case 2: u[i].ptr = NULL; u[i].len = 0; break;
         default: u[i].ptr = uid; u[i].len = ul > 0 ? ul - 1 : 0; break;
         }
-        offs[i] = total;
-        total += uid2_token_max_len(u[i].ptr ? u[i].len : 0);
+        outs[i] = alloc_exact(uid2_token_max_len(u[i].ptr ? u[i].len : 0));
     }
-    char *outs = alloc_exact(total);
-    int rc = uid2_encrypt_many(t, u, rows, d->now_us, &a, status, outs, offs, lens, threads);
+    int rc = uid2_encrypt_many(t, u, rows, d->now_us, &a, status, outs, lens, threads);
     CHECK(rc == 0, "encrypt_many: %d", rc);
     for (size_t i = 0; i < rows && i < 4; i++) {
         CHECK(status[i] <= UID2_ENC_ENCRYPTION_FAILURE, "row %zu: encrypt status %d", i, status[i]);
@@ -833,17 +831,18 @@ static void mode_encrypt(const uid2_table_t *t, uid2_worker_t *w, const desc_t *
         if (status[i] == UID2_ENC_SUCCESS) {
             int nonascii = u[i].ptr != NULL && !ascii(u[i].ptr, u[i].len);
             CHECK(u[i].ptr != NULL && !nonascii, "row %zu: a NULL or non-ASCII uid encrypted", i);
-            check_roundtrip(t, w, d, &a, u[i].ptr, u[i].len, 0, outs + offs[i], lens[i]);
+            check_roundtrip(t, w, d, &a, u[i].ptr, u[i].len, 0, outs[i], lens[i]);
         }
     }
     if (uflags == 0)
         CHECK(status[0] == st, "batch status %d, scalar %d", status[0], st);
     for (size_t i = 4; i < rows; i++)
         CHECK(status[i] == status[i % 4], "row %zu: status %d, row %zu: %d", i, status[i], i % 4, status[i % 4]);
+    for (size_t i = 0; i < rows; i++)
+        free(outs[i]);
     free(outs);
     free(status);
     free(lens);
-    free(offs);
     free(u);
     free(uid);
 }
