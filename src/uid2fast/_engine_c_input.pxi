@@ -311,6 +311,8 @@ cdef _Items _collect(object tokens):
 
 cdef extern from *:
     """
+    #include "uid2_internal.h" /* uid2_all_ascii, the engine's own */
+
     /* What Python's strict UTF-8 decoder accepts (no overlongs, no surrogates, nothing above U+10FFFF): for
      * such bytes, decoding and encoding again gives the same bytes. ASCII runs go 32 bytes at a time, then
      * eight. */
@@ -382,18 +384,7 @@ cdef extern from *:
             if (end == NULL || rows[i].ptr + rows[i].len > end)
                 end = rows[i].ptr + rows[i].len;
         }
-        if (first == NULL)
-            return 1;
-        size_t n = (size_t)(end - first), i = 0;
-        uint64_t acc = 0;
-        for (; i + 32 <= n; i += 32) {
-            uint64_t w[4];
-            memcpy(w, first + i, 32);
-            acc |= w[0] | w[1] | w[2] | w[3];
-        }
-        for (; i < n; i++)
-            acc |= first[i];
-        return (acc & UINT64_C(0x8080808080808080)) == 0;
+        return first == NULL || uid2_all_ascii(first, (size_t)(end - first));
     }
 
     /* Rows [lo, hi) that are not NULL and not such UTF-8. */
