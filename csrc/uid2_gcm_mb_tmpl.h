@@ -152,31 +152,26 @@ MB_INL void MB_FN(pass)(const uid2_gcm_mb_msg *ms, const size_t nb, __m128i *dif
 MB_TGT __attribute__((noinline)) static void MB_FN(run)(const uid2_gcm_mb_msg *ms, size_t nb, __m128i *diff,
                                                         int one_key)
 {
-#define MB_CASE(n)                                                                                            \
-    case n:                                                                                                   \
+#define MB_PASS(n)                                                                                            \
+    do {                                                                                                      \
         if (one_key)                                                                                          \
             MB_FN(pass)(ms, n, diff, 1);                                                                      \
         else                                                                                                  \
             MB_FN(pass)(ms, n, diff, 0);                                                                      \
-        break;
+    } while (0)
     switch (nb) {
-    MB_CASE(0)
-    MB_CASE(1)
-    MB_CASE(2)
-    MB_CASE(3)
-    MB_CASE(4)
-    MB_CASE(5)
-    MB_CASE(6)
-    MB_CASE(7)
-    MB_CASE(8)
-    default: /* the caller keeps lengths <= 144 */
-        if (one_key)
-            MB_FN(pass)(ms, 9, diff, 1);
-        else
-            MB_FN(pass)(ms, 9, diff, 0);
-        break;
+    case 0: MB_PASS(0); break;
+    case 1: MB_PASS(1); break;
+    case 2: MB_PASS(2); break;
+    case 3: MB_PASS(3); break;
+    case 4: MB_PASS(4); break;
+    case 5: MB_PASS(5); break;
+    case 6: MB_PASS(6); break;
+    case 7: MB_PASS(7); break;
+    case 8: MB_PASS(8); break;
+    default: MB_PASS(9); break; /* the caller keeps lengths <= 144 */
     }
-#undef MB_CASE
+#undef MB_PASS
 }
 
 #undef MB_L
