@@ -44,8 +44,28 @@ typedef struct {
     const uid2_columns_t *cols;
     uint64_t *next; /* the shared cursor: the first row no thread has taken yet */
     size_t n, chunk;
-    ptrdiff_t overflow; /* -1: out of memory */
+    const uint64_t *ready; /* rows [0, *ready) are filled in (a run: uid2_decrypt_run_ready); NULL: all are */
+    const int *stop;       /* set: take no more chunks (a run's uid2_decrypt_run_stop); NULL: never */
+    uid2_worker_t *w;      /* made at the job's first chunk */
+    ptrdiff_t overflow;    /* rows whose uid overflowed so far; -1: out of memory */
 } decrypt_job_t;
+
+/* Waits until the rows below hi are filled in; 0 if the run is stopped first. Filling runs far ahead of
+ * decrypting (a pointer and a length per row against a whole token), so this waits only at a run's start:
+ * a few hundred spins, then the CPU is given up between looks. */
+static int wait_ready(const decrypt_job_t *j, size_t hi)
+{
+    unsigned spins = 0;
+    while (uid2_atomic_load_acquire_u64(j->ready) < hi) {
+        if (uid2_atomic_load_int(j->stop))
+            return 0;
+        if (++spins < 512)
+            uid2_spin_pause();
+        else
+            uid2_thread_yield();
+    }
+    return 1;
+}
 
 static void put_row(const uid2_columns_t *c, size_t i, const uid2_result_t *r, ptrdiff_t *overflow)
 {
@@ -170,27 +190,40 @@ ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_
     return overflow;
 }
 
+/* One chunk of the job's rows on the calling thread: 1 with its bounds and how many of its rows overflowed,
+ * 0 when no row is left to take (or the run is stopped), -1 if memory ran out. The job's worker is made at
+ * its first chunk (a thread that finds every row taken never builds one). */
+static int job_step(decrypt_job_t *j, size_t *lo, size_t *hi, ptrdiff_t *over)
+{
+    if (j->overflow < 0)
+        return -1;
+    if ((j->stop != NULL && uid2_atomic_load_int(j->stop)) || !take_chunk(j->next, j->n, j->chunk, lo, hi) ||
+        (j->ready != NULL && !wait_ready(j, *hi)))
+        return 0;
+    if (j->t != NULL && j->w == NULL && (j->w = uid2_worker_new(j->t)) == NULL) {
+        j->overflow = -1;
+        return -1;
+    }
+    ptrdiff_t o = uid2_decrypt_rows(j->t, j->w, j->tokens, *lo, *hi, j->domains, j->single_domain, j->now_us,
+                                    j->client, j->cols);
+    if (o < 0) {
+        j->overflow = -1;
+        return -1;
+    }
+    j->overflow += o;
+    *over = o;
+    return 1;
+}
+
 static void *decrypt_job(void *arg)
 {
     decrypt_job_t *j = arg;
-    uid2_worker_t *w = NULL;
-    if (j->t != NULL && (w = uid2_worker_new(j->t)) == NULL) {
-        j->overflow = -1;
-        return NULL;
-    }
-    ptrdiff_t total = 0;
     size_t lo, hi;
-    while (take_chunk(j->next, j->n, j->chunk, &lo, &hi)) {
-        ptrdiff_t o = uid2_decrypt_rows(j->t, w, j->tokens, lo, hi, j->domains, j->single_domain, j->now_us,
-                                        j->client, j->cols);
-        if (o < 0) {
-            total = -1;
-            break;
-        }
-        total += o;
-    }
-    j->overflow = total;
-    uid2_worker_free(w);
+    ptrdiff_t o;
+    while (job_step(j, &lo, &hi, &o) > 0)
+        ;
+    uid2_worker_free(j->w);
+    j->w = NULL;
     return NULL;
 }
 
@@ -209,29 +242,136 @@ size_t uid2_batch_threads(size_t n, int threads)
 
 typedef void *(*job_fn)(void *);
 
-/* Run jobs[0..nt) (each `size` bytes) on nt threads: nt - 1 new ones and the caller's. A thread that
- * cannot be created has its job run by the caller afterwards. */
+/* jobs[0..nt) (each `size` bytes) on nt threads: nt - 1 new ones, started by fan_start, and the caller's,
+ * which runs jobs[0] in fan_finish and then joins the others. A thread that cannot be created (or memory for
+ * the thread handles) has its job run by the caller in fan_finish, after its own. */
+typedef struct {
+    uid2_thread_t *tids;
+    unsigned char *started;
+    char *base;
+    size_t size, nt;
+    job_fn fn;
+} fan_t;
+
+static void fan_start(fan_t *f, void *jobs, size_t size, size_t nt, job_fn fn)
+{
+    f->tids = calloc(nt, sizeof *f->tids);
+    f->started = calloc(nt, 1);
+    f->base = jobs;
+    f->size = size;
+    f->nt = nt;
+    f->fn = fn;
+    if (f->tids == NULL || f->started == NULL)
+        return;
+    for (size_t k = 1; k < nt; k++)
+        f->started[k] = uid2_thread_create(&f->tids[k], fn, f->base + k * size) == 0;
+}
+
+static void fan_finish(fan_t *f)
+{
+    f->fn(f->base);
+    for (size_t k = 1; k < f->nt; k++) {
+        if (f->started != NULL && f->started[k])
+            uid2_thread_join(f->tids[k]);
+        else
+            f->fn(f->base + k * f->size);
+    }
+    free(f->tids);
+    free(f->started);
+}
+
 static void fan_out(void *jobs, size_t size, size_t nt, job_fn fn)
 {
-    uid2_thread_t *tids = calloc(nt, sizeof *tids);
-    unsigned char *started = calloc(nt, 1);
-    char *base = jobs;
-    if (tids == NULL || started == NULL) {
-        for (size_t k = 0; k < nt; k++)
-            fn(base + k * size);
-    } else {
-        for (size_t k = 1; k < nt; k++)
-            started[k] = uid2_thread_create(&tids[k], fn, base + k * size) == 0;
-        fn(base);
-        for (size_t k = 1; k < nt; k++) {
-            if (started[k])
-                uid2_thread_join(tids[k]);
-            else
-                fn(base + k * size);
-        }
+    fan_t f;
+    fan_start(&f, jobs, size, nt, fn);
+    fan_finish(&f);
+}
+
+/* A decrypt batch whose rows are filled in while its threads already decrypt (uid2_engine.h). */
+struct uid2_decrypt_run {
+    fan_t fan;
+    decrypt_job_t *jobs;
+    uint64_t next;  /* the threads' shared cursor */
+    uint64_t ready; /* rows [0, ready) are filled in */
+    int stop;
+    size_t n;
+};
+
+static uid2_decrypt_run_t *run_start(const uid2_table_t *t, const uid2_bytes_t *tokens, size_t n,
+                                     const uid2_bytes_t *domains, const uid2_bytes_t *single_domain, int64_t now_us,
+                                     int client, const uid2_columns_t *cols, int threads, size_t ready)
+{
+    size_t nt = uid2_batch_threads(n, threads);
+    uid2_decrypt_run_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->jobs = calloc(nt, sizeof *r->jobs);
+    if (r->jobs == NULL) {
+        free(r);
+        return NULL;
     }
-    free(tids);
-    free(started);
+    r->n = n;
+    r->ready = ready;
+    size_t chunk = nt == 1 ? (n ? n : 1) : chunk_rows(n, nt);
+    for (size_t k = 0; k < nt; k++) {
+        decrypt_job_t *j = &r->jobs[k];
+        j->t = t;
+        j->tokens = tokens;
+        j->domains = domains;
+        j->single_domain = single_domain;
+        j->now_us = now_us;
+        j->client = client;
+        j->cols = cols;
+        j->next = &r->next;
+        j->n = n;
+        j->chunk = chunk;
+        j->ready = &r->ready;
+        j->stop = &r->stop;
+    }
+    fan_start(&r->fan, r->jobs, sizeof *r->jobs, nt, decrypt_job);
+    return r;
+}
+
+uid2_decrypt_run_t *uid2_decrypt_run_start(const uid2_table_t *t, const uid2_bytes_t *tokens, size_t n,
+                                           const uid2_bytes_t *domains, const uid2_bytes_t *single_domain,
+                                           int64_t now_us, int client, const uid2_columns_t *cols, int threads)
+{
+    return run_start(t, tokens, n, domains, single_domain, now_us, client, cols, threads, 0);
+}
+
+void uid2_decrypt_run_ready(uid2_decrypt_run_t *r, size_t rows)
+{
+    uid2_atomic_store_release_u64(&r->ready, rows < r->n ? rows : r->n);
+}
+
+int uid2_decrypt_run_take(uid2_decrypt_run_t *r, size_t *lo, size_t *hi, ptrdiff_t *overflow)
+{
+    return job_step(&r->jobs[0], lo, hi, overflow);
+}
+
+void uid2_decrypt_run_stop(uid2_decrypt_run_t *r)
+{
+    uid2_atomic_store_int(&r->stop, 1);
+}
+
+ptrdiff_t uid2_decrypt_run_finish(uid2_decrypt_run_t *r)
+{
+    if (uid2_atomic_load_acquire_u64(&r->ready) < r->n)
+        uid2_decrypt_run_stop(r); /* rows left unfilled would be waited for forever */
+    fan_finish(&r->fan);
+    ptrdiff_t total = 0;
+    for (size_t k = 0; k < r->fan.nt; k++) {
+        if (r->jobs[k].overflow < 0) {
+            total = -1;
+            break;
+        }
+        total += r->jobs[k].overflow;
+    }
+    if (total >= 0 && uid2_atomic_load_int(&r->stop))
+        total = UID2_RUN_STOPPED;
+    free(r->jobs);
+    free(r);
+    return total;
 }
 
 ptrdiff_t uid2_decrypt_many(const uid2_table_t *t, const uid2_bytes_t *tokens, size_t n,
@@ -240,36 +380,8 @@ ptrdiff_t uid2_decrypt_many(const uid2_table_t *t, const uid2_bytes_t *tokens, s
 {
     if (n == 0)
         return 0;
-    size_t nt = uid2_batch_threads(n, threads);
-    decrypt_job_t *jobs = calloc(nt, sizeof *jobs);
-    if (jobs == NULL)
-        return -1;
-    uint64_t next = 0;
-    size_t chunk = nt == 1 ? n : chunk_rows(n, nt);
-    for (size_t k = 0; k < nt; k++) {
-        decrypt_job_t *j = &jobs[k];
-        j->t = t;
-        j->tokens = tokens;
-        j->domains = domains;
-        j->single_domain = single_domain;
-        j->now_us = now_us;
-        j->client = client;
-        j->cols = cols;
-        j->next = &next;
-        j->n = n;
-        j->chunk = chunk;
-    }
-    fan_out(jobs, sizeof *jobs, nt, decrypt_job);
-    ptrdiff_t total = 0;
-    for (size_t k = 0; k < nt; k++) {
-        if (jobs[k].overflow < 0) {
-            total = -1;
-            break;
-        }
-        total += jobs[k].overflow;
-    }
-    free(jobs);
-    return total;
+    uid2_decrypt_run_t *r = run_start(t, tokens, n, domains, single_domain, now_us, client, cols, threads, n);
+    return r == NULL ? -1 : uid2_decrypt_run_finish(r);
 }
 
 typedef struct {

@@ -199,6 +199,31 @@ ptrdiff_t uid2_decrypt_many(const uid2_table_t *t, const uid2_bytes_t *tokens, s
                             const uid2_bytes_t *domains, const uid2_bytes_t *single_domain, int64_t now_us,
                             int client, const uid2_columns_t *cols, int threads);
 
+/* The same batch with its rows filled in while it runs: the caller that must gather the rows itself (from
+ * Python objects, holding the GIL) lets the threads decrypt the rows it has filled in so far.
+ *   uid2_decrypt_run_start   takes the arguments of uid2_decrypt_many, with tokens[] and domains[] not yet
+ *                            filled in, and starts the batch's other threads; NULL if memory ran out;
+ *   uid2_decrypt_run_ready   publishes that rows [0, rows) of tokens[] and domains[] are filled in (a
+ *                            count that only grows; what was written before the call is seen by the threads);
+ *   uid2_decrypt_run_take    decrypts the next chunk of rows on the calling thread: 1 with the chunk's
+ *                            bounds [*lo, *hi) and its uid_overflow rows, 0 when no row is left to take (or
+ *                            the run was stopped), -1 if memory ran out; for a caller that has work of its own
+ *                            to do on each chunk it decrypted (finish then only joins the others);
+ *   uid2_decrypt_run_stop    tells the threads to take no more rows (the caller gave up on filling them in);
+ *   uid2_decrypt_run_finish  decrypts on the calling thread too until every row is done, joins the others and
+ *                            frees the run: what uid2_decrypt_many returns, or UID2_RUN_STOPPED if the run
+ *                            was stopped (some rows not decrypted; also when rows were never published).
+ * No row is read before it is published, and no thread touches any row after finish returns. */
+typedef struct uid2_decrypt_run uid2_decrypt_run_t;
+#define UID2_RUN_STOPPED (-2)
+uid2_decrypt_run_t *uid2_decrypt_run_start(const uid2_table_t *t, const uid2_bytes_t *tokens, size_t n,
+                                           const uid2_bytes_t *domains, const uid2_bytes_t *single_domain,
+                                           int64_t now_us, int client, const uid2_columns_t *cols, int threads);
+void uid2_decrypt_run_ready(uid2_decrypt_run_t *r, size_t rows);
+int uid2_decrypt_run_take(uid2_decrypt_run_t *r, size_t *lo, size_t *hi, ptrdiff_t *overflow);
+void uid2_decrypt_run_stop(uid2_decrypt_run_t *r);
+ptrdiff_t uid2_decrypt_run_finish(uid2_decrypt_run_t *r);
+
 /* How many threads uid2_decrypt_many / uid2_encrypt_many use for n rows when asked for `threads`: each
  * thread gets at least 2,048 rows (starting one costs about a thousand tokens' work). */
 size_t uid2_batch_threads(size_t n, int threads);

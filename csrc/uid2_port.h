@@ -9,7 +9,9 @@
  *   atomics      uid2_atomic_load_int, uid2_atomic_store_int, uid2_atomic_inc_uint, uid2_atomic_load_uint,
  *                uid2_atomic_xchg_ptr (sequentially consistent; __atomic builtins / Interlocked*);
  *                uid2_atomic_add_u64, uid2_atomic_load_u64, uid2_atomic_fetch_add_u64 (relaxed: counters and
- *                work cursors, no ordering with other memory)
+ *                work cursors, no ordering with other memory); uid2_atomic_store_release_u64 and
+ *                uid2_atomic_load_acquire_u64 (a count that publishes the memory written before it)
+ *   waiting      uid2_spin_pause (one spin-wait step), uid2_thread_yield (give up the CPU for a moment)
  *   bit tricks   uid2_bswap32, uid2_bswap64, uid2_clz64
  *   overflow     uid2_add_overflow_i64, uid2_sub_overflow_i64, uid2_mul_overflow_i64
  *   CPUID        uid2_cpuid, uid2_xgetbv0 (x86 and x86-64 only: UID2_X86)
@@ -133,6 +135,11 @@ static inline int uid2_thread_join(uid2_thread_t t)
     return rc == WAIT_OBJECT_0 ? 0 : -1;
 }
 
+static inline void uid2_thread_yield(void)
+{
+    SwitchToThread();
+}
+
 static inline BOOL CALLBACK uid2_once_trampoline(PINIT_ONCE once, PVOID fn, PVOID *ctx)
 {
     (void)once;
@@ -152,6 +159,7 @@ static inline void uid2_once(uid2_once_t *o, void (*fn)(void))
 
 #else /* POSIX */
 #include <pthread.h>
+#include <sched.h>
 
 typedef pthread_t uid2_thread_t;
 typedef pthread_once_t uid2_once_t;
@@ -165,6 +173,11 @@ static inline int uid2_thread_create(uid2_thread_t *t, void *(*fn)(void *), void
 static inline int uid2_thread_join(uid2_thread_t t)
 {
     return pthread_join(t, NULL) == 0 ? 0 : -1;
+}
+
+static inline void uid2_thread_yield(void)
+{
+    sched_yield();
 }
 
 static inline void uid2_once(uid2_once_t *o, void (*fn)(void))
@@ -208,6 +221,14 @@ static inline uint64_t uid2_atomic_fetch_add_u64(uint64_t *p, uint64_t n)
 {
     return __atomic_fetch_add(p, n, __ATOMIC_RELAXED);
 }
+static inline void uid2_atomic_store_release_u64(uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline uint64_t uid2_atomic_load_acquire_u64(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
 #elif defined(UID2_MSVC)
 static inline int uid2_atomic_load_int(const int *p)
 {
@@ -242,9 +263,33 @@ static inline uint64_t uid2_atomic_fetch_add_u64(uint64_t *p, uint64_t n)
 {
     return (uint64_t)InterlockedExchangeAdd64((volatile LONG64 *)p, (LONG64)n);
 }
+/* (the Interlocked functions are full barriers: stronger than release and acquire) */
+static inline void uid2_atomic_store_release_u64(uint64_t *p, uint64_t v)
+{
+    InterlockedExchange64((volatile LONG64 *)p, (LONG64)v);
+}
+static inline uint64_t uid2_atomic_load_acquire_u64(const uint64_t *p)
+{
+    return (uint64_t)InterlockedCompareExchange64((volatile LONG64 *)p, 0, 0);
+}
 #else
 #error "uid2_port.h: no atomics for this compiler"
 #endif
+
+/* One step of a spin-wait: tells the CPU the loop is waiting (frees the core's resources for a sibling
+ * hyperthread, saves power); a plain compiler barrier where there is no such instruction. */
+static inline void uid2_spin_pause(void)
+{
+#if defined(UID2_GNUC) && defined(UID2_X86)
+    __builtin_ia32_pause();
+#elif defined(UID2_GNUC) && defined(UID2_AARCH64)
+    __asm__ __volatile__("yield" ::: "memory");
+#elif defined(UID2_MSVC)
+    YieldProcessor();
+#elif defined(UID2_GNUC)
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
 
 /* ---- byte swap, count leading zeros -------------------------------------------------------------------- */
 

@@ -118,6 +118,29 @@ def test_threads_take_chunks_to_the_last_row(engine, keys, mixed, threads):
     assert U.decrypt_tokens(enc.tokens, keys, now=NOW, client="sharing", threads=threads).uids() == raw
 
 
+@pytest.mark.parametrize("where", ["tokens", "domains"])
+@pytest.mark.parametrize("odd", [None, b"bytes", "n\u00e9e", 7], ids=["None", "bytes", "non-ASCII", "int"])
+@pytest.mark.parametrize("at", [0, 300, 9_000, -1])
+def test_list_rows_read_while_threads_run(engine, keys, mixed, where, odd, at):
+    """On several threads a list of str is read while the threads already decrypt the rows read so far
+    (uid2_decrypt_run_* in csrc/uid2_batch.c): None rows stay on that path, any other odd item stops the
+    threads and the batch is done again the general way. Either way every row is answered as on one thread,
+    and every reference taken is given back exactly once (a count off by one would leak or free a token)."""
+    import sys
+
+    tokens = (mixed * 1000)[:10_007]
+    domains = [("a.com", "b.org", None)[i % 3] for i in range(len(tokens))]
+    (tokens if where == "tokens" else domains)[at] = odd
+    probe_t, probe_d = tokens[5], domains[4]
+    refs = (sys.getrefcount(probe_t), sys.getrefcount(probe_d))
+    one = U.decrypt_tokens(list(tokens), keys, now=NOW, domain_names=list(domains), threads=1)
+    many = U.decrypt_tokens(tokens, keys, now=NOW, domain_names=domains, threads=2)
+    for name in ("status", "uid", "established_ms", "expiry_ms", "site_id", "version", "identity_type"):
+        assert np.array_equal(getattr(one, name), getattr(many, name)), name
+    del one, many
+    assert (sys.getrefcount(probe_t), sys.getrefcount(probe_d)) == refs
+
+
 def test_argument_errors(keys, mixed):
     with pytest.raises(ValueError, match="client"):
         U.decrypt_tokens(mixed, keys, client="dsp")

@@ -124,6 +124,17 @@ cdef extern from "uid2_engine.h" nogil:
                                 const uid2_bytes_t *domains, const uid2_bytes_t *single_domain, int64_t now_us,
                                 int client, const uid2_columns_t *cols, int threads)
     size_t uid2_batch_threads(size_t n, int threads)
+    ctypedef struct uid2_decrypt_run_t:
+        pass
+    enum: UID2_RUN_STOPPED
+    uid2_decrypt_run_t *uid2_decrypt_run_start(const uid2_table_t *t, const uid2_bytes_t *tokens, size_t n,
+                                               const uid2_bytes_t *domains, const uid2_bytes_t *single_domain,
+                                               int64_t now_us, int client, const uid2_columns_t *cols,
+                                               int threads)
+    void uid2_decrypt_run_ready(uid2_decrypt_run_t *r, size_t rows)
+    int uid2_decrypt_run_take(uid2_decrypt_run_t *r, size_t *lo, size_t *hi, ptrdiff_t *overflow)
+    void uid2_decrypt_run_stop(uid2_decrypt_run_t *r)
+    ptrdiff_t uid2_decrypt_run_finish(uid2_decrypt_run_t *r)
     ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_bytes_t *tokens, size_t lo,
                                 size_t hi, const uid2_bytes_t *domains, const uid2_bytes_t *single_domain,
                                 int64_t now_us, int client, const uid2_columns_t *cols)

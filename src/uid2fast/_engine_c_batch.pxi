@@ -73,34 +73,13 @@ cdef ptrdiff_t _decrypt_str_rows(const uid2_table_t *t, _Items it, const uid2_by
     return total
 
 
-def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, threads):
-    """Decrypt a batch into numpy columns (see _engine_py.decrypt_tokens), without the GIL, on
-    ``threads`` threads (None or 0: one per CPU)."""
+cdef object _column_block(Py_ssize_t n, uid2_columns_t *cols):
+    """The result columns of an n-row batch (``decrypt_tokens``'s dict, the overflow dict empty) and their
+    pointers in ``cols``. One allocation for every column (each a contiguous view starting a multiple of 64
+    bytes into it, in the machine's byte order; the engine writes every byte): one malloc instead of ten, and a
+    block large enough that glibc's dynamic thresholds keep it on the heap between calls instead of returning
+    the pages to the kernel and faulting them back in."""
     import numpy as np
-    cdef int nthreads = _resolve_threads(threads)
-    cdef _Items it = _collect(tokens)
-    cdef Py_ssize_t n = it.n, i
-    cdef _Items doms = None
-    cdef uid2_bytes_t single
-    cdef const uid2_bytes_t *single_p = NULL
-    cdef const uid2_bytes_t *doms_p = NULL
-    cdef list keep = []
-    cdef uid2_columns_t cols
-    cdef ptrdiff_t n_over
-    cdef const uid2_table_t *t = table._t if table is not None else NULL
-    cdef uid2_result_t r
-    cdef char *ubuf
-    if domains is None or isinstance(domains, str):
-        if domains is not None:
-            _domain_ptr(domains, &single.ptr, &single.len, keep)
-            single_p = &single
-    else:
-        doms = _collect_domains(domains, n)
-        doms_p = doms.rows
-    # One allocation for every column (each a contiguous view starting a multiple of 64 bytes into it, in the
-    # machine's byte order; the engine writes every byte): one malloc instead of ten, and a block large enough
-    # that glibc's dynamic thresholds keep it on the heap between calls instead of returning the pages to the
-    # kernel and faulting them back in.
     cdef list dtypes = _COLUMN_DTYPES
     cdef Py_ssize_t offsets[_N_COLUMNS]
     cdef Py_ssize_t total = 0, k
@@ -112,12 +91,8 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
     cdef uint8_t *base = &block_v[0]
     columns = [block[offsets[k]:offsets[k] + n * <Py_ssize_t>_COLUMN_SPECS[k][2]].view(dtypes[k])
                for k in range(_N_COLUMNS)]
-    overflow = {}
     result = {_COLUMN_SPECS[k][0]: columns[k] for k in range(_N_COLUMNS) if k != _C_OVERFLOW}
-    result["uid_overflow"] = overflow
-    if n == 0:
-        return result
-    over_flags = columns[_C_OVERFLOW]  # set for every row by the engine
+    result["uid_overflow"] = {}
     cols.established_ms = <int64_t *>(base + offsets[_C_ESTABLISHED])
     cols.expiry_ms = <int64_t *>(base + offsets[_C_EXPIRY])
     cols.site_id = <int64_t *>(base + offsets[_C_SITE_ID])
@@ -128,6 +103,150 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
     cols.identity_type = <int8_t *>(base + offsets[_C_ITYPE])
     cols.is_client_side_generated = <int8_t *>(base + offsets[_C_CSG])
     cols.uid_overflow = base + offsets[_C_OVERFLOW]
+    return result, columns[_C_OVERFLOW]
+
+
+cdef int _redo_overflow(KeyTable table, _Items it, const uid2_bytes_t *doms_p, const uid2_bytes_t *single_p,
+                        int64_t now_us, int client, over_flags, dict overflow) except -1:
+    """Rare: uids that are not 44 ASCII chars. Decrypting is deterministic: those rows again, one by one."""
+    import numpy as np
+    cdef const uid2_table_t *t = table._t if table is not None else NULL
+    cdef uid2_result_t r
+    cdef char *ubuf
+    cdef Py_ssize_t i
+    for i in np.flatnonzero(over_flags):
+        ubuf = <char *>malloc(UID2_UID_BUF_LEN(it.rows[i].len))
+        if ubuf == NULL:
+            raise MemoryError()
+        try:
+            uid2_decrypt_token(t, NULL, <const char *>it.rows[i].ptr, it.rows[i].len, 0, now_us, client,
+                               doms_p[i].ptr if doms_p != NULL else (single_p.ptr if single_p != NULL else NULL),
+                               doms_p[i].len if doms_p != NULL else (single_p.len if single_p != NULL else 0),
+                               ubuf, &r)
+            overflow[int(i)] = _result_tuple(table, &r)[1]
+        finally:
+            free(ubuf)
+    return 0
+
+
+# Rows the caller's thread gathers from the lists before the other threads may take them.
+cdef enum:
+    _FILL_STEP = 256
+
+
+cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int client, domains, int nthreads):
+    """A list of str on several threads, with the list read while they run: the caller's thread (which must
+    hold the GIL to take the references) gathers the rows a step at a time while the other threads already
+    decrypt the rows gathered so far (uid2_decrypt_run_*), then joins them without the GIL. Before, that
+    gathering ran alone ahead of the threads: a sixth of a two-thread batch with domains.
+
+    ``domains`` is None, a str or a list as long as ``tokens``. None (nothing kept, nothing to undo) where
+    the caller's general path must decide: an item that is not an ASCII str or None (the threads are stopped
+    and the rows they did are thrown away) or a domains argument of another shape."""
+    cdef Py_ssize_t n = PyList_GET_SIZE(tokens), lo, hi
+    cdef _Items it = _Items()
+    cdef _Items doms = None
+    cdef uid2_bytes_t single
+    cdef const uid2_bytes_t *single_p = NULL
+    cdef const uid2_bytes_t *doms_p = NULL
+    cdef list keep = []
+    cdef uid2_columns_t cols
+    cdef ptrdiff_t n_over
+    cdef uid2_decrypt_run_t *run
+    cdef bint filled = False
+    if isinstance(domains, str):
+        _domain_ptr(domains, &single.ptr, &single.len, keep)
+        single_p = &single
+    elif domains is not None:
+        if type(domains) is not list or PyList_GET_SIZE(<list>domains) != n:
+            return None
+        doms = _Items()
+        doms.alloc(n)
+        doms.str_rows = True
+        doms_p = doms.rows
+    it.alloc(n)
+    it.str_rows = True
+    result, over_flags = _column_block(n, &cols)
+    run = uid2_decrypt_run_start(table._t if table is not None else NULL, it.rows, <size_t>n, doms_p, single_p,
+                                 now_us, client, &cols, nthreads)
+    if run == NULL:
+        raise MemoryError("decrypt_tokens: out of memory")
+    cdef size_t c_lo, c_hi
+    cdef ptrdiff_t c_over
+    cdef int got = 0
+    cdef list done = []  # the chunks this thread decrypted and released, in order
+    try:
+        lo = 0
+        while lo < n:  # the GIL is held throughout: no Python code can change either list meanwhile
+            hi = lo + _FILL_STEP if lo + _FILL_STEP < n else n
+            if not _fill_str_rows(it, tokens, lo, hi):
+                break
+            if doms is not None and not _fill_str_rows(doms, <list>domains, lo, hi):
+                break
+            uid2_decrypt_run_ready(run, <size_t>hi)
+            lo = hi
+        filled = lo == n
+        # Then this thread decrypts chunks too, each released at once while its objects are still in cache
+        # (the 1-thread path does the same, _decrypt_str_rows); a chunk with an overflowing uid keeps its
+        # references until those rows are done again below.
+        while filled:
+            with nogil:
+                got = uid2_decrypt_run_take(run, &c_lo, &c_hi, &c_over)
+            if got <= 0:
+                break
+            if c_over == 0:
+                done.append((<Py_ssize_t>c_lo, <Py_ssize_t>c_hi))
+                it.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
+                if doms is not None:
+                    doms.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
+    finally:
+        if not filled:
+            uid2_decrypt_run_stop(run)
+        with nogil:
+            n_over = uid2_decrypt_run_finish(run)  # no thread reads a row from here on
+    try:
+        if n_over == UID2_RUN_STOPPED:
+            return None
+        if n_over < 0:
+            raise MemoryError("decrypt_tokens: out of memory")
+        if n_over > 0:  # (their chunks' references are still held)
+            _redo_overflow(table, it, doms_p, single_p, now_us, client, over_flags, result["uid_overflow"])
+    finally:
+        done.sort()
+        it.release_str_except(done)
+        if doms is not None:
+            doms.release_str_except(done)
+    return result
+
+
+def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, threads):
+    """Decrypt a batch into numpy columns (see _engine_py.decrypt_tokens), without the GIL, on
+    ``threads`` threads (None or 0: one per CPU)."""
+    cdef int nthreads = _resolve_threads(threads)
+    if type(tokens) is list and uid2_batch_threads(<size_t>PyList_GET_SIZE(<list>tokens), nthreads) > 1:
+        result = _decrypt_str_lists(table, <list>tokens, now_us, client, domains, nthreads)
+        if result is not None:
+            return result
+    cdef _Items it = _collect(tokens)
+    cdef Py_ssize_t n = it.n
+    cdef _Items doms = None
+    cdef uid2_bytes_t single
+    cdef const uid2_bytes_t *single_p = NULL
+    cdef const uid2_bytes_t *doms_p = NULL
+    cdef list keep = []
+    cdef uid2_columns_t cols
+    cdef ptrdiff_t n_over
+    cdef const uid2_table_t *t = table._t if table is not None else NULL
+    if domains is None or isinstance(domains, str):
+        if domains is not None:
+            _domain_ptr(domains, &single.ptr, &single.len, keep)
+            single_p = &single
+    else:
+        doms = _collect_domains(domains, n)
+        doms_p = doms.rows
+    result, over_flags = _column_block(n, &cols)
+    if n == 0:
+        return result
     if it.str_rows and uid2_batch_threads(<size_t>n, nthreads) == 1:
         n_over = _decrypt_str_rows(t, it, doms_p, single_p, now_us, client, &cols)
     else:
@@ -136,19 +255,7 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
     if n_over < 0:
         raise MemoryError("decrypt_tokens: out of memory")
     if n_over > 0:
-        # Rare: uids that are not 44 ASCII chars. Decrypting is deterministic: do those rows again here.
-        for i in np.flatnonzero(over_flags):
-            ubuf = <char *>malloc(UID2_UID_BUF_LEN(it.rows[i].len))
-            if ubuf == NULL:
-                raise MemoryError()
-            try:
-                uid2_decrypt_token(t, NULL, <const char *>it.rows[i].ptr, it.rows[i].len, 0, now_us, client,
-                                   doms_p[i].ptr if doms_p != NULL else (single_p.ptr if single_p != NULL else NULL),
-                                   doms_p[i].len if doms_p != NULL else (single_p.len if single_p != NULL else 0),
-                                   ubuf, &r)
-                overflow[int(i)] = _result_tuple(table, &r)[1]
-            finally:
-                free(ubuf)
+        _redo_overflow(table, it, doms_p, single_p, now_us, client, over_flags, result["uid_overflow"])
     return result
 
 

@@ -40,11 +40,35 @@ cdef class _Items:
         """Drops the references of the str rows below `upto` still held."""
         cdef Py_ssize_t i
         for i in range(self.str_lo, upto):
-            if i + 32 < upto:
+            if i + 32 < upto and self.rows[i + 32].ptr != NULL:
                 uid2_prefetch_w(uid2_str_of_data(self.rows[i + 32].ptr))
-            Py_DECREF(<object>uid2_str_of_data(self.rows[i].ptr))
+            if self.rows[i].ptr != NULL:  # a None row holds no reference
+                Py_DECREF(<object>uid2_str_of_data(self.rows[i].ptr))
         if upto > self.str_lo:
             self.str_lo = upto
+
+    cdef void release_str_rows(self, Py_ssize_t lo, Py_ssize_t hi):
+        """Drops the references of the str rows [lo, hi), which lie in [str_lo, str_hi): for a caller that
+        releases chunks out of order, and that then empties [str_lo, str_hi) itself (release_str_except)."""
+        cdef Py_ssize_t i
+        for i in range(lo, hi):
+            if i + 32 < hi and self.rows[i + 32].ptr != NULL:
+                uid2_prefetch_w(uid2_str_of_data(self.rows[i + 32].ptr))
+            if self.rows[i].ptr != NULL:
+                Py_DECREF(<object>uid2_str_of_data(self.rows[i].ptr))
+
+    cdef void release_str_except(self, list done):
+        """Drops every reference still held but those of the rows in ``done``, sorted disjoint (lo, hi)
+        ranges already released by release_str_rows; then nothing is held."""
+        cdef Py_ssize_t at = self.str_lo, lo, hi
+        for lo, hi in done:
+            if lo > at:
+                self.release_str_rows(at, lo if lo < self.str_hi else self.str_hi)
+            if hi > at:
+                at = hi
+        if at < self.str_hi:
+            self.release_str_rows(at, self.str_hi)
+        self.str_lo = self.str_hi
 
     cdef int alloc(self, Py_ssize_t n) except -1:
         self.n = n
@@ -55,19 +79,28 @@ cdef class _Items:
 
 
 cdef bint _fill_from_str_list(_Items it, list items) except -1:
-    """The common batch: a list of ASCII str. One pass takes a reference to each item (what keeps the bytes
-    alive while the GIL is released, whatever the caller does to the list) and its UTF-8 pointer; no Python
-    code can run meanwhile. False (nothing kept) at the first item of any other kind: then the caller takes
-    the general path, which snapshots the list."""
-    cdef Py_ssize_t i, n = PyList_GET_SIZE(items)
+    """The common batch: a list of ASCII str (None rows allowed). Takes a reference to each item (what keeps
+    the bytes alive while the GIL is released, whatever the caller does to the list) and its UTF-8 pointer;
+    no Python code can run meanwhile. False (the rows filled so far still held, released with ``it``) at the
+    first item of any other kind: then the caller takes the general path, which snapshots the list."""
+    it.alloc(PyList_GET_SIZE(items))
+    it.str_rows = True
+    return _fill_str_rows(it, items, 0, PyList_GET_SIZE(items))
+
+
+cdef bint _fill_str_rows(_Items it, list items, Py_ssize_t lo, Py_ssize_t hi) noexcept:
+    """Rows [lo, hi) of ``_fill_from_str_list`` (``it`` allocated for the whole list, rows below ``lo``
+    filled; ``hi`` at most the list's length, which the caller holds with the GIL). A None item leaves its
+    row empty (ptr NULL: what the general path gives None) and holds no reference."""
+    cdef Py_ssize_t i
     cdef PyObject *item
     cdef const void *data
-    it.alloc(n)
-    it.str_rows = True
-    for i in range(n):
-        if i + 32 < n:
+    for i in range(lo, hi):
+        if i + 32 < hi:
             uid2_prefetch_w(PyList_GET_ITEM_PTR(items, i + 32))  # its header: read here, refcount written
         item = PyList_GET_ITEM_PTR(items, i)
+        if <object>item is None:
+            continue
         if not PyUnicode_CheckExact(<object>item) or not PyUnicode_IS_ASCII(<object>item):
             it.str_hi = i
             return False
@@ -78,7 +111,7 @@ cdef bint _fill_from_str_list(_Items it, list items) except -1:
         it.rows[i].ptr = <const uint8_t *>data
         it.rows[i].len = <size_t>PyUnicode_GET_LENGTH(<object>item)
         Py_INCREF(<object>item)
-    it.str_hi = n
+    it.str_hi = hi
     return True
 
 
