@@ -20,8 +20,8 @@
 #    mutations of each.
 # 4. The kernel sources compile with -Werror for aarch64-macos too (zig cc), when ziglang is installed.
 #
-# Installs what it needs with apt-get when it is missing (as root): gcc-aarch64-linux-gnu, qemu-user,
-# libssl-dev:arm64 (multiarch). Python (PYTHON, default python3) needs cryptography-vectors and the
+# Installs what it needs with apt-get when it is missing (as root): gcc-aarch64-linux-gnu with
+# libc6-dev-arm64-cross, qemu-user, libssl-dev:arm64 (multiarch). Python (PYTHON, default python3) needs cryptography-vectors and the
 # project's dependencies (the vector conversion imports uid2fast from src/).
 # Emulation measures correctness only: nothing here says anything about speed on real arm64 hardware.
 set -euo pipefail
@@ -38,6 +38,7 @@ log() { printf '== %s\n' "$*"; }
 # ---- toolchain -----------------------------------------------------------------------------------------
 missing=()
 command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu)
+dpkg -s libc6-dev-arm64-cross >/dev/null 2>&1 || missing+=(libc6-dev-arm64-cross)  # only recommended by the gcc
 command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
 dpkg -s libssl-dev:arm64 >/dev/null 2>&1 || missing+=(libssl-dev:arm64)
 if [ ${#missing[@]} -gt 0 ]; then
