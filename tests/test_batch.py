@@ -141,6 +141,26 @@ def test_list_rows_read_while_threads_run(engine, keys, mixed, where, odd, at):
     assert (sys.getrefcount(probe_t), sys.getrefcount(probe_d)) == refs
 
 
+def test_list_rows_with_long_uids_on_threads(engine, keys, mixed):
+    """Rows whose uid is not 44 ASCII characters are decrypted again after the threads (their references
+    still held then): on several threads over a list, in the caller's chunks and the other thread's alike."""
+    import sys
+
+    long2 = make_token(keys, NOW, version=2, uid="x" * 61)
+    accented = make_token(keys, NOW, version=2, uid="caf\u00e9-" + "y" * 40)
+    tokens = (mixed * 1000)[:10_007]
+    for at in range(0, len(tokens), 997):
+        tokens[at] = long2 if at % 2 else accented
+    refs = sys.getrefcount(long2), sys.getrefcount(accented)
+    one = U.decrypt_tokens(list(tokens), keys, now=NOW, threads=1)
+    many = U.decrypt_tokens(tokens, keys, now=NOW, threads=2)
+    assert many.uids() == one.uids()
+    assert {one.uids()[at] for at in range(0, len(tokens), 997)} == {"x" * 61, "caf\u00e9-" + "y" * 40}
+    assert np.array_equal(one.status, many.status)
+    del one, many
+    assert (sys.getrefcount(long2), sys.getrefcount(accented)) == refs
+
+
 def test_argument_errors(keys, mixed):
     with pytest.raises(ValueError, match="client"):
         U.decrypt_tokens(mixed, keys, client="dsp")

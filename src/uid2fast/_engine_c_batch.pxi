@@ -175,36 +175,36 @@ cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int 
     cdef ptrdiff_t c_over
     cdef int got = 0
     cdef list done = []  # the chunks this thread decrypted and released, in order
-    try:
-        lo = 0
-        while lo < n:  # the GIL is held throughout: no Python code can change either list meanwhile
-            hi = lo + _FILL_STEP if lo + _FILL_STEP < n else n
-            if not _fill_str_rows(it, tokens, lo, hi):
-                break
-            if doms is not None and not _fill_str_rows(doms, <list>domains, lo, hi):
-                break
-            uid2_decrypt_run_ready(run, <size_t>hi)
-            lo = hi
-        filled = lo == n
-        # Then this thread decrypts chunks too, each released at once while its objects are still in cache
-        # (the 1-thread path does the same, _decrypt_str_rows); a chunk with an overflowing uid keeps its
-        # references until those rows are done again below.
-        while filled:
+    try:  # whatever happens, the references still held are dropped once, and only those (the finally below)
+        try:
+            lo = 0
+            while lo < n:  # the GIL is held throughout: no Python code can change either list meanwhile
+                hi = lo + _FILL_STEP if lo + _FILL_STEP < n else n
+                if not _fill_str_rows(it, tokens, lo, hi):
+                    break
+                if doms is not None and not _fill_str_rows(doms, <list>domains, lo, hi):
+                    break
+                uid2_decrypt_run_ready(run, <size_t>hi)
+                lo = hi
+            filled = lo == n
+            # Then this thread decrypts chunks too, each released at once while its objects are still in
+            # cache (the 1-thread path does the same, _decrypt_str_rows); a chunk with an overflowing uid keeps
+            # its references until those rows are done again below.
+            while filled:
+                with nogil:
+                    got = uid2_decrypt_run_take(run, &c_lo, &c_hi, &c_over)
+                if got <= 0:
+                    break
+                if c_over == 0:
+                    done.append((<Py_ssize_t>c_lo, <Py_ssize_t>c_hi))
+                    it.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
+                    if doms is not None:
+                        doms.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
+        finally:
+            if not filled:
+                uid2_decrypt_run_stop(run)
             with nogil:
-                got = uid2_decrypt_run_take(run, &c_lo, &c_hi, &c_over)
-            if got <= 0:
-                break
-            if c_over == 0:
-                done.append((<Py_ssize_t>c_lo, <Py_ssize_t>c_hi))
-                it.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
-                if doms is not None:
-                    doms.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
-    finally:
-        if not filled:
-            uid2_decrypt_run_stop(run)
-        with nogil:
-            n_over = uid2_decrypt_run_finish(run)  # no thread reads a row from here on
-    try:
+                n_over = uid2_decrypt_run_finish(run)  # no thread reads a row from here on
         if n_over == UID2_RUN_STOPPED:
             return None
         if n_over < 0:
