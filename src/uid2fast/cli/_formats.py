@@ -7,6 +7,7 @@ import codecs
 import gzip
 import io
 import os
+import re
 import sys
 from typing import Any, Callable, Iterator, List, NoReturn, Optional, Tuple
 
@@ -17,6 +18,7 @@ FORMATS = ("csv", "parquet", "text")
 _EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".txt": "text", ".text": "text",
                ".tokens": "text"}
 _TEXT_LINES_PER_READ = 1 << 20  # bytes of lines read at a time from a text input
+_NOT_SPACE = re.compile(rb"\S")  # a CSV block with anything but white space in it has records to parse
 
 
 def display_name(path: str, output: bool = False) -> str:
@@ -83,16 +85,18 @@ def _read_header(f: Any, name: str) -> bytes:
     return head
 
 
-def _record_end(data: bytes, *, first: bool) -> int:
-    """The index just past the first (or last) newline of ``data`` that ends a CSV record, or -1.
+def _record_end(data: Any, end: Optional[int] = None, *, first: bool) -> int:
+    """The index just past the first (or last) newline of ``data[:end]`` (bytes or bytearray; all of it by
+    default) that ends a CSV record, or -1.
 
     A newline ends a record when an even number of quote characters precedes it (RFC 4180 doubles a quote
     inside a quoted field, so the parity tells whether the newline is inside one)."""
-    pos = data.find(b"\n") if first else data.rfind(b"\n")
+    end = len(data) if end is None else end
+    pos = data.find(b"\n", 0, end) if first else data.rfind(b"\n", 0, end)
     while pos >= 0:
         if data.count(b'"', 0, pos) % 2 == 0:
             return pos + 1
-        pos = data.find(b"\n", pos + 1) if first else data.rfind(b"\n", 0, pos)
+        pos = data.find(b"\n", pos + 1, end) if first else data.rfind(b"\n", 0, pos)
     return -1
 
 
@@ -280,30 +284,48 @@ class Input:
             yield from self._text_batches()
 
     def _csv_batches(self) -> Iterator[Any]:
+        """The CSV records in blocks of about ``_block`` bytes, each cut at a record's end and parsed by Arrow.
+
+        One buffer serves every block: the bytes after the last block's cut are moved to its front and the
+        rest is read into it in place, and Arrow parses the block where it lies (its table is built in
+        buffers of its own, so the block can be overwritten once it is parsed). A new bytes object for each
+        read, join and slice had the pages of every block faulted in afresh: on 2M rows (500 MB), 212,000
+        page faults and 2.4 s of system time in a 3 s run."""
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        options = pacsv.ReadOptions(column_names=self._names, block_size=self._block)
-        parts, have, eof = [self._pending], len(self._pending), False
         want = self._block
-        while parts:
-            while have < want and not eof:
-                chunk = self._stream.read(want - have)
-                if not chunk:
+        buf = bytearray(max(want, len(self._pending)))
+        fill = len(self._pending)
+        buf[:fill] = self._pending
+        self._pending = b""
+        eof = False
+        while fill or not eof:
+            if len(buf) < want:  # a record longer than a block: a larger one (no view of buf is alive here)
+                buf.extend(bytes(want - len(buf)))
+            while fill < want and not eof:
+                view = memoryview(buf)[fill:want]
+                n = self._stream.readinto(view) or 0
+                del view
+                if n == 0:
                     eof = True
-                parts.append(chunk)
-                have += len(chunk)
-            data = b"".join(parts)
-            cut = len(data) if eof else _record_end(data, first=False)
+                fill += n
+            cut = fill if eof else _record_end(buf, fill, first=False)
             if cut <= 0:  # no complete record yet: read more
-                parts, want = [data], want * 2
+                want *= 2
                 continue
-            if data[:cut].strip():
-                table = pacsv.read_csv(pa.py_buffer(data[:cut]), read_options=options,
-                                       convert_options=self._convert)
+            table = None
+            if _NOT_SPACE.search(buf, 0, cut):
+                block = pa.py_buffer(memoryview(buf)[:cut])
+                # one Arrow block for the whole cut (a record longer than Arrow's block would not parse)
+                options = pacsv.ReadOptions(column_names=self._names, block_size=cut + 1)
+                table = pacsv.read_csv(block, read_options=options, convert_options=self._convert)
+                del block
+            buf[:fill - cut] = buf[cut:fill]  # the start of the next block to the front (no resize)
+            fill -= cut
+            want = self._block
+            if table is not None:
                 yield from table.to_batches(max_chunksize=self._batch_size)
-            rest = data[cut:]
-            parts, have, want = ([rest] if rest or not eof else []), len(rest), self._block
 
     def _text_batches(self) -> Iterator[Any]:
         import pyarrow as pa
