@@ -475,6 +475,17 @@ def test_bench_quick_with_plot(tmp_path, capsys):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_bench_times_threads_at_the_clis_batch_size():
+    from uid2fast import _bench
+    from uid2fast.cli._common import DEFAULT_BATCH_SIZE
+
+    assert _bench.CLI_BATCH == DEFAULT_BATCH_SIZE
+    rows = [{"operation": "decrypt v4", "path": f"uid2fast C batch, {p}, 65,536-row batches", "us_per_token": us}
+            for p, us in (("1 thread", 0.09), ("2 threads", 0.05))]
+    assert _bench._ratios(rows, 2)["all threads (2) vs one, with domains, 65,536-row batches (the CLI's)"] == \
+        pytest.approx(1.8)
+
+
 @pytest.mark.parametrize("version", [2, 3, 4])
 @pytest.mark.parametrize("raw_bytes", [33, 32])
 def test_bench_corpus_is_the_production_mix(version, raw_bytes):

@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 __all__ = ["main", "run"]
 
 _MASTER_KEYSET = 1
+CLI_BATCH = 65_536  # rows per batch of `uid2fast decrypt` (cli._common.DEFAULT_BATCH_SIZE; a test checks)
 _DEFAULT_KEYSET = 99
 _CALLER_SITE = 99
 _TOKEN_SITE = 1001
@@ -329,6 +330,12 @@ def run(quick: bool = False, count: Optional[int] = None, min_time: Optional[flo
                 batch_row(f"uid2fast C batch, {label}, no CSTG, no domains", tn, None, nt, un)
             t32, u32, d32 = corpus(body, 4, n, raw_uid_bytes=32)
             batch_row("uid2fast C batch, 1 thread, 32-byte raw UIDs", t32, d32, 1, u32)
+            if not quick:
+                # the batches `uid2fast decrypt` hands the engine (its default --batch-size): a batch pays for
+                # starting its threads once, so the gain of more threads depends on the batch's size
+                tb, ub, db = corpus(body, 4, CLI_BATCH)
+                for label, nt in (("1 thread", 1), (f"{threads} threads", None)):
+                    batch_row(f"uid2fast C batch, {label}, {CLI_BATCH:,}-row batches", tb, db, nt, ub)
 
     for version in (2, 3, 4):
         decrypt_version(version)
@@ -475,8 +482,13 @@ def _ratios(rows: List[Dict[str, Any]], threads: int) -> Dict[str, Optional[floa
         return None if x is None or y is None else x / y
 
     one, many = "uid2fast C batch, 1 thread", f"uid2fast C batch, {threads} threads"
+    big = f", {CLI_BATCH:,}-row batches"  # (not timed with --quick: then no such ratio)
+    at_cli_batch = {} if one + big not in us else {
+        f"all threads ({threads}) vs one, with domains, {CLI_BATCH:,}-row batches (the CLI's)": ratio(one + big,
+                                                                                                    many + big)}
     return {
         f"all threads ({threads}) vs one, with domains": ratio(one, many),
+        **at_cli_batch,
         "with domains vs without, 1 thread (time, no CSTG)": ratio(one + ", no CSTG, domains",
                                                                     one + ", no CSTG, no domains"),
         f"with domains vs without, {threads} threads (time, no CSTG)": ratio(many + ", no CSTG, domains",
