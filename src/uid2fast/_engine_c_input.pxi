@@ -38,23 +38,19 @@ cdef class _Items:
 
     cdef void release_str(self, Py_ssize_t upto):
         """Drops the references of the str rows below `upto` still held."""
-        cdef Py_ssize_t i
-        for i in range(self.str_lo, upto):
-            if i + 32 < upto and self.rows[i + 32].ptr != NULL:
-                uid2_prefetch_w(uid2_str_of_data(self.rows[i + 32].ptr))
-            if self.rows[i].ptr != NULL:  # a None row holds no reference
-                Py_DECREF(<object>uid2_str_of_data(self.rows[i].ptr))
+        self.release_str_rows(self.str_lo, upto)
         if upto > self.str_lo:
             self.str_lo = upto
 
     cdef void release_str_rows(self, Py_ssize_t lo, Py_ssize_t hi):
-        """Drops the references of the str rows [lo, hi), which lie in [str_lo, str_hi): for a caller that
-        releases chunks out of order, and that then empties [str_lo, str_hi) itself (release_str_except)."""
+        """Drops the references of the str rows [lo, hi), which lie in [str_lo, str_hi), leaving str_lo as it
+        is: release_str's loop, and for a caller that releases chunks out of order and then empties
+        [str_lo, str_hi) itself (release_str_except)."""
         cdef Py_ssize_t i
         for i in range(lo, hi):
             if i + 32 < hi and self.rows[i + 32].ptr != NULL:
                 uid2_prefetch_w(uid2_str_of_data(self.rows[i + 32].ptr))
-            if self.rows[i].ptr != NULL:
+            if self.rows[i].ptr != NULL:  # a None row holds no reference
                 Py_DECREF(<object>uid2_str_of_data(self.rows[i].ptr))
 
     cdef void release_str_except(self, list done):
