@@ -1,4 +1,5 @@
-/* Batches: a simple thread fan-out (pthreads, or Win32 threads: uid2_port.h). The rows are cut into chunks
+/* Batches: a thread fan-out (pthreads, or Win32 threads: uid2_port.h) over threads kept between batches (the
+ * pool, below). The rows are cut into chunks
  * that the threads take in turn from one shared cursor (an atomic add), so a thread that starts late or
  * shares its core with something else takes fewer chunks instead of holding everyone up at the end; each
  * thread has its own worker (scratch memory and keyed contexts) and writes only the rows of its chunks. */
@@ -8,9 +9,9 @@
 #include "uid2_gcm_mb.h"
 #include "uid2_internal.h"
 
-/* Starting a thread (its stack, its malloc arena, a cold cache) costs about as much as decrypting a
- * thousand tokens here (benchmarks/bench_scaling.py: 2,000 tokens on 2 threads were slower than on one), so
- * each thread gets at least this many rows. */
+/* Handing rows to another thread (waking it, a cold cache; starting it, the first time or when the pool is
+ * held) costs about as much as decrypting several hundred tokens here (benchmarks/bench_scaling.py: 2,000
+ * tokens on 2 threads were slower than on one before the pool), so each thread gets at least this many rows. */
 #ifndef UID2_MIN_ROWS_PER_THREAD /* the fuzz build lowers it, so that its small batches run on two threads */
 #define UID2_MIN_ROWS_PER_THREAD 2048u
 #endif
@@ -242,10 +243,191 @@ size_t uid2_batch_threads(size_t n, int threads)
 
 typedef void *(*job_fn)(void *);
 
-/* jobs[0..nt) (each `size` bytes) on nt threads: nt - 1 new ones, started by fan_start, and the caller's,
- * which runs jobs[0] in fan_finish and then joins the others. A thread that cannot be created (or memory for
- * the thread handles) has its job run by the caller in fan_finish, after its own. */
+/* ---- the pool: threads kept between batches ----------------------------------------------------------
+ *
+ * Starting a thread and joining it cost about 60 and 40 microseconds on a 2-vCPU VM (the new thread's vCPU
+ * has to be woken, then the joiner's), a tenth of a 20,000-row batch on two threads. So the threads a batch
+ * starts stay for the next batches. After each job a pool thread spins for UID2_POOL_SPIN_NS, then sleeps on
+ * its condition variable: a batch that follows within the spin finds its threads running, a later one wakes
+ * them (cheaper than starting them), and a pool thread no batch needs costs nothing.
+ *
+ * One batch holds the pool at a time (`pool_busy`); a batch that finds it held, or needs more than
+ * UID2_POOL_MAX threads, starts and joins its own threads as before. The dispatcher gives pool thread k
+ * (1 ..) job k: it stores the job in the thread's slot, then bumps the slot's ticket. The thread runs the job
+ * and counts `pending` down; the dispatcher runs job 0 and waits for `pending` to reach 0 before the pool is
+ * free again, so a slot is never rewritten while its thread still reads it. Sleeping on either side is
+ * announced first (`sleeping`, `waiting`: sequentially consistent) and checked by the other side after its
+ * own store, so a wake-up is never lost and costs no system call when nobody sleeps. A forked child has none
+ * of its parent's threads: a fork handler forgets the pool there (the child builds its own). */
+#ifndef UID2_POOL_MAX
+#define UID2_POOL_MAX 64u
+#endif
+#ifndef UID2_POOL_SPIN_NS
+#define UID2_POOL_SPIN_NS 200000u
+#endif
+
+typedef struct pool pool_t;
+
 typedef struct {
+    unsigned ticket; /* bumped for each job given to the thread */
+    int sleeping;    /* the thread is in (or entering) its wait on cv */
+    job_fn fn;
+    void *job;
+    pool_t *p;
+    uid2_cond_t cv;
+    char pad[64]; /* each thread spins on its own cache line */
+} pool_slot_t;
+
+struct pool {
+    uid2_mutex_t mu;
+    uid2_cond_t done; /* the dispatcher waits here for the last job */
+    int waiting;      /* the dispatcher is in (or entering) its wait on done */
+    int pending;      /* jobs given to pool threads and not yet finished */
+    size_t nthreads;  /* threads started: slots[1 .. nthreads] */
+    pool_slot_t slots[UID2_POOL_MAX + 1];
+};
+
+static pool_t *the_pool;  /* made at the first pooled batch */
+static int pool_busy;     /* a batch holds the pool */
+static int pool_forks_ok; /* the fork handler is installed (always on Windows) */
+static uid2_once_t pool_once = UID2_ONCE_INIT;
+
+#if defined(_WIN32)
+static void pool_watch_forks(void)
+{
+    pool_forks_ok = 1;
+}
+#else
+static void pool_forget(void)
+{
+    /* the child of a fork: its only thread is the one that forked; the old pool is left as it is (its mutex
+     * may have been held at the fork) */
+    the_pool = NULL;
+    pool_busy = 0;
+}
+
+static void pool_watch_forks(void)
+{
+    pool_forks_ok = pthread_atfork(NULL, NULL, pool_forget) == 0;
+}
+#endif
+
+/* One step of a bounded spin-wait: 0 once it has spun for UID2_POOL_SPIN_NS (the clock is read every 64th
+ * step; *t0 starts at 0). */
+static int pool_spin_step(unsigned *i, uint64_t *t0)
+{
+    uid2_spin_pause();
+    if ((++*i & 63u) != 0)
+        return 1;
+    uint64_t now = uid2_monotonic_ns();
+    if (*t0 == 0)
+        *t0 = now;
+    return now - *t0 <= UID2_POOL_SPIN_NS;
+}
+
+static void *pool_thread(void *arg)
+{
+    pool_slot_t *s = arg;
+    pool_t *p = s->p;
+    unsigned seen = 0; /* the slot's ticket is 0 when the thread starts */
+    int spin = 0;      /* only after a job: a thread no batch has needed just sleeps */
+    for (;;) {
+        unsigned i = 0;
+        uint64_t t0 = 0;
+        while (spin && uid2_atomic_load_uint(&s->ticket) == seen && pool_spin_step(&i, &t0))
+            ;
+        if (uid2_atomic_load_uint(&s->ticket) == seen) {
+            uid2_mutex_lock(&p->mu);
+            uid2_atomic_store_int(&s->sleeping, 1);
+            while (uid2_atomic_load_uint(&s->ticket) == seen)
+                uid2_cond_wait(&s->cv, &p->mu);
+            uid2_atomic_store_int(&s->sleeping, 0);
+            uid2_mutex_unlock(&p->mu);
+        }
+        seen = uid2_atomic_load_uint(&s->ticket);
+        s->fn(s->job);
+        spin = 1;
+        if (uid2_atomic_add_fetch_int(&p->pending, -1) == 0 && uid2_atomic_load_int(&p->waiting)) {
+            uid2_mutex_lock(&p->mu);
+            uid2_cond_signal(&p->done);
+            uid2_mutex_unlock(&p->mu);
+        }
+    }
+    return NULL;
+}
+
+/* The pool, held by the caller, with as many of nt - 1 threads as could be started; NULL when another batch
+ * holds it, nt - 1 > UID2_POOL_MAX, or it cannot be made. */
+static pool_t *pool_take(size_t nt)
+{
+    uid2_once(&pool_once, pool_watch_forks);
+    if (!pool_forks_ok || nt - 1 > UID2_POOL_MAX || uid2_atomic_xchg_int(&pool_busy, 1) != 0)
+        return NULL;
+    pool_t *p = the_pool;
+    if (p == NULL) {
+        p = calloc(1, sizeof *p);
+        if (p == NULL) {
+            uid2_atomic_store_int(&pool_busy, 0);
+            return NULL;
+        }
+        uid2_mutex_init(&p->mu);
+        uid2_cond_init(&p->done);
+        the_pool = p;
+    }
+    while (p->nthreads + 1 < nt) {
+        pool_slot_t *s = &p->slots[p->nthreads + 1];
+        uid2_thread_t tid;
+        s->p = p;
+        uid2_cond_init(&s->cv);
+        if (uid2_thread_create(&tid, pool_thread, s) != 0)
+            break;
+        uid2_thread_detach(tid);
+        p->nthreads++;
+    }
+    return p;
+}
+
+/* Gives jobs 1 .. n - 1 to the pool's threads 1 .. n - 1 (n - 1 <= nthreads). */
+static void pool_give(pool_t *p, char *base, size_t size, size_t n, job_fn fn)
+{
+    uid2_atomic_store_int(&p->pending, (int)(n - 1));
+    for (size_t k = 1; k < n; k++) {
+        pool_slot_t *s = &p->slots[k];
+        s->fn = fn;
+        s->job = base + k * size;
+        uid2_atomic_inc_uint(&s->ticket); /* publishes the job */
+        if (uid2_atomic_load_int(&s->sleeping)) {
+            uid2_mutex_lock(&p->mu);
+            uid2_cond_signal(&s->cv);
+            uid2_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+/* Waits until the jobs given to the pool are done, then frees it for the next batch. */
+static void pool_release(pool_t *p)
+{
+    unsigned i = 0;
+    uint64_t t0 = 0;
+    while (uid2_atomic_load_int(&p->pending) != 0 && pool_spin_step(&i, &t0))
+        ;
+    if (uid2_atomic_load_int(&p->pending) != 0) {
+        uid2_mutex_lock(&p->mu);
+        uid2_atomic_store_int(&p->waiting, 1);
+        while (uid2_atomic_load_int(&p->pending) != 0)
+            uid2_cond_wait(&p->done, &p->mu);
+        uid2_atomic_store_int(&p->waiting, 0);
+        uid2_mutex_unlock(&p->mu);
+    }
+    uid2_atomic_store_int(&pool_busy, 0);
+}
+
+/* jobs[0..nt) (each `size` bytes) on nt threads: the pool's, or nt - 1 new ones, started by fan_start, and the
+ * caller's, which runs jobs[0] in fan_finish and then waits for the others. A job no thread took (a thread
+ * that could not be started, or memory for the handles) is run by the caller in fan_finish, after its own. */
+typedef struct {
+    pool_t *pool;
+    size_t pooled; /* jobs 1 .. pooled - 1 run on the pool */
     uid2_thread_t *tids;
     unsigned char *started;
     char *base;
@@ -255,12 +437,21 @@ typedef struct {
 
 static void fan_start(fan_t *f, void *jobs, size_t size, size_t nt, job_fn fn)
 {
-    f->tids = calloc(nt, sizeof *f->tids);
-    f->started = calloc(nt, 1);
     f->base = jobs;
     f->size = size;
     f->nt = nt;
     f->fn = fn;
+    f->tids = NULL;
+    f->started = NULL;
+    f->pooled = 1;
+    f->pool = nt > 1 ? pool_take(nt) : NULL;
+    if (f->pool != NULL) {
+        f->pooled = f->pool->nthreads + 1 < nt ? f->pool->nthreads + 1 : nt;
+        pool_give(f->pool, f->base, size, f->pooled, fn);
+        return;
+    }
+    f->tids = calloc(nt, sizeof *f->tids);
+    f->started = calloc(nt, 1);
     if (f->tids == NULL || f->started == NULL)
         return;
     for (size_t k = 1; k < nt; k++)
@@ -270,6 +461,12 @@ static void fan_start(fan_t *f, void *jobs, size_t size, size_t nt, job_fn fn)
 static void fan_finish(fan_t *f)
 {
     f->fn(f->base);
+    if (f->pool != NULL) {
+        for (size_t k = f->pooled; k < f->nt; k++)
+            f->fn(f->base + k * f->size);
+        pool_release(f->pool);
+        return;
+    }
     for (size_t k = 1; k < f->nt; k++) {
         if (f->started != NULL && f->started[k])
             uid2_thread_join(f->tids[k]);

@@ -3,11 +3,17 @@
  * Everything else in csrc/ is plain C11 plus these names:
  *   attributes   UID2_ALWAYS_INLINE, UID2_NOINLINE, UID2_ALIGN16 (before a declaration), UID2_PREFETCH,
  *                UID2_UNUSED, UID2_UNROLL(n)
- *   threads      uid2_thread_t, uid2_thread_create, uid2_thread_join   (pthreads, or Win32 threads)
+ *   threads      uid2_thread_t, uid2_thread_create, uid2_thread_join, uid2_thread_detach (pthreads, or
+ *                Win32 threads)
+ *   locks        uid2_mutex_t, uid2_mutex_init, uid2_mutex_lock, uid2_mutex_unlock; uid2_cond_t,
+ *                uid2_cond_init, uid2_cond_wait, uid2_cond_signal, uid2_cond_broadcast
+ *                (pthread mutexes and condition variables, or SRW locks and Win32 condition variables)
+ *   clock        uid2_monotonic_ns (a steady clock for bounding spin-waits)
  *   once         uid2_once_t, UID2_ONCE_INIT, uid2_once              (pthread_once / InitOnceExecuteOnce)
  *   thread-local UID2_THREAD_LOCAL                                    (_Thread_local / __declspec(thread))
- *   atomics      uid2_atomic_load_int, uid2_atomic_store_int, uid2_atomic_inc_uint, uid2_atomic_load_uint,
- *                uid2_atomic_xchg_ptr (sequentially consistent; __atomic builtins / Interlocked*);
+ *   atomics      uid2_atomic_load_int, uid2_atomic_store_int, uid2_atomic_xchg_int, uid2_atomic_add_fetch_int,
+ *                uid2_atomic_inc_uint, uid2_atomic_load_uint, uid2_atomic_xchg_ptr (sequentially consistent;
+ *                __atomic builtins / Interlocked*);
  *                uid2_atomic_add_u64, uid2_atomic_load_u64, uid2_atomic_fetch_add_u64 (relaxed: counters and
  *                work cursors, no ordering with other memory); uid2_atomic_store_release_u64 and
  *                uid2_atomic_load_acquire_u64 (a count that publishes the memory written before it)
@@ -135,9 +141,55 @@ static inline int uid2_thread_join(uid2_thread_t t)
     return rc == WAIT_OBJECT_0 ? 0 : -1;
 }
 
+/* The thread runs on with nobody to join it. */
+static inline void uid2_thread_detach(uid2_thread_t t)
+{
+    CloseHandle(t);
+}
+
 static inline void uid2_thread_yield(void)
 {
     SwitchToThread();
+}
+
+typedef SRWLOCK uid2_mutex_t;
+typedef CONDITION_VARIABLE uid2_cond_t;
+
+static inline void uid2_mutex_init(uid2_mutex_t *m)
+{
+    InitializeSRWLock(m);
+}
+static inline void uid2_mutex_lock(uid2_mutex_t *m)
+{
+    AcquireSRWLockExclusive(m);
+}
+static inline void uid2_mutex_unlock(uid2_mutex_t *m)
+{
+    ReleaseSRWLockExclusive(m);
+}
+static inline void uid2_cond_init(uid2_cond_t *c)
+{
+    InitializeConditionVariable(c);
+}
+static inline void uid2_cond_wait(uid2_cond_t *c, uid2_mutex_t *m)
+{
+    SleepConditionVariableSRW(c, m, INFINITE, 0);
+}
+static inline void uid2_cond_signal(uid2_cond_t *c)
+{
+    WakeConditionVariable(c);
+}
+static inline void uid2_cond_broadcast(uid2_cond_t *c)
+{
+    WakeAllConditionVariable(c);
+}
+
+static inline uint64_t uid2_monotonic_ns(void)
+{
+    LARGE_INTEGER f, c;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&c);
+    return (uint64_t)((double)c.QuadPart * (1e9 / (double)f.QuadPart));
 }
 
 static inline BOOL CALLBACK uid2_once_trampoline(PINIT_ONCE once, PVOID fn, PVOID *ctx)
@@ -160,6 +212,7 @@ static inline void uid2_once(uid2_once_t *o, void (*fn)(void))
 #else /* POSIX */
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 typedef pthread_t uid2_thread_t;
 typedef pthread_once_t uid2_once_t;
@@ -175,9 +228,53 @@ static inline int uid2_thread_join(uid2_thread_t t)
     return pthread_join(t, NULL) == 0 ? 0 : -1;
 }
 
+static inline void uid2_thread_detach(uid2_thread_t t)
+{
+    pthread_detach(t);
+}
+
 static inline void uid2_thread_yield(void)
 {
     sched_yield();
+}
+
+typedef pthread_mutex_t uid2_mutex_t;
+typedef pthread_cond_t uid2_cond_t;
+
+static inline void uid2_mutex_init(uid2_mutex_t *m)
+{
+    pthread_mutex_init(m, NULL);
+}
+static inline void uid2_mutex_lock(uid2_mutex_t *m)
+{
+    pthread_mutex_lock(m);
+}
+static inline void uid2_mutex_unlock(uid2_mutex_t *m)
+{
+    pthread_mutex_unlock(m);
+}
+static inline void uid2_cond_init(uid2_cond_t *c)
+{
+    pthread_cond_init(c, NULL);
+}
+static inline void uid2_cond_wait(uid2_cond_t *c, uid2_mutex_t *m)
+{
+    pthread_cond_wait(c, m);
+}
+static inline void uid2_cond_signal(uid2_cond_t *c)
+{
+    pthread_cond_signal(c);
+}
+static inline void uid2_cond_broadcast(uid2_cond_t *c)
+{
+    pthread_cond_broadcast(c);
+}
+
+static inline uint64_t uid2_monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static inline void uid2_once(uid2_once_t *o, void (*fn)(void))
@@ -196,6 +293,14 @@ static inline int uid2_atomic_load_int(const int *p)
 static inline void uid2_atomic_store_int(int *p, int v)
 {
     __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+}
+static inline int uid2_atomic_xchg_int(int *p, int v)
+{
+    return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+}
+static inline int uid2_atomic_add_fetch_int(int *p, int v)
+{
+    return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST);
 }
 static inline unsigned uid2_atomic_load_uint(const unsigned *p)
 {
@@ -237,6 +342,14 @@ static inline int uid2_atomic_load_int(const int *p)
 static inline void uid2_atomic_store_int(int *p, int v)
 {
     InterlockedExchange((volatile LONG *)p, (LONG)v);
+}
+static inline int uid2_atomic_xchg_int(int *p, int v)
+{
+    return (int)InterlockedExchange((volatile LONG *)p, (LONG)v);
+}
+static inline int uid2_atomic_add_fetch_int(int *p, int v)
+{
+    return (int)InterlockedExchangeAdd((volatile LONG *)p, (LONG)v) + v;
 }
 static inline unsigned uid2_atomic_load_uint(const unsigned *p)
 {
