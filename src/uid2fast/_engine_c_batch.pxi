@@ -161,10 +161,10 @@ cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int 
         if type(domains) is not list or PyList_GET_SIZE(<list>domains) != n:
             return None
         doms = _Items()
-        doms.alloc(n)
+        doms.alloc(n, False)  # _fill_str_rows writes each row before the threads may read it
         doms.str_rows = True
         doms_p = doms.rows
-    it.alloc(n)
+    it.alloc(n, False)
     it.str_rows = True
     result, over_flags = _column_block(n, &cols)
     run = uid2_decrypt_run_start(table._t if table is not None else NULL, it.rows, <size_t>n, doms_p, single_p,

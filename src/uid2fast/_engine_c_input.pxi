@@ -66,9 +66,14 @@ cdef class _Items:
             self.release_str_rows(at, self.str_hi)
         self.str_lo = self.str_hi
 
-    cdef int alloc(self, Py_ssize_t n) except -1:
+    cdef int alloc(self, Py_ssize_t n, bint zeroed=True) except -1:
+        """Room for n rows, all empty (ptr NULL), or left unset with ``zeroed=False`` for a caller that writes
+        every row it lets anything read (_fill_str_rows: no memset of 16 bytes a row ahead of it)."""
         self.n = n
-        self.rows = <uid2_bytes_t *>calloc(<size_t>(n if n > 0 else 1), sizeof(uid2_bytes_t))
+        if zeroed:
+            self.rows = <uid2_bytes_t *>calloc(<size_t>(n if n > 0 else 1), sizeof(uid2_bytes_t))
+        else:
+            self.rows = <uid2_bytes_t *>malloc(<size_t>(n if n > 0 else 1) * sizeof(uid2_bytes_t))
         if self.rows == NULL:
             raise MemoryError()
         return 0
@@ -79,15 +84,16 @@ cdef bint _fill_from_str_list(_Items it, list items) except -1:
     the bytes alive while the GIL is released, whatever the caller does to the list) and its UTF-8 pointer;
     no Python code can run meanwhile. False (the rows filled so far still held, released with ``it``) at the
     first item of any other kind: then the caller takes the general path, which snapshots the list."""
-    it.alloc(PyList_GET_SIZE(items))
+    it.alloc(PyList_GET_SIZE(items), False)
     it.str_rows = True
     return _fill_str_rows(it, items, 0, PyList_GET_SIZE(items))
 
 
 cdef bint _fill_str_rows(_Items it, list items, Py_ssize_t lo, Py_ssize_t hi) noexcept:
     """Rows [lo, hi) of ``_fill_from_str_list`` (``it`` allocated for the whole list, rows below ``lo``
-    filled; ``hi`` at most the list's length, which the caller holds with the GIL). A None item leaves its
-    row empty (ptr NULL: what the general path gives None) and holds no reference."""
+    filled; ``hi`` at most the list's length, which the caller holds with the GIL). A None item makes its
+    row empty (ptr NULL: what the general path gives None) and holds no reference. Every row in [lo, hi) is
+    written (the rows need not be zeroed first) up to the first item of another kind."""
     cdef Py_ssize_t i
     cdef PyObject *item
     cdef const void *data
@@ -96,6 +102,8 @@ cdef bint _fill_str_rows(_Items it, list items, Py_ssize_t lo, Py_ssize_t hi) no
             uid2_prefetch_w(PyList_GET_ITEM_PTR(items, i + 32))  # its header: read here, refcount written
         item = PyList_GET_ITEM_PTR(items, i)
         if <object>item is None:
+            it.rows[i].ptr = NULL
+            it.rows[i].len = 0
             continue
         if not PyUnicode_CheckExact(<object>item) or not PyUnicode_IS_ASCII(<object>item):
             it.str_hi = i
