@@ -8,7 +8,7 @@
  *   locks        uid2_mutex_t, uid2_mutex_init, uid2_mutex_lock, uid2_mutex_unlock; uid2_cond_t,
  *                uid2_cond_init, uid2_cond_wait, uid2_cond_signal, uid2_cond_broadcast
  *                (pthread mutexes and condition variables, or SRW locks and Win32 condition variables)
- *   clock        uid2_monotonic_ns (a steady clock for bounding spin-waits)
+ *   clock        uid2_monotonic_ns (nanoseconds, for bounding spin-waits)
  *   once         uid2_once_t, UID2_ONCE_INIT, uid2_once              (pthread_once / InitOnceExecuteOnce)
  *   thread-local UID2_THREAD_LOCAL                                    (_Thread_local / __declspec(thread))
  *   atomics      uid2_atomic_load_int, uid2_atomic_store_int, uid2_atomic_xchg_int, uid2_atomic_add_fetch_int,
@@ -270,10 +270,16 @@ static inline void uid2_cond_broadcast(uid2_cond_t *c)
     pthread_cond_broadcast(c);
 }
 
+/* CLOCK_MONOTONIC where <time.h> declares it (POSIX feature macros); under a strict -std=c11 (musl) the C11
+ * timespec_get, a wall clock, which is enough to bound a spin-wait: a step of the clock ends one spin early. */
 static inline uint64_t uid2_monotonic_ns(void)
 {
     struct timespec ts;
+#if defined(CLOCK_MONOTONIC)
     clock_gettime(CLOCK_MONOTONIC, &ts);
+#else
+    timespec_get(&ts, TIME_UTC);
+#endif
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 

@@ -49,7 +49,9 @@ runit() { # name, runner...
 }
 
 Z=("$PY" -m ziglang cc)
-WINE=$(command -v wine64 || command -v wine || echo wine64)   # Debian's wine64 package installs `wine`
+# Debian's wine64 package puts its runner in /usr/lib/wine, on nobody's PATH (the `wine` package links it)
+WINE=$(command -v wine64 || command -v wine || { [ -x /usr/lib/wine/wine64 ] && echo /usr/lib/wine/wine64; } ||
+    echo wine64)
 export WINEDEBUG=-all
 build linux-musl-x86_64 "${Z[@]}" -target x86_64-linux-musl -static -- -lm && runit linux-musl-x86_64
 build windows-x86_64-zig.exe "${Z[@]}" -target x86_64-windows-gnu -- -lbcrypt \
