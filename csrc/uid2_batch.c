@@ -47,6 +47,8 @@ typedef struct {
     size_t n, chunk;
     const uint64_t *ready; /* rows [0, *ready) are filled in (a run: uid2_decrypt_run_ready); NULL: all are */
     const int *stop;       /* set: take no more chunks (a run's uid2_decrypt_run_stop); NULL: never */
+    int *done;             /* a run's chunk states (uid2_decrypt_run_done), stored as each chunk is done; or NULL */
+    int mine;              /* the state this job's chunks get: 3 for the caller's job (jobs[0]), else 1 */
     uid2_worker_t *w;      /* made at the job's first chunk */
     ptrdiff_t overflow;    /* rows whose uid overflowed so far; -1: out of memory */
 } decrypt_job_t;
@@ -213,6 +215,8 @@ static int job_step(decrypt_job_t *j, size_t *lo, size_t *hi, ptrdiff_t *over)
     }
     j->overflow += o;
     *over = o;
+    if (j->done != NULL) /* after every read of the chunk's rows */
+        uid2_atomic_store_int(&j->done[*lo / j->chunk], j->mine == 1 && o > 0 ? 2 : j->mine);
     return 1;
 }
 
@@ -491,7 +495,8 @@ struct uid2_decrypt_run {
     uint64_t next;  /* the threads' shared cursor */
     uint64_t ready; /* rows [0, ready) are filled in */
     int stop;
-    size_t n;
+    size_t n, chunk, nchunks;
+    int *done; /* per chunk: 0, or the state uid2_decrypt_run_done reports */
 };
 
 static uid2_decrypt_run_t *run_start(const uid2_table_t *t, const uid2_bytes_t *tokens, size_t n,
@@ -510,6 +515,14 @@ static uid2_decrypt_run_t *run_start(const uid2_table_t *t, const uid2_bytes_t *
     r->n = n;
     r->ready = ready;
     size_t chunk = nt == 1 ? (n ? n : 1) : chunk_rows(n, nt);
+    r->chunk = chunk;
+    r->nchunks = (n + chunk - 1) / chunk;
+    r->done = calloc(r->nchunks ? r->nchunks : 1, sizeof *r->done);
+    if (r->done == NULL) {
+        free(r->jobs);
+        free(r);
+        return NULL;
+    }
     for (size_t k = 0; k < nt; k++) {
         decrypt_job_t *j = &r->jobs[k];
         j->t = t;
@@ -524,6 +537,8 @@ static uid2_decrypt_run_t *run_start(const uid2_table_t *t, const uid2_bytes_t *
         j->chunk = chunk;
         j->ready = &r->ready;
         j->stop = &r->stop;
+        j->done = r->done;
+        j->mine = k == 0 ? 3 : 1;
     }
     fan_start(&r->fan, r->jobs, sizeof *r->jobs, nt, decrypt_job);
     return r;
@@ -546,6 +561,18 @@ int uid2_decrypt_run_take(uid2_decrypt_run_t *r, size_t *lo, size_t *hi, ptrdiff
     return job_step(&r->jobs[0], lo, hi, overflow);
 }
 
+int uid2_decrypt_run_done(const uid2_decrypt_run_t *r, size_t index, size_t *lo, size_t *hi)
+{
+    if (index >= r->nchunks)
+        return -1;
+    int st = uid2_atomic_load_int(&r->done[index]);
+    if (st != 0) {
+        *lo = index * r->chunk;
+        *hi = r->n - *lo < r->chunk ? r->n : *lo + r->chunk;
+    }
+    return st;
+}
+
 void uid2_decrypt_run_stop(uid2_decrypt_run_t *r)
 {
     uid2_atomic_store_int(&r->stop, 1);
@@ -566,6 +593,7 @@ ptrdiff_t uid2_decrypt_run_finish(uid2_decrypt_run_t *r)
     }
     if (total >= 0 && uid2_atomic_load_int(&r->stop))
         total = UID2_RUN_STOPPED;
+    free(r->done);
     free(r->jobs);
     free(r);
     return total;

@@ -209,6 +209,11 @@ ptrdiff_t uid2_decrypt_many(const uid2_table_t *t, const uid2_bytes_t *tokens, s
  *                            bounds [*lo, *hi) and its uid_overflow rows, 0 when no row is left to take (or
  *                            the run was stopped), -1 if memory ran out; for a caller that has work of its own
  *                            to do on each chunk it decrypted (finish then only joins the others);
+ *   uid2_decrypt_run_done    whether chunk `index` (0, 1, ... in row order) is decrypted: 0 not yet (or not
+ *                            taken), 1 by another thread, 2 by another thread with uid_overflow rows, 3 by
+ *                            the caller (through take), -1 no such chunk; its bounds in [*lo, *hi) when it is
+ *                            done. Once a chunk is done no thread reads its rows again: the caller may drop
+ *                            what kept them alive while the others still run;
  *   uid2_decrypt_run_stop    tells the threads to take no more rows (the caller gave up on filling them in);
  *   uid2_decrypt_run_finish  decrypts on the calling thread too until every row is done, joins the others and
  *                            frees the run: what uid2_decrypt_many returns, or UID2_RUN_STOPPED if the run
@@ -221,6 +226,7 @@ uid2_decrypt_run_t *uid2_decrypt_run_start(const uid2_table_t *t, const uid2_byt
                                            int64_t now_us, int client, const uid2_columns_t *cols, int threads);
 void uid2_decrypt_run_ready(uid2_decrypt_run_t *r, size_t rows);
 int uid2_decrypt_run_take(uid2_decrypt_run_t *r, size_t *lo, size_t *hi, ptrdiff_t *overflow);
+int uid2_decrypt_run_done(const uid2_decrypt_run_t *r, size_t index, size_t *lo, size_t *hi);
 void uid2_decrypt_run_stop(uid2_decrypt_run_t *r);
 ptrdiff_t uid2_decrypt_run_finish(uid2_decrypt_run_t *r);
 

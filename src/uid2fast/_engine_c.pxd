@@ -133,6 +133,7 @@ cdef extern from "uid2_engine.h" nogil:
                                                int threads)
     void uid2_decrypt_run_ready(uid2_decrypt_run_t *r, size_t rows)
     int uid2_decrypt_run_take(uid2_decrypt_run_t *r, size_t *lo, size_t *hi, ptrdiff_t *overflow)
+    int uid2_decrypt_run_done(const uid2_decrypt_run_t *r, size_t index, size_t *lo, size_t *hi)
     void uid2_decrypt_run_stop(uid2_decrypt_run_t *r)
     ptrdiff_t uid2_decrypt_run_finish(uid2_decrypt_run_t *r)
     ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_bytes_t *tokens, size_t lo,

@@ -173,8 +173,9 @@ cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int 
         raise MemoryError("decrypt_tokens: out of memory")
     cdef size_t c_lo, c_hi
     cdef ptrdiff_t c_over
-    cdef int got = 0
-    cdef list done = []  # the chunks this thread decrypted and released, in order
+    cdef int got = 0, st
+    cdef size_t scan = 0  # the chunks below it are released (or kept for their overflowing rows)
+    cdef list done = []  # the chunks released so far
     try:  # whatever happens, the references still held are dropped once, and only those (the finally below)
         try:
             lo = 0
@@ -189,17 +190,29 @@ cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int 
             filled = lo == n
             # Then this thread decrypts chunks too, each released at once while its objects are still in
             # cache (the 1-thread path does the same, _decrypt_str_rows); a chunk with an overflowing uid keeps
-            # its references until those rows are done again below.
+            # its references until those rows are done again below. Between its own chunks, and once more
+            # when none is left to take, it releases the chunks the other threads have done meanwhile, so
+            # that only the chunks still running then are released after the join.
             while filled:
                 with nogil:
                     got = uid2_decrypt_run_take(run, &c_lo, &c_hi, &c_over)
-                if got <= 0:
-                    break
-                if c_over == 0:
+                if got > 0 and c_over == 0:
                     done.append((<Py_ssize_t>c_lo, <Py_ssize_t>c_hi))
                     it.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
                     if doms is not None:
                         doms.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
+                while True:  # the others' chunks done so far, in order
+                    st = uid2_decrypt_run_done(run, scan, &c_lo, &c_hi)
+                    if st <= 0:
+                        break
+                    scan += 1
+                    if st == 1:
+                        done.append((<Py_ssize_t>c_lo, <Py_ssize_t>c_hi))
+                        it.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
+                        if doms is not None:
+                            doms.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
+                if got <= 0:
+                    break
         finally:
             if not filled:
                 uid2_decrypt_run_stop(run)
