@@ -48,7 +48,7 @@ typedef struct {
     const uint64_t *ready; /* rows [0, *ready) are filled in (a run: uid2_decrypt_run_ready); NULL: all are */
     const int *stop;       /* set: take no more chunks (a run's uid2_decrypt_run_stop); NULL: never */
     int *done;             /* a run's chunk states (uid2_decrypt_run_done), stored as each chunk is done; or NULL */
-    int mine;              /* the state this job's chunks get: 3 for the caller's job (jobs[0]), else 1 */
+    int caller;            /* the caller's job (jobs[0]): its chunks are reported as the caller's */
     uid2_worker_t *w;      /* made at the job's first chunk */
     ptrdiff_t overflow;    /* rows whose uid overflowed so far; -1: out of memory */
 } decrypt_job_t;
@@ -216,7 +216,7 @@ static int job_step(decrypt_job_t *j, size_t *lo, size_t *hi, ptrdiff_t *over)
     j->overflow += o;
     *over = o;
     if (j->done != NULL) /* after every read of the chunk's rows */
-        uid2_atomic_store_int(&j->done[*lo / j->chunk], j->mine == 1 && o > 0 ? 2 : j->mine);
+        uid2_atomic_store_int(&j->done[*lo / j->chunk], j->caller ? 3 : o > 0 ? 2 : 1);
     return 1;
 }
 
@@ -538,7 +538,7 @@ static uid2_decrypt_run_t *run_start(const uid2_table_t *t, const uid2_bytes_t *
         j->ready = &r->ready;
         j->stop = &r->stop;
         j->done = r->done;
-        j->mine = k == 0 ? 3 : 1;
+        j->caller = k == 0;
     }
     fan_start(&r->fan, r->jobs, sizeof *r->jobs, nt, decrypt_job);
     return r;

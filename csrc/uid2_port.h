@@ -6,7 +6,7 @@
  *   threads      uid2_thread_t, uid2_thread_create, uid2_thread_join, uid2_thread_detach (pthreads, or
  *                Win32 threads)
  *   locks        uid2_mutex_t, uid2_mutex_init, uid2_mutex_lock, uid2_mutex_unlock; uid2_cond_t,
- *                uid2_cond_init, uid2_cond_wait, uid2_cond_signal, uid2_cond_broadcast
+ *                uid2_cond_init, uid2_cond_wait, uid2_cond_signal
  *                (pthread mutexes and condition variables, or SRW locks and Win32 condition variables)
  *   clock        uid2_monotonic_ns (nanoseconds, for bounding spin-waits)
  *   once         uid2_once_t, UID2_ONCE_INIT, uid2_once              (pthread_once / InitOnceExecuteOnce)
@@ -179,10 +179,6 @@ static inline void uid2_cond_signal(uid2_cond_t *c)
 {
     WakeConditionVariable(c);
 }
-static inline void uid2_cond_broadcast(uid2_cond_t *c)
-{
-    WakeAllConditionVariable(c);
-}
 
 static inline uint64_t uid2_monotonic_ns(void)
 {
@@ -264,10 +260,6 @@ static inline void uid2_cond_wait(uid2_cond_t *c, uid2_mutex_t *m)
 static inline void uid2_cond_signal(uid2_cond_t *c)
 {
     pthread_cond_signal(c);
-}
-static inline void uid2_cond_broadcast(uid2_cond_t *c)
-{
-    pthread_cond_broadcast(c);
 }
 
 /* CLOCK_MONOTONIC where <time.h> declares it (POSIX feature macros); under a strict -std=c11 (musl) the C11

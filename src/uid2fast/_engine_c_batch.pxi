@@ -134,6 +134,15 @@ cdef enum:
     _FILL_STEP = 256
 
 
+cdef inline void _release_chunk(_Items it, _Items doms, list done, size_t lo, size_t hi):
+    """Drops the references of rows [lo, hi) of the tokens (and of the domains, if any) and notes the chunk as
+    released in ``done`` (for _Items.release_str_except)."""
+    done.append((<Py_ssize_t>lo, <Py_ssize_t>hi))
+    it.release_str_rows(<Py_ssize_t>lo, <Py_ssize_t>hi)
+    if doms is not None:
+        doms.release_str_rows(<Py_ssize_t>lo, <Py_ssize_t>hi)
+
+
 cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int client, domains, int nthreads):
     """A list of str on several threads, with the list read while they run: the caller's thread (which must
     hold the GIL to take the references) gathers the rows a step at a time while the other threads already
@@ -197,20 +206,14 @@ cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int 
                 with nogil:
                     got = uid2_decrypt_run_take(run, &c_lo, &c_hi, &c_over)
                 if got > 0 and c_over == 0:
-                    done.append((<Py_ssize_t>c_lo, <Py_ssize_t>c_hi))
-                    it.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
-                    if doms is not None:
-                        doms.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
+                    _release_chunk(it, doms, done, c_lo, c_hi)
                 while True:  # the others' chunks done so far, in order
                     st = uid2_decrypt_run_done(run, scan, &c_lo, &c_hi)
                     if st <= 0:
                         break
                     scan += 1
                     if st == 1:
-                        done.append((<Py_ssize_t>c_lo, <Py_ssize_t>c_hi))
-                        it.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
-                        if doms is not None:
-                            doms.release_str_rows(<Py_ssize_t>c_lo, <Py_ssize_t>c_hi)
+                        _release_chunk(it, doms, done, c_lo, c_hi)
                 if got <= 0:
                     break
         finally:
