@@ -9,9 +9,12 @@ Bounds on what an operator (or anything posing as one) can do to a caller:
 
 - **Size.** The body is streamed and collected by :class:`~uid2fast._netpolicy.BoundedBody` under the
   endpoint's limit, before and after decompression; a larger ``Content-Length`` is refused unread.
-- **Time.** Each attempt has a total deadline (connect, send, headers and the whole body). Socket timeouts
-  are clipped to it, and a watchdog timer shuts the attempt's socket down when it passes, which wakes a read
-  that a byte-a-second server would otherwise keep alive. Each call has a deadline across its retries.
+- **Time.** Each attempt has a total deadline (name resolution, connect, send, headers and the whole body).
+  Socket timeouts are clipped to it, and a watchdog timer shuts the attempt's socket down when it passes, which
+  wakes a read that a byte-a-second server would otherwise keep alive. The host name is resolved on a small
+  pool of daemon threads and waited for at most the connect timeout, itself clipped to the deadline: a
+  resolver that never answers (``getaddrinfo`` has no timeout of its own) costs the caller no more than a
+  server that never accepts. Each call has a deadline across its retries.
 
 The public names of ``request_response_util`` (``post``, ``make_request``, ...) keep the official
 signatures; they find the calling client's transport, deadline and secrets through a context variable set
@@ -21,7 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ipaddress
 import logging
+import os
+import queue
 import socket
 import threading
 import time
@@ -30,6 +36,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import requests
 import urllib3.connection
 import urllib3.connectionpool
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from ._netpolicy import (
@@ -156,9 +163,146 @@ def _register_current(conn: Any) -> None:
         attempt.register(conn)
 
 
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    """Registers itself with the attempt in progress, so the attempt's watchdog can shut its socket."""
+# -- name resolution under the deadline ----------------------------------------------------------------
+class _Lookup:
+    __slots__ = ("host", "port", "done", "result", "error")
 
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.done = threading.Event()
+        self.result: List[Any] = []
+        self.error: Optional[BaseException] = None
+
+
+class _Resolver:
+    """``getaddrinfo`` on at most ``workers`` daemon threads, waited for with a timeout.
+
+    ``socket.getaddrinfo`` blocks for as long as the system resolver takes and cannot be interrupted, so it
+    runs here and the caller waits only as long as it may. A lookup that outlives its caller finishes on its
+    thread and is dropped; while every worker is stuck so, new lookups queue and time out in their callers,
+    so a dead resolver costs bounded threads and bounded time. Daemon threads never hold up interpreter exit,
+    and a forked child (a pre-forking server) starts a pool of its own.
+    """
+
+    def __init__(self, workers: int = 4) -> None:
+        self._workers = workers
+        self._reset()
+
+    def _reset(self) -> None:
+        """A fresh pool: at start, and in a forked child (whose copy has no worker threads, and perhaps a lock
+        some other thread held at the fork)."""
+        self._lock = threading.Lock()
+        self._jobs: "queue.SimpleQueue[_Lookup]" = queue.SimpleQueue()
+        self._threads = 0  # workers started
+        self._idle = 0  # workers waiting for a job that nobody has claimed yet
+        self._backlog = 0  # queued jobs no worker was free for: the next worker to finish takes one
+
+    def _run(self, jobs: "queue.SimpleQueue[_Lookup]") -> None:
+        while True:
+            job = jobs.get()
+            try:
+                # looked up at call time, so a patched socket.getaddrinfo (tests, gevent) is the one called
+                job.result = socket.getaddrinfo(job.host, job.port, 0, socket.SOCK_STREAM)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                job.error = exc
+            job.done.set()
+            with self._lock:
+                if self._backlog:
+                    self._backlog -= 1  # the next get() is that job
+                else:
+                    self._idle += 1
+
+    def resolve(self, host: str, port: int, timeout: float) -> List[Any]:
+        """``socket.getaddrinfo(host, port, 0, SOCK_STREAM)``, or ``socket.timeout`` after ``timeout`` seconds."""
+        job = _Lookup(host, port)
+        with self._lock:
+            jobs = self._jobs
+            # each job has a taker: an idle worker, a new one, or (every worker busy) the first to finish
+            if self._idle:
+                self._idle -= 1
+            elif self._threads < self._workers:
+                threading.Thread(target=self._run, args=(jobs,), name="uid2fast-resolver", daemon=True).start()
+                self._threads += 1
+            else:
+                self._backlog += 1
+            jobs.put(job)
+        if not job.done.wait(max(timeout, 0.0)):
+            raise socket.timeout(f"resolving the host name timed out after {timeout:g} s")
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+
+_RESOLVER = _Resolver()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_RESOLVER._reset)
+
+
+def _numeric(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _connect_budget(conn: Any) -> Optional[float]:
+    """How long resolving and connecting may take: the connect timeout (already clipped to the attempt's
+    deadline when the request was made), cut again at the deadline; None for no bound."""
+    timeout = getattr(conn, "timeout", None)
+    budget = float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else None
+    attempt = _ATTEMPT.get()
+    if attempt is not None:
+        remaining = attempt.deadline.remaining()
+        if remaining != float("inf"):
+            budget = remaining if budget is None else min(budget, remaining)
+    return budget
+
+
+def _new_conn_in_time(conn: Any, new_conn: Callable[[], socket.socket]) -> socket.socket:
+    """A watched connection's ``_new_conn``: its host resolved under the connect budget (see
+    :class:`_Resolver`), then ``new_conn`` (urllib3's own) on each address in turn with what is left of it."""
+    host = conn._dns_host
+    budget = _connect_budget(conn)
+    if budget is None or _numeric(host):
+        return new_conn()
+    t0 = time.monotonic()
+    try:
+        infos = _RESOLVER.resolve(host, conn.port, budget)
+    except socket.gaierror as exc:
+        raise urllib3.exceptions.NewConnectionError(conn, f"Failed to resolve '{host}' ({exc})") from exc
+    except socket.timeout as exc:
+        raise urllib3.exceptions.ConnectTimeoutError(
+            conn, f"Resolving {host} timed out. (connect timeout={budget:g})") from exc
+    addresses: List[str] = []
+    for *_, sockaddr in infos:
+        if sockaddr[0] not in addresses:
+            addresses.append(sockaddr[0])
+    last: Optional[BaseException] = None
+    saved = conn.timeout
+    try:
+        # the addresses in the resolver's order, as urllib3's create_connection tries them
+        for address in addresses:
+            left = budget - (time.monotonic() - t0)
+            if left <= 0:
+                break
+            conn._dns_host, conn.timeout = address, left
+            try:
+                return new_conn()
+            except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+                last = exc
+    finally:
+        conn._dns_host, conn.timeout = host, saved
+    if last is None:
+        raise urllib3.exceptions.ConnectTimeoutError(
+            conn, f"Connection to {host} timed out. (connect timeout={budget:g})")
+    raise last
+
+
+# The session's connections register with the attempt in progress, so the attempt's watchdog can shut their
+# sockets, and resolve their host under the attempt's time.
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
     def connect(self) -> None:
         _register_current(self)
         super().connect()
@@ -166,6 +310,9 @@ class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         _register_current(self)
         super().request(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        return _new_conn_in_time(self, super()._new_conn)
 
 
 class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
@@ -176,6 +323,9 @@ class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         _register_current(self)
         super().request(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        return _new_conn_in_time(self, super()._new_conn)
 
 
 class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
