@@ -370,8 +370,9 @@ class HttpTransport:
     session : requests.Session, optional
         An existing session to use (it is not closed by :meth:`close`). By default a new one is created.
         With your own session the watchdog covers the response body (its connection is known once the
-        headers are in); until then the socket timeouts, clipped to the deadline, bound each wait. The
-        transport's own session registers its connections from the start, headers included.
+        headers are in); until then the socket timeouts, clipped to the deadline, bound each wait, and the
+        host name is resolved by your adapters, without a bound. The transport's own session registers its
+        connections from the start, headers included, and resolves under the attempt's time.
     """
 
     def __init__(self, config: Optional[HttpConfig] = None, session: Optional[requests.Session] = None) -> None:
