@@ -107,3 +107,14 @@ def cavp_gcm_cases(name):
             k, v = line.split("=", 1)
             cur[k.strip()] = bytes.fromhex(v.strip())
     return cases
+
+
+def run_threads(target, n, timeout):
+    """Start ``n`` threads running ``target`` and join each within ``timeout`` seconds."""
+    import threading
+
+    threads = [threading.Thread(target=target) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)

@@ -10,6 +10,7 @@ import urllib.parse
 
 import pytest
 
+from tests.helpers import run_threads
 from uid2fast import _http
 from uid2fast._http import HttpConfig
 from uid2fast.publisher_client import Uid2PublisherClient
@@ -83,11 +84,7 @@ def test_stuck_lookups_hold_a_bounded_number_of_threads(resolver):
         except socket.timeout as exc:
             errors.append(exc)
 
-    callers = [threading.Thread(target=one) for _ in range(10)]
-    for t in callers:
-        t.start()
-    for t in callers:
-        t.join(5)
+    run_threads(one, 10, 5)
     assert len(errors) == 10  # every caller got its timeout
     assert before <= len(resolver_threads()) <= 4
 

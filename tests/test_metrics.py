@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import uid2fast
+from tests.helpers import run_threads
 from uid2fast import DecryptionStatus, EncryptionError, EncryptionStatus
 from uid2fast._http import HttpConfig
 from uid2fast._results import DECRYPTION_STATUSES, ENCRYPTION_STATUSES
@@ -246,11 +247,7 @@ def test_status_counter_both_engines(engine):
         for _ in range(200):
             shared.add_codes(column)
 
-    threads = [threading.Thread(target=hammer) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    run_threads(hammer, 6, 60)
     assert shared.counts() == (6 * 2200, 6 * 400, 0, 0, 6 * 2000, 6 * 200)
 
 
