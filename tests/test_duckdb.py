@@ -234,3 +234,29 @@ def test_benchmark_checks_then_times(capsys):
         assert len(cells) == 5 and all(float(c.rstrip("x")) > 0 for c in cells), (name, cells)
     assert rows["decrypt_tokens"][2] == "1.00x"
     assert "33-byte raw UIDs, 16 sites, a domain per row; DuckDB threads 1; 2 rounds" in out
+
+
+@pytest.mark.parametrize("engine", ["c", "py"], indirect=True)
+def test_a_clients_metrics_count_the_sql_answers(engine, op, bids):
+    tokens, domains = bids
+    client = uid2fast.BidstreamClient(op.base_url, *op.credentials("bidstream"), engine=engine)
+    assert client.refresh().success
+    con = duckdb.connect()
+    uid2duck.register(con, client)
+    _table(con, tokens, domains)
+    got = _sql_rows(con, "SELECT uid2_decrypt(token, domain) FROM bids_view ORDER BY id")
+    want = {}
+    for row in got:
+        if row is not None:  # a NULL token gives NULL, not an answer: not counted
+            want[row["status"]] = want.get(row["status"], 0) + 1
+    assert sum(want.values()) == sum(t is not None for t in tokens) and want["SUCCESS"] > 500
+    assert {k: v for k, v in client.metrics().decrypt.items() if v} == want
+
+    sharer = uid2fast.SharingClient(op.base_url, *op.credentials("sharer"), engine=engine)
+    assert sharer.refresh().success
+    uid2duck.register(con, sharer, client="sharing")
+    raw = [op.raw_uid(email="m@example.com"), None, "not a raw uid", _raw33(1)]
+    con.register("uids", pa.table({"raw": pa.array(raw, pa.string())}))
+    statuses = [r[0] for r in con.execute("SELECT uid2_encrypt(raw).status FROM uids").fetchall()]
+    assert statuses.count("SUCCESS") == 2 and statuses[1] is None
+    assert {k: v for k, v in sharer.metrics().encrypt.items() if v} == {"SUCCESS": 2, statuses[2]: 1}

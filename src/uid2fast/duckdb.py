@@ -88,6 +88,13 @@ def _text(col: Any) -> Any:
     return col
 
 
+def _answered(status: Any, inputs: Any) -> Any:
+    """The status codes of the rows whose input was not NULL (the rows that get an answer)."""
+    if not inputs.null_count:
+        return status
+    return status[inputs.is_valid().to_numpy(zero_copy_only=False)]
+
+
 def _pack(arrays: Any, names: Any, valid_from: Any) -> Any:
     """The result columns as one STRUCT array, NULL where the input row was NULL."""
     import pyarrow as pa
@@ -105,7 +112,8 @@ def register(con: Any, keys: Any, *, client: str = "bidstream", threads: Optiona
     keys : EncryptionKeysCollection or a client
         A key collection (e.g. ``uid2fast.keyfile.load_keys(path)``), or a ``BidstreamClient`` /
         ``SharingClient`` whose current key set is read at every call, so its refreshes (auto-refresh
-        included) apply to later queries.
+        included) apply to later queries. A client's ``metrics()`` then count the SQL answers by status, as
+        its own batch methods do, every row but the NULL ones (a NULL gives a NULL, not an answer).
     client : {"bidstream", "sharing", "legacy"}
         Which checks ``uid2_decrypt`` applies (as ``decrypt_tokens(client=...)``); ``"sharing"`` also
         registers ``uid2_encrypt``.
@@ -125,11 +133,15 @@ def register(con: Any, keys: Any, *, client: str = "bidstream", threads: Optiona
     _client_code(client)
     threads = _check_threads(threads)
     current_keys = _keys_source(keys)
+    decrypts = getattr(keys, "_decrypts", None)  # a client's status counters (None for a key collection)
+    encrypts = getattr(keys, "_encrypts", None)
 
     def run(tokens: Any, domains: Any) -> Any:
         tokens = _text(tokens)
         domains = None if domains is None else _text(domains)
         res = decrypt_tokens(tokens, current_keys(), client=client, domain_names=domains, threads=threads)
+        if decrypts is not None:
+            decrypts.add_codes(_answered(res.status, tokens))
         return _pack(res._arrow_arrays(), ARROW_COLUMNS, tokens)
 
     def decrypt(tokens: Any) -> Any:
@@ -153,14 +165,12 @@ def register(con: Any, keys: Any, *, client: str = "bidstream", threads: Optiona
                 f"(token, domain) AS {_DECRYPT2}(token, domain)")
 
     if client == "sharing":
-        sharing_client = keys if hasattr(keys, "encrypt_raw_uids_into_tokens") else None
 
         def encrypt(uids: Any) -> Any:
             uids = _text(uids)
-            if sharing_client is not None:
-                res = sharing_client.encrypt_raw_uids_into_tokens(uids, threads=threads)
-            else:
-                res = encrypt_tokens(uids, current_keys(), threads=threads)
+            res = encrypt_tokens(uids, current_keys(), threads=threads)
+            if encrypts is not None:
+                encrypts.add_codes(_answered(res.status, uids))
             table = res.to_arrow()
             return _pack([c.combine_chunks() for c in table.columns], table.column_names, uids)
 
