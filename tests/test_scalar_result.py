@@ -27,10 +27,11 @@ def _be(v, n):
     return (v % (1 << (8 * n))).to_bytes(n, "big")
 
 
-def _v4(established_ms, expires_ms=None, privacy=0, prefix=0x03):
-    """A v4 token (the layout of docs/formats.md) carrying the given timestamps, under SECRETS."""
+def _v4(established_ms, expires_ms=None, privacy=0, prefix=0x03, raw=bytes(range(32))):
+    """A v4 token (the layout of docs/formats.md) carrying the given timestamps and 32-byte raw UID, under
+    SECRETS."""
     expires_ms = NOW_MS + 3_600_000 if expires_ms is None else expires_ms
-    raw = bytes([2 << 6 | 1 << 5]) + bytes(range(32))
+    raw = bytes([2 << 6 | 1 << 5]) + raw
     site = (_be(SITE_ID, 4) + bytes(12) + _be(privacy, 4) + _be(established_ms, 8) + _be(NOW_MS, 8) + raw)
     master = (_be(expires_ms, 8) + _be(NOW_MS - 60_000, 8) + bytes(4) + b"\x01" + bytes(8) + _be(SITE_KEY_ID, 4)
               + bytes(12) + AESGCM(SECRETS[SITE_KEY_ID]).encrypt(bytes(12), site, None))
@@ -144,6 +145,123 @@ def test_the_fields_a_bidder_reads_are_plain_slots():
     member = type(_results.DecryptedToken.__dict__["uid"])
     for name in ("status", "uid", "established", "site_id", "expiry"):
         assert type(_results.DecryptedToken.__dict__[name]) is member, name
+
+
+# --- results filled again -------------------------------------------------------------------------------
+# The C engine fills a dropped scalar result again instead of freeing it and allocating the next
+# (uid2_pool_get in _engine_c.pxd). Nothing a caller holds or can reach may change through that.
+def _client(engine):
+    c = U.BidstreamClient("http://127.0.0.1:1", "k", "AAAA", engine=engine)
+    c._keys = _keys(engine)
+    return c
+
+
+def _tokens(n, offset=0):
+    """n v4 tokens with distinct raw UIDs (and distinct timestamps), and each one's raw UID."""
+    out = []
+    for i in range(offset, offset + n):
+        raw = bytes((i + k) % 256 for k in range(32))
+        out.append((_v4(NOW_MS - 1000 * i, raw=raw), base64.b64encode(bytes([2 << 6 | 1 << 5]) + raw).decode()))
+    return out
+
+
+def test_a_result_held_by_the_caller_never_changes(engine):
+    c = _client(engine)
+    tokens = _tokens(40)
+    kept = []
+    for k in range(5):  # results kept, dropped at once, and dropped a call later, in every order
+        last = None
+        for i, (tok, uid) in enumerate(tokens):
+            t = c.decrypt_token_into_raw_uid(tok, None)
+            assert t.uid == uid and t.established == dt.datetime.fromtimestamp((NOW_MS - 1000 * i) / 1000.0,
+                                                                               tz=dt.timezone.utc)
+            if (i + k) % 3 == 0:
+                kept.append((t, t._fields()))
+            last = t  # noqa: F841 - dropped one call later
+        del last
+    for t, fields in kept:
+        assert t._fields() == fields
+
+
+def test_a_result_with_an_attribute_of_its_own_is_not_filled_again(engine):
+    c = _client(engine)
+    (tok, uid), (tok2, uid2) = _tokens(2)
+    t = c.decrypt_token_into_raw_uid(tok, None)
+    t.note = "mine"
+    del t
+    for _ in range(10):
+        t = c.decrypt_token_into_raw_uid(tok2, None)
+        assert t.uid == uid2 and not hasattr(t, "note") and t.__dict__ == {}
+        del t
+
+
+def test_a_slot_value_whose_finalizer_decrypts_again(engine):
+    """A dropped result's old values go only once the object is whole: a finalizer that decrypts meanwhile
+    gets a result of its own."""
+    c = _client(engine)
+    (tok, uid), (tok2, uid2) = _tokens(2)
+    seen = []
+
+    class Reenters:
+        def __del__(self):
+            seen.append(c.decrypt_token_into_raw_uid(tok2, None))
+
+    for _ in range(6):
+        t = c.decrypt_token_into_raw_uid(tok, None)
+        t.site_id = Reenters()
+        del t
+    t = c.decrypt_token_into_raw_uid(tok, None)
+    assert t.uid == uid and t.site_id == SITE_ID
+    del t
+    for _ in range(4):
+        c.decrypt_token_into_raw_uid(tok, None)
+    assert seen and all(s.uid == uid2 and s.site_id == SITE_ID for s in seen)
+    assert len({id(s) for s in seen}) == len(seen)  # each one its own object, still held here
+
+
+def test_results_on_many_threads_are_their_own(engine):
+    from .helpers import run_threads
+
+    c = _client(engine)
+    tokens = _tokens(64)
+    errors = []
+
+    def work():
+        try:
+            kept = []
+            for k in range(300):
+                tok, uid = tokens[k % len(tokens)]
+                t = c.decrypt_token_into_raw_uid(tok, None)
+                if t.uid != uid:
+                    errors.append((uid, t.uid))
+                if k % 7 == 0:
+                    kept.append((t, uid))
+            errors.extend((uid, t.uid) for t, uid in kept if t.uid != uid)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    run_threads(work, 4, 60)
+    assert errors == []
+
+
+def test_the_c_engine_fills_a_dropped_result_again():
+    """The recycling is really there where it should be (a GIL build of CPython before 3.14): the engine keeps
+    a reference to the results it may fill again, and a dropped one comes back as the next result."""
+    import sys
+    import sysconfig
+
+    if _engine.c_engine is None:
+        pytest.skip("C engine not built")
+    on = _engine.c_engine.result_recycling()
+    assert on == (sys.version_info < (3, 14) and not sysconfig.get_config_var("Py_GIL_DISABLED"))
+    c = _client(_engine.c_engine)
+    (tok, uid), (tok2, uid2) = _tokens(2)
+    t = c.decrypt_token_into_raw_uid(tok, None)
+    first = id(t)
+    assert sys.getrefcount(t) == (3 if on else 2)  # here, the call's argument (and the engine's pool)
+    del t
+    t = c.decrypt_token_into_raw_uid(tok2, None)
+    assert t.uid == uid2 and (id(t) == first or not on)
 
 
 # --- a `now` datetime ------------------------------------------------------------------------------------

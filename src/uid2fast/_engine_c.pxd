@@ -203,6 +203,73 @@ cdef extern from *:
         Py_INCREF(value);
         *(PyObject **)((char *)obj + offset) = value;
     }
+    /* Results recycled (uid2_pool_get): a bidder drops each result before its next call but one, so an
+     * object the pool alone holds is filled again instead of freeing one object and allocating the next. Only
+     * where the GIL makes "the pool holds the only reference" a fact no other thread can change, and before
+     * CPython 3.14 (the instance dict is read through _PyObject_GetDictPtr, which the factory also checks at
+     * start-up: uid2_pool_dictless must say no dict for a new object and a dict once an attribute is set). */
+    #if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX < 0x030E0000
+    #define UID2_POOL 4
+    #else
+    #define UID2_POOL 0
+    #endif
+    typedef struct { PyObject *obj[4]; unsigned next; int on; } uid2_pool_t;
+    /* 1 when `o` has no instance dict (no attribute set beyond its slots); 0 when it has one, or when this
+     * build cannot tell. */
+    static int uid2_pool_dictless(PyObject *o)
+    {
+    #if UID2_POOL
+        PyObject **dp = _PyObject_GetDictPtr(o);
+        return dp == NULL || *dp == NULL;
+    #else
+        (void)o;
+        return 0;
+    #endif
+    }
+    /* A new reference to an object of class `cls` (whose __new__ is object.__new__) to fill with
+     * uid2_slot_swap: an idle one of the pool (held by the pool alone, so no one can see it change, of the
+     * class, without an instance dict), its slots still holding the last result's values; or a new one
+     * (slots NULL) that the pool then keeps in place of its oldest. NULL with an exception. */
+    static PyObject *uid2_pool_get(uid2_pool_t *p, PyObject *cls)
+    {
+        PyTypeObject *tp = (PyTypeObject *)cls;
+        PyObject *o;
+        int i;
+        if (!p->on)
+            return tp->tp_alloc(tp, 0);
+        for (i = 0; i < 4; i++) {
+            o = p->obj[i];
+            if (o != NULL && Py_REFCNT(o) == 1 && Py_TYPE(o) == tp && uid2_pool_dictless(o)) {
+                Py_INCREF(o);
+                return o;
+            }
+        }
+        o = tp->tp_alloc(tp, 0);
+        if (o != NULL) {
+            PyObject *old = p->obj[p->next % 4];
+            Py_INCREF(o);
+            p->obj[p->next % 4] = o;
+            p->next++;
+            Py_XDECREF(old); /* last: whatever it runs sees the pool whole */
+        }
+        return o;
+    }
+    static void uid2_pool_clear(uid2_pool_t *p)
+    {
+        int i;
+        for (i = 0; i < 4; i++)
+            Py_CLEAR(p->obj[i]);
+    }
+    /* Put `value` in a slot of an object from uid2_pool_get; the reference the slot held (or NULL), for the
+     * caller to drop once every slot is filled. */
+    static PyObject *uid2_slot_swap(PyObject *obj, Py_ssize_t offset, PyObject *value)
+    {
+        PyObject **slot = (PyObject **)((char *)obj + offset);
+        PyObject *old = *slot;
+        Py_INCREF(value);
+        *slot = value;
+        return old;
+    }
     /* cls.__new__(cls) for a class whose __new__ is object.__new__: just the allocation (slots NULL). */
     static PyObject *uid2_py_alloc(PyObject *cls)
     {
@@ -281,6 +348,12 @@ cdef extern from *:
     Py_ssize_t uid2_slot_offset(object descr, object cls)
     void uid2_slot_init(object obj, Py_ssize_t offset, object value)
     object uid2_py_alloc(object cls)
+    ctypedef struct uid2_pool_t:
+        int on
+    int uid2_pool_dictless(object o)
+    object uid2_pool_get(uid2_pool_t *p, object cls)
+    void uid2_pool_clear(uid2_pool_t *p)
+    PyObject *uid2_slot_swap(object obj, Py_ssize_t offset, object value)
     object uid2_utc_datetime_ms(uint64_t ms)
     int uid2_utc_datetime_us(object o, int64_t *us)
     int uid2_realtime_ns(int64_t *ns)

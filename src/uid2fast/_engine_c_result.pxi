@@ -1,6 +1,7 @@
 # The scalar decrypt straight into the public result object (included by _engine_c.pyx).
 
 from cpython.dict cimport PyDict_GetItem
+from cpython.ref cimport Py_XDECREF
 
 import_datetime()  # the datetime C API (PyDateTimeAPI) for the result's datetimes and a `now` argument
 
@@ -43,6 +44,7 @@ cdef class DecryptedTokenFactory:
     cdef object v2, v3, v4        # AdvertisingTokenVersion by version code 2 / 112 / 128
     cdef dict versions
     cdef Py_ssize_t off[_N_SLOTS]  # where each field's slot lies in an instance
+    cdef uid2_pool_t pool          # scalar results to fill again (uid2_pool_get)
 
     def __init__(self, cls, statuses, bare_codes, itypes, versions, make):
         import time
@@ -54,6 +56,13 @@ cdef class DecryptedTokenFactory:
                 raise TypeError(f"{cls.__name__}.{name} is not a slot of the class")
         self.cls = cls
         self.make = make
+        # Recycling only where this build reads the instance dict right: none on a new object, one once an
+        # attribute beyond the slots is set (else every result is a new object).
+        probe = uid2_py_alloc(cls)
+        self.pool.on = uid2_pool_dictless(probe)
+        setattr(probe, "_uid2fast_probe", None)
+        self.pool.on = self.pool.on and not uid2_pool_dictless(probe)
+        del probe
         self.time_mod = time
         self.time_ns = time.time_ns  # the builtin: while time.time_ns is still it, read the clock directly
         self.time_dict = time.__dict__
@@ -68,6 +77,9 @@ cdef class DecryptedTokenFactory:
         self.v2 = self.versions[2]
         self.v3 = self.versions[112]
         self.v4 = self.versions[128]
+
+    def __dealloc__(self):
+        uid2_pool_clear(&self.pool)
 
     cdef inline object _version(self, int code):
         if code == 128:
@@ -129,7 +141,8 @@ cdef class DecryptedTokenFactory:
     cdef object _build(self, KeyTable table, uid2_result_t *r, token, int64_t now, int client, domain,
                        int *code_out):
         cdef unsigned h = r.have
-        cdef int code = r.status
+        cdef int code = r.status, i
+        cdef PyObject *olds[_N_SLOTS]
         status = self.statuses[code] if 0 <= code < _N_STATUSES else None
         if status is None:  # not a status of a token: the general path says what it is
             return self.make(decrypt_token(table, token, now, client, domain), table.public_scope)
@@ -146,21 +159,27 @@ cdef class DecryptedTokenFactory:
         established = uid2_utc_datetime_ms(r.established_ms) if h & UID2_HAVE_ESTABLISHED else None
         expiry = uid2_utc_datetime_ms(r.expiry_ms) if h & UID2_HAVE_EXPIRY else None
         site_id = r.site_id if h & UID2_HAVE_SITE_ID else None
-        t = uid2_py_alloc(self.cls)
-        uid2_slot_init(t, self.off[_S_STATUS], status)
-        uid2_slot_init(t, self.off[_S_UID], uid)
-        uid2_slot_init(t, self.off[_S_ESTABLISHED], established)
-        uid2_slot_init(t, self.off[_S_SITE_ID], site_id)
-        uid2_slot_init(t, self.off[_S_SITE_KEY_SITE_ID],
-                       <object>PyList_GET_ITEM(table._site_ids, <Py_ssize_t>r.site_key_index)
-                       if h & UID2_HAVE_SITE_KEY else None)
-        uid2_slot_init(t, self.off[_S_IDENTITY_TYPE],
-                       (self.phone if r.identity_type != 0 else self.email) if h & UID2_HAVE_IDENTITY_TYPE else None)
-        uid2_slot_init(t, self.off[_S_IDENTITY_SCOPE],
-                       None if (self.bare >> <unsigned>code) & 1u else table.public_scope)
-        uid2_slot_init(t, self.off[_S_VERSION], self._version(r.version) if h & UID2_HAVE_VERSION else None)
-        uid2_slot_init(t, self.off[_S_CSG], (r.is_client_side_generated != 0) if h & UID2_HAVE_CSG else None)
-        uid2_slot_init(t, self.off[_S_EXPIRY], expiry)
+        # A result the pool alone holds is filled again (uid2_pool_get); the values it held go once it is whole.
+        t = uid2_pool_get(&self.pool, self.cls)
+        olds[_S_STATUS] = uid2_slot_swap(t, self.off[_S_STATUS], status)
+        olds[_S_UID] = uid2_slot_swap(t, self.off[_S_UID], uid)
+        olds[_S_ESTABLISHED] = uid2_slot_swap(t, self.off[_S_ESTABLISHED], established)
+        olds[_S_SITE_ID] = uid2_slot_swap(t, self.off[_S_SITE_ID], site_id)
+        olds[_S_SITE_KEY_SITE_ID] = uid2_slot_swap(
+            t, self.off[_S_SITE_KEY_SITE_ID],
+            <object>PyList_GET_ITEM(table._site_ids, <Py_ssize_t>r.site_key_index) if h & UID2_HAVE_SITE_KEY else None)
+        olds[_S_IDENTITY_TYPE] = uid2_slot_swap(
+            t, self.off[_S_IDENTITY_TYPE],
+            (self.phone if r.identity_type != 0 else self.email) if h & UID2_HAVE_IDENTITY_TYPE else None)
+        olds[_S_IDENTITY_SCOPE] = uid2_slot_swap(t, self.off[_S_IDENTITY_SCOPE],
+                                                 None if (self.bare >> <unsigned>code) & 1u else table.public_scope)
+        olds[_S_VERSION] = uid2_slot_swap(t, self.off[_S_VERSION],
+                                          self._version(r.version) if h & UID2_HAVE_VERSION else None)
+        olds[_S_CSG] = uid2_slot_swap(t, self.off[_S_CSG],
+                                      (r.is_client_side_generated != 0) if h & UID2_HAVE_CSG else None)
+        olds[_S_EXPIRY] = uid2_slot_swap(t, self.off[_S_EXPIRY], expiry)
+        for i in range(_N_SLOTS):
+            Py_XDECREF(olds[i])
         code_out[0] = code
         return t
 
@@ -237,4 +256,9 @@ cdef DecryptedTokenFactory _DECRYPTED_TOKENS = DecryptedTokenFactory(
     _results.DecryptedToken, _results.DECRYPTION_STATUSES, _results.BARE_CODES, _results.IDENTITY_TYPES,
     _results.VERSIONS, _results.make_token)
 decrypt_result = _DECRYPTED_TOKENS.decrypt
+
+
+def result_recycling():
+    """Whether ``decrypt_result`` fills dropped results again (uid2_pool_get) on this interpreter."""
+    return bool(_DECRYPTED_TOKENS.pool.on)
 decrypted_token_rows = _DECRYPTED_TOKENS.rows
