@@ -183,6 +183,54 @@ def test_a_result_held_by_the_caller_never_changes(engine):
         assert t._fields() == fields
 
 
+def test_fields_kept_from_dropped_results_never_change(engine):
+    """A refilled result's datetimes are written in place only when its slots alone hold them: a field the
+    caller kept stays as it was, and a datetime written in place hashes and compares as a new one would."""
+    c = _client(engine)
+    tokens = _tokens(30)
+    kept = []
+    for k in range(4):
+        for i, (tok, uid) in enumerate(tokens):
+            t = c.decrypt_token_into_raw_uid(tok, None)
+            want = dt.datetime.fromtimestamp((NOW_MS - 1000 * i) / 1000.0, tz=dt.timezone.utc)
+            assert t.uid == uid and t.site_id == SITE_ID
+            assert t.established == want and hash(t.established) == hash(want)  # (the hash is cached now)
+            assert t.expiry == dt.datetime.fromtimestamp((NOW_MS + 3_600_000) / 1000.0, tz=dt.timezone.utc)
+            assert hash(t.expiry) == hash(t.expiry.replace()) and t.expiry.fold == 0
+            assert type(t.established) is dt.datetime and t.established.tzinfo is dt.timezone.utc
+            if (i + k) % 4 == 0:
+                field = ("established", "expiry", "uid", "site_id")[(i + k) // 4 % 4]
+                value = getattr(t, field)
+                kept.append((value, repr(value), field))
+                del value  # held by the list alone (and the dropped result's slot, until it is refilled)
+            del t
+    for value, text, field in kept:
+        assert repr(value) == text, field
+
+
+def test_a_datetime_of_the_callers_own_in_a_dropped_result(engine):
+    """What the caller put in a slot is never written to: a datetime it still holds, or a datetime subclass
+    (held by the slot alone, seen through its finalizer)."""
+    seen = []
+
+    class Stamp(dt.datetime):
+        def __del__(self):
+            seen.append(str(self))
+
+    c = _client(engine)
+    (tok, _), (tok2, _) = _tokens(2)
+    mine = dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc)
+    t = c.decrypt_token_into_raw_uid(tok, None)
+    t.established = mine
+    t.expiry = Stamp(2001, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc)
+    del t
+    for _ in range(6):
+        c.decrypt_token_into_raw_uid(tok2, None)
+    assert mine == dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc)
+    assert str(mine) == "2001-02-03 04:05:06+00:00"
+    assert seen == ["2001-02-03 04:05:06+00:00"]
+
+
 def test_a_result_with_an_attribute_of_its_own_is_not_filled_again(engine):
     c = _client(engine)
     (tok, uid), (tok2, uid2) = _tokens(2)

@@ -313,6 +313,59 @@ cdef extern from *:
                                                        (int)(rem / 1000u % 60u), (int)(rem % 1000u) * 1000,
                                                        PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
     }
+    /* uid2_utc_datetime_ms(ms), written into `old` when that is a datetime only the caller's slot holds (a
+     * recycled result's: no one else can see it change), exactly a datetime in timezone.utc; else a new one.
+     * The fields are datetime.h's public layout, the bytes its PyDateTime_GET_* macros read; the cached hash
+     * is reset. A new reference either way (NULL with an exception). */
+    static PyObject *uid2_utc_datetime_ms_into(uint64_t ms, PyObject *old)
+    {
+    #if UID2_POOL
+        if (old != NULL && Py_REFCNT(old) == 1 && PyDateTime_CheckExact(old)) {
+            PyDateTime_DateTime *v = (PyDateTime_DateTime *)old;
+            if (v->hastzinfo && v->tzinfo == PyDateTime_TimeZone_UTC) {
+                int y, mo, d;
+                unsigned rem = (unsigned)(ms % 86400000u), us = (rem % 1000u) * 1000u;
+                uid2_civil_from_days((int64_t)(ms / 86400000u), &y, &mo, &d);
+                v->hashcode = -1;
+                v->data[0] = (unsigned char)(y >> 8);
+                v->data[1] = (unsigned char)y;
+                v->data[2] = (unsigned char)mo;
+                v->data[3] = (unsigned char)d;
+                v->data[4] = (unsigned char)(rem / 3600000u);
+                v->data[5] = (unsigned char)(rem / 60000u % 60u);
+                v->data[6] = (unsigned char)(rem / 1000u % 60u);
+                v->data[7] = (unsigned char)(us >> 16);
+                v->data[8] = (unsigned char)(us >> 8);
+                v->data[9] = (unsigned char)us;
+                v->fold = 0;
+                Py_INCREF(old);
+                return old;
+            }
+        }
+    #else
+        (void)old;
+    #endif
+        return uid2_utc_datetime_ms(ms);
+    }
+    /* The int `value`: `old` itself when it is an int of that value (ints are immutable: sharing is plain), else
+     * a new one. */
+    static PyObject *uid2_int_like(long long value, PyObject *old)
+    {
+        if (old != NULL && PyLong_CheckExact(old)) {
+            int overflow;
+            long long v = PyLong_AsLongLongAndOverflow(old, &overflow);
+            if (!overflow && v == value) {
+                Py_INCREF(old);
+                return old;
+            }
+        }
+        return PyLong_FromLongLong(value);
+    }
+    /* The object in a slot (borrowed; NULL when empty). */
+    static PyObject *uid2_slot_peek(PyObject *obj, Py_ssize_t offset)
+    {
+        return *(PyObject **)((char *)obj + offset);
+    }
     /* Microseconds since the epoch of a datetime (exactly a datetime, not a subclass) whose tzinfo is
      * timezone.utc: (value - EPOCH) // timedelta(microseconds=1). 0 = not that case (the caller converts it
      * the general way). */
@@ -355,5 +408,8 @@ cdef extern from *:
     void uid2_pool_clear(uid2_pool_t *p)
     PyObject *uid2_slot_swap(object obj, Py_ssize_t offset, object value)
     object uid2_utc_datetime_ms(uint64_t ms)
+    object uid2_utc_datetime_ms_into(uint64_t ms, PyObject *old)
+    object uid2_int_like(long long value, PyObject *old)
+    PyObject *uid2_slot_peek(object obj, Py_ssize_t offset)
     int uid2_utc_datetime_us(object o, int64_t *us)
     int uid2_realtime_ns(int64_t *ns)

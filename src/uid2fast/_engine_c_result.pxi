@@ -149,18 +149,22 @@ cdef class DecryptedTokenFactory:
         if ((h & UID2_HAVE_ESTABLISHED and r.established_ms >= _EXACT_MS_LIMIT)
                 or (h & UID2_HAVE_EXPIRY and r.expiry_ms >= _EXACT_MS_LIMIT)):
             return self.make(_result_tuple(table, r), table.public_scope)
-        # Everything that can fail is made before the object, whose slots are then filled in one go.
+        # The object first: a recycled one's old datetimes (and an equal site id) serve again when only its slots
+        # hold them (uid2_utc_datetime_ms_into). Its slots are then filled in one go; should making a value fail,
+        # the object goes back to the pool (or away) whole, each slot holding an old value or NULL.
+        t = uid2_pool_get(&self.pool, self.cls)
         uid = None
         if h & UID2_HAVE_UID:
             if r.version == UID2_VERSION_V2:
                 uid = PyUnicode_DecodeUTF8(r.uid, <Py_ssize_t>r.uid_len, NULL)  # validated by the engine
             else:
                 uid = PyUnicode_DecodeASCII(r.uid, <Py_ssize_t>r.uid_len, NULL)
-        established = uid2_utc_datetime_ms(r.established_ms) if h & UID2_HAVE_ESTABLISHED else None
-        expiry = uid2_utc_datetime_ms(r.expiry_ms) if h & UID2_HAVE_EXPIRY else None
-        site_id = r.site_id if h & UID2_HAVE_SITE_ID else None
-        # A result the pool alone holds is filled again (uid2_pool_get); the values it held go once it is whole.
-        t = uid2_pool_get(&self.pool, self.cls)
+        established = (uid2_utc_datetime_ms_into(r.established_ms, uid2_slot_peek(t, self.off[_S_ESTABLISHED]))
+                       if h & UID2_HAVE_ESTABLISHED else None)
+        expiry = (uid2_utc_datetime_ms_into(r.expiry_ms, uid2_slot_peek(t, self.off[_S_EXPIRY]))
+                  if h & UID2_HAVE_EXPIRY else None)
+        site_id = uid2_int_like(r.site_id, uid2_slot_peek(t, self.off[_S_SITE_ID])) if h & UID2_HAVE_SITE_ID else None
+        # The values the slots held go once the object is whole.
         olds[_S_STATUS] = uid2_slot_swap(t, self.off[_S_STATUS], status)
         olds[_S_UID] = uid2_slot_swap(t, self.off[_S_UID], uid)
         olds[_S_ESTABLISHED] = uid2_slot_swap(t, self.off[_S_ESTABLISHED], established)
