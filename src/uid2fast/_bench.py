@@ -550,32 +550,39 @@ def plot(result: Dict[str, Any], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # The five paths every operation has (the bidder rows' "uid2fast C" is its one-call-at-a-time path); the
+    # table holds the other v4 rows (domains off, 32-byte raw UIDs, 65,536-row batches).
+    threads = result["machine"].get("engine_threads") or 1
+    series = [("official uid2-client", ("official uid2-client",)),
+              ("uid2fast Python engine", ("uid2fast Python engine",)),
+              ("uid2fast C, one call at a time", ("uid2fast C, one by one", "uid2fast C")),
+              ("uid2fast C batch, 1 thread", ("uid2fast C batch, 1 thread",)),
+              (f"uid2fast C batch, {threads} threads", (f"uid2fast C batch, {threads} threads",))]
     ops = list(dict.fromkeys(r["operation"] for r in result["rows"]))
-    paths = list(dict.fromkeys(r["path"] for r in result["rows"] if r["us_per_token"] is not None))
     value = {(r["operation"], r["path"]): r["tokens_per_second"] for r in result["rows"] if r["us_per_token"]}
     fig, ax = plt.subplots(figsize=(10, 5.2), dpi=110)
-    width = 0.8 / max(len(paths), 1)
+    width = 0.8 / len(series)
     colors = ["#9e9e9e", "#f2b134", "#4a90d9", "#2b6cb0", "#1a365d"]
-    for j, p in enumerate(paths):
-        xs = [i + (j - (len(paths) - 1) / 2) * width for i in range(len(ops))]
-        ys = [value.get((o, p), 0) for o in ops]
-        bars = ax.bar(xs, ys, width, label=p, color=colors[j % len(colors)])
+    for j, (label, names) in enumerate(series):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(ops))]
+        ys = [next((value[(o, n)] for n in names if (o, n) in value), 0) for o in ops]
+        bars = ax.bar(xs, ys, width, label=label, color=colors[j % len(colors)])
         for b, y in zip(bars, ys):
             if y:
-                ax.annotate(f"{y / 1e6:.2f}M" if y >= 1e6 else f"{y / 1e3:.0f}k", (b.get_x() + b.get_width() / 2, y),
-                            ha="center", va="bottom", fontsize=7)
+                ax.annotate(f"{y / 1e6:.1f}M" if y >= 1e6 else f"{y / 1e3:.0f}k", (b.get_x() + b.get_width() / 2, y),
+                            ha="center", va="bottom", fontsize=6.5)
     ax.set_yscale("log")
     ax.set_xticks(range(len(ops)))
-    ax.set_xticklabels(ops)
+    ax.set_xticklabels(ops, rotation=15)
     ax.set_ylabel("tokens per second (log scale)")
     m = result["machine"]
     ax.set_title(f"uid2fast {m['uid2fast']} vs uid2-client {m['uid2_client'] or '(not installed)'} — "
                  f"{m['cpu']}, {m['cores']} cores, {m['python']}", fontsize=9)
     ax.set_ylim(top=ax.get_ylim()[1] * 2.5)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(paths), 5), frameon=False)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
