@@ -138,3 +138,115 @@ def test_counts_are_exact_across_threads(engine):
     counts = c.metrics().decrypt
     assert counts["SUCCESS"] == 2000
     assert sum(counts.values()) == 4000
+
+
+# The C method reads `_keys`, `_decrypts` and the collection's `_table` from their slots when the attribute
+# lookup would land there; every other case must behave as the attribute lookup does.
+
+def test_the_hot_attributes_are_slots():
+    from uid2fast._client_base import _KeyHolder
+    from uid2fast.keys import EncryptionKeysCollection
+
+    assert {"_keys", "_decrypts"} <= set(_KeyHolder.__slots__)
+    assert "_table" in EncryptionKeysCollection.__slots__
+    if C_IN_USE:  # registered at import; registering again is harmless and says whether slot reads are on
+        assert _engine.c_engine.client_slots(_KeyHolder, EncryptionKeysCollection) is True
+        with pytest.raises(TypeError, match="not a slot"):
+            _engine.c_engine.client_slots(U.BidstreamClient, EncryptionKeysCollection)
+
+
+def test_a_collection_keeps_its_dict_weakrefs_and_pickling(engine):
+    import copy
+    import pickle
+    import weakref
+
+    keys = make_keys(NOW, engine=engine)
+    token = make_token(keys, NOW)
+    assert "_table" not in vars(keys) and keys._table is not None
+    assert weakref.ref(keys)() is keys
+    for again in (pickle.loads(pickle.dumps(keys)), copy.copy(keys), copy.deepcopy(keys)):
+        assert "_table" not in vars(again) and again._table is not None and again._table is not keys._table
+        assert _client(U.BidstreamClient, again).decrypt_token_into_raw_uid(token).status == U.DecryptionStatus.SUCCESS
+
+
+def test_properties_in_subclasses_are_honoured(engine):
+    from uid2fast._client_base import _KeyHolder
+    from uid2fast.keys import EncryptionKeysCollection
+
+    keys, other = make_keys(NOW, engine=engine), make_keys(NOW, engine=engine)
+    token = make_token(keys, NOW)
+    counted = []
+
+    class Counter:
+        def add_status(self, status):
+            counted.append(status)
+
+    # Each property answers one thing while the slot underneath holds another: reading the slot would be wrong.
+    class Mine(U.BidstreamClient):
+        @property
+        def _keys(self):
+            return keys
+
+        @_keys.setter
+        def _keys(self, value):
+            _KeyHolder.__dict__["_keys"].__set__(self, value)
+
+        @property
+        def _decrypts(self):
+            return Counter()
+
+        @_decrypts.setter
+        def _decrypts(self, value):
+            _KeyHolder.__dict__["_decrypts"].__set__(self, value)
+
+    c = _client(Mine, other)
+    assert _KeyHolder.__dict__["_keys"].__get__(c) is other
+    assert c.decrypt_token_into_raw_uid(token).status == U.DecryptionStatus.SUCCESS
+    assert counted == [U.DecryptionStatus.SUCCESS]
+    assert sum(_KeyHolder.__dict__["_decrypts"].__get__(c).counts()) == 0
+
+    class OtherTable(EncryptionKeysCollection):
+        @property
+        def _table(self):  # the table of another key set: the token no longer opens
+            return other._table
+
+    swapped = copy_as(keys, OtherTable)
+    EncryptionKeysCollection.__dict__["_table"].__set__(swapped, keys._table)  # the slot: a table that opens it
+    plain = _client(U.BidstreamClient, swapped)
+    assert plain.decrypt_token_into_raw_uid(token).status != U.DecryptionStatus.SUCCESS
+    plain._keys = keys
+    assert plain.decrypt_token_into_raw_uid(token).status == U.DecryptionStatus.SUCCESS
+
+
+def copy_as(keys, cls):
+    """A collection of class ``cls`` with the instance dict of ``keys`` (its `_table` slot unset)."""
+    clone = cls.__new__(cls)
+    clone.__dict__.update(vars(keys))
+    return clone
+
+
+def test_a_borrowed_descriptor_or_an_empty_slot_is_not_read_as_a_slot(engine):
+    from uid2fast.keys import EncryptionKeysCollection
+
+    keys = make_keys(NOW, engine=engine)
+    token = make_token(keys, NOW)
+
+    class Impostor:  # finds the collection's own `_table` descriptor; its own first slot lies where that one does
+        __slots__ = ("table",)
+        _table = EncryptionKeysCollection.__dict__["_table"]
+
+    impostor = Impostor()
+    impostor.table = keys._table  # a table that would open the token, were the slot read
+
+    empty = copy_as(keys, EncryptionKeysCollection)  # its dict only: the `_table` slot was never set
+    for held in (impostor, empty):
+        c = _client(U.BidstreamClient, held)
+        with pytest.raises((TypeError, AttributeError)) as fast_error:
+            c.decrypt_token_into_raw_uid(token)
+        with pytest.raises(fast_error.type):  # the Python method fails the same way
+            c._decrypt_slow(token, None)
+    assert sum(c.metrics().decrypt.values()) == 0  # neither call answered
+
+    bare = U.BidstreamClient.__new__(U.BidstreamClient)  # __init__ never ran: the slots are empty
+    with pytest.raises(AttributeError, match="_keys"):
+        bare.decrypt_token_into_raw_uid(token)

@@ -28,6 +28,10 @@ class _KeyHolder(FromEnv):
     does), and the public decrypt and encrypt methods count each answer after the engine gives it.
     """
 
+    # The two attributes every scalar decrypt reads live in slots, which the C method reads directly
+    # (_engine_c_client.pxi); instances keep their __dict__ for everything else.
+    __slots__ = ("_keys", "_decrypts")
+
     _ENCRYPTS = True  # whether this client encrypts (has encrypt status counts)
     _CLIENT = -1  # the engine's client code of this client's scalar decrypt (_codes.CLIENT_*), where it has one
 
@@ -126,6 +130,19 @@ class _KeyHolder(FromEnv):
         refresher = KeyRefresher(self, interval, retry_interval)
         refresher.start()
         return refresher
+
+
+def _c_slots() -> None:
+    """Tell the C engine where the scalar decrypt's attributes live (``_KeyHolder._keys``/``_decrypts`` and
+    ``EncryptionKeysCollection._table``), so it reads them from their slots."""
+    c = _engine.c_engine
+    if c is not None:
+        from .keys import EncryptionKeysCollection
+
+        c.client_slots(_KeyHolder, EncryptionKeysCollection)
+
+
+_c_slots()
 
 
 def _c_method(cls: type, name: str, c_name: str) -> None:

@@ -197,6 +197,33 @@ cdef extern from *:
             return -1;
         return m->offset;
     }
+    /* `obj.<name>` read straight from its slot (borrowed: the caller takes its reference before anything else
+     * runs), when that is what the attribute lookup would
+     * do: `descr` is a member descriptor (a `__slots__` entry at byte `offset`), obj's type finds `descr` for
+     * `name` (an interned str) through its MRO, obj is an instance of the class that defined it (so the slot is
+     * part of its layout), and the slot is set. NULL, with no error set, in every other case: the caller then
+     * reads the attribute the general way (a property in a subclass, an unset slot's AttributeError). Off where
+     * _PyType_Lookup hands out borrowed references another thread may drop (free-threaded builds), and where
+     * Cython does not use it either. */
+    #if !defined(Py_GIL_DISABLED) && CYTHON_USE_PYTYPE_LOOKUP
+    #define UID2_SLOT_READS 1
+    #else
+    #define UID2_SLOT_READS 0
+    #endif
+    static inline PyObject *uid2_slot_attr(PyObject *obj, PyObject *name, PyObject *descr, Py_ssize_t offset)
+    {
+    #if UID2_SLOT_READS
+        PyObject *v;
+        if (offset <= 0 || _PyType_Lookup(Py_TYPE(obj), name) != descr
+                || !PyObject_TypeCheck(obj, PyDescr_TYPE(descr)))
+            return NULL;
+        v = *(PyObject **)((char *)obj + offset);
+        return v;
+    #else
+        (void)obj; (void)name; (void)descr; (void)offset;
+        return NULL;
+    #endif
+    }
     /* Fill an empty slot of a new object (`obj.name = value` without the descriptor; the slot holds NULL). */
     static inline void uid2_slot_init(PyObject *obj, Py_ssize_t offset, PyObject *value)
     {
@@ -399,6 +426,8 @@ cdef extern from *:
     }
     """
     Py_ssize_t uid2_slot_offset(object descr, object cls)
+    int UID2_SLOT_READS
+    PyObject *uid2_slot_attr(PyObject *obj, PyObject *name, PyObject *descr, Py_ssize_t offset)
     void uid2_slot_init(object obj, Py_ssize_t offset, object value)
     object uid2_py_alloc(object cls)
     ctypedef struct uid2_pool_t:

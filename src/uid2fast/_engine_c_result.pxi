@@ -1,6 +1,6 @@
 # The scalar decrypt straight into the public result object (included by _engine_c.pyx).
 
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_GetItemWithError
 from cpython.ref cimport Py_XDECREF
 
 import_datetime()  # the datetime C API (PyDateTimeAPI) for the result's datetimes and a `now` argument
@@ -119,7 +119,7 @@ cdef class DecryptedTokenFactory:
         if now_us is None:
             # time.time_ns() // 1000 as _time.now_us computes it; a patched time.time_ns (freezegun, mocks)
             # is called like before
-            if (PyDict_GetItem(self.time_dict, "time_ns") != <PyObject *>self.time_ns
+            if (PyDict_GetItemWithError(self.time_dict, "time_ns") != <PyObject *>self.time_ns
                     or not uid2_realtime_ns(&ns)):
                 ns = self.time_mod.time_ns()
             now = ns // 1000 if ns >= 0 else -((-ns + 999) // 1000)  # floor division, as `// 1000`

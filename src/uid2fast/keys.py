@@ -174,6 +174,10 @@ class EncryptionKeysCollection:
     per site, docs/differences.md#domain-check) is an addition.
     """
 
+    # The engine table lives in a slot, which the C scalar decrypt reads directly (_engine_c_client.pxi);
+    # everything else is in the instance dict, as before.
+    __slots__ = ("_table", "__dict__", "__weakref__")
+
     def __init__(
         self,
         keys,  # type: ignore[no-untyped-def]
@@ -256,6 +260,7 @@ class EncryptionKeysCollection:
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         name = state.pop("_engine", None)
+        state.pop("_table", None)  # the slot is filled by _build_table below
         self.__dict__.update(state)
         self._engine = _engine.engines.get("py" if name == _engine.py_engine.NAME else "c", _engine.engine)
         self._build_table()
