@@ -2,8 +2,9 @@
  *
  * Why it is faster than EVP for 68- and 129-byte messages: no per-call context bookkeeping; one pass in
  * which each group of 8 blocks goes through the AES rounds side by side and is hashed (H^8 .. H^1, one
- * reduction) while still in registers; the last 0..8 blocks and J0 share one batch, and that tail is
- * unrolled for each count so a short message runs as straight-line code. Everything runs under a function-level target
+ * reduction) while still in registers; the blocks left and J0 share one batch of exactly their count (up to 12),
+ * and that tail is unrolled for each count so a short message runs as straight-line code with one chain of
+ * rounds. Everything runs under a function-level target
  * attribute, so the rest of the build needs no -maes/-mpclmul; the caller checks uid2_gcm_ni_available().
  *
  * GHASH representation (the usual one for PCLMULQDQ): a block is byte-reversed, which puts the GCM bit
@@ -191,28 +192,43 @@ NI_TARGET UID2_NOINLINE static __m128i ghash(const uid2_gcm_ni_key *k, __m128i y
 
 /* ---- CTR + GHASH in one pass ---------------------------------------------------------------------- */
 
+/* Round key r, loaded where it is used. GCC otherwise keeps all 15 round keys in the 16 xmm registers for the
+ * whole function and spills the blocks in flight instead, which puts a store and a reload into every round of
+ * the chain the message waits on. The empty asm makes each load opaque, so it is neither hoisted nor shared. */
+NI_INLINE __m128i round_key(const uid2_gcm_ni_key *k, unsigned r)
+{
+    __m128i rk = ld(k->rk[r]);
+#if defined(UID2_GNUC)
+    __asm__ volatile("" : "+x"(rk));
+#endif
+    return rk;
+}
+
 /* b[0..n) = AES of counter blocks: block i < m gets counter ctr + i, the blocks from m on get counter 1
  * (J0, whose encryption masks the tag). All n blocks go through the rounds side by side. */
 NI_INLINE void aes_ctr_blocks(const uid2_gcm_ni_key *k, const unsigned nr, __m128i j0, uint32_t ctr, size_t m,
                               __m128i *b, const size_t n)
 {
+    /* the rounds run on a local copy: b escapes to the tail's functions, and rounds run on b itself would
+     * keep every block in memory */
+    __m128i x[12];
     __m128i r0 = ld(k->rk[0]);
-UID2_UNROLL(8)
+UID2_UNROLL(12)
     for (size_t i = 0; i < n; i++) {
         uint32_t c = i < m ? ctr + (uint32_t)i : 1u;
-        b[i] = _mm_xor_si128(_mm_insert_epi32(j0, (int)uid2_bswap32(c), 3), r0);
+        x[i] = _mm_xor_si128(_mm_insert_epi32(j0, (int)uid2_bswap32(c), 3), r0);
     }
 UID2_UNROLL(14)
     for (unsigned r = 1; r < nr; r++) {
-        __m128i rk = ld(k->rk[r]);
-UID2_UNROLL(8)
+        __m128i rk = round_key(k, r);
+UID2_UNROLL(12)
         for (size_t i = 0; i < n; i++)
-            b[i] = _mm_aesenc_si128(b[i], rk);
+            x[i] = _mm_aesenc_si128(x[i], rk);
     }
-    __m128i rl = ld(k->rk[nr]);
-UID2_UNROLL(8)
+    __m128i rl = round_key(k, nr);
+UID2_UNROLL(12)
     for (size_t i = 0; i < n; i++)
-        b[i] = _mm_aesenclast_si128(b[i], rl);
+        b[i] = _mm_aesenclast_si128(x[i], rl);
 }
 
 /* Eight full blocks at in/out with keystream b: out = in ^ b, and the GHASH state absorbs the ciphertext
@@ -316,39 +332,50 @@ NI_INLINE __m128i load_nonce(const uint8_t nonce[12])
 }
 
 /* GCM over len bytes of in -> out (decrypt: GHASH over in; encrypt: over out), after the AAD. Data block i
- * uses counter i + 2; J0 (counter 1) rides in the last batch. Full groups of 8 blocks go through the rounds
- * together and are hashed with one reduction; the rest (0..8 blocks, the last possibly partial, plus J0)
- * is one batch of 8, 4, 2 or 1 (a spare counter costs less than another chain of rounds: short messages
- * are bound by AES latency, not throughput). Returns the tag. */
+ * uses counter i + 2; J0 (counter 1) rides in the last batch. Short messages are bound by the latency of one
+ * chain of rounds (a round takes 4 cycles, and two blocks can start each cycle), so the keystream of every
+ * block that is left, plus J0, is one batch whose size is exactly that count: 129..176 bytes (a UID2 master
+ * payload is 129 or 130) are 10..12 blocks in one chain, not a group of 8 and then another chain. Longer
+ * messages go 8 blocks at a time first. Each group of 8 is hashed with one reduction, and the rest with the
+ * length block. Returns the tag. */
 NI_INLINE __m128i gcm_crypt(const uid2_gcm_ni_key *k, const unsigned nr, const uint8_t nonce[12],
                             const uint8_t *aad, size_t aad_len, const uint8_t *in, uint8_t *out, size_t len,
                             const int decrypt)
 {
-    __m128i j0 = load_nonce(nonce), y = _mm_setzero_si128(), b[9];
+    __m128i j0 = load_nonce(nonce), y = _mm_setzero_si128(), b[12];
     if (aad_len != 0)
         y = ghash(k, y, aad, aad_len);
-    size_t nfull = len / 16, d = 0;
+    /* the length block as bytes: 64-bit big-endian bit lengths of the AAD and the data */
+    __m128i len_block = _mm_shuffle_epi8(
+        _mm_set_epi64x((long long)((uint64_t)aad_len * 8u), (long long)((uint64_t)len * 8u)), bswap_mask());
+    size_t nfull = len / 16, nb = nfull + (len % 16 != 0), d = 0;
+    if (nb >= 9 && nb <= 11) {
+        switch (nb) {
+        case 9: aes_ctr_blocks(k, nr, j0, 2, 9, b, 10); break;
+        case 10: aes_ctr_blocks(k, nr, j0, 2, 10, b, 11); break;
+        default: aes_ctr_blocks(k, nr, j0, 2, 11, b, 12); break;
+        }
+        y = crypt8(k, b, in, out, y, decrypt);
+        return decrypt ? final_dec(k, b + 8, nb - 8, in, out, 8, len, y, len_block)
+                       : final_enc(k, b + 8, nb - 8, in, out, 8, len, y, len_block);
+    }
     for (; d + 8 <= nfull; d += 8) {
         aes_ctr_blocks(k, nr, j0, (uint32_t)d + 2, 8, b, 8);
         y = crypt8(k, b, in + 16 * d, out + 16 * d, y, decrypt);
     }
-    size_t r = nfull - d + (len % 16 != 0); /* data blocks left, 0..8 */
+    size_t r = nb - d; /* data blocks left, 0..8 */
     uint32_t c = (uint32_t)d + 2;
-    if (r >= 8) {
-        aes_ctr_blocks(k, nr, j0, c, r, b, 8);
-        aes_ctr_blocks(k, nr, j0, c, 0, b + 8, 1);
-    } else if (r >= 4) {
-        aes_ctr_blocks(k, nr, j0, c, r, b, 8);
-    } else if (r >= 2) {
-        aes_ctr_blocks(k, nr, j0, c, r, b, 4);
-    } else if (r == 1) {
-        aes_ctr_blocks(k, nr, j0, c, r, b, 2);
-    } else {
-        aes_ctr_blocks(k, nr, j0, c, r, b, 1);
+    switch (r) {
+    case 0: aes_ctr_blocks(k, nr, j0, c, 0, b, 1); break;
+    case 1: aes_ctr_blocks(k, nr, j0, c, 1, b, 2); break;
+    case 2: aes_ctr_blocks(k, nr, j0, c, 2, b, 3); break;
+    case 3: aes_ctr_blocks(k, nr, j0, c, 3, b, 4); break;
+    case 4: aes_ctr_blocks(k, nr, j0, c, 4, b, 5); break;
+    case 5: aes_ctr_blocks(k, nr, j0, c, 5, b, 6); break;
+    case 6: aes_ctr_blocks(k, nr, j0, c, 6, b, 7); break;
+    case 7: aes_ctr_blocks(k, nr, j0, c, 7, b, 8); break;
+    default: aes_ctr_blocks(k, nr, j0, c, 8, b, 9); break;
     }
-    /* the length block as bytes: 64-bit big-endian bit lengths of the AAD and the data */
-    __m128i len_block = _mm_shuffle_epi8(
-        _mm_set_epi64x((long long)((uint64_t)aad_len * 8u), (long long)((uint64_t)len * 8u)), bswap_mask());
     return decrypt ? final_dec(k, b, r, in, out, d, len, y, len_block)
                    : final_enc(k, b, r, in, out, d, len, y, len_block);
 }
