@@ -312,6 +312,49 @@ def test_the_c_engine_fills_a_dropped_result_again():
     assert t.uid == uid2 and (id(t) == first or not on)
 
 
+def test_a_dropped_results_uid_str_is_reused_only_when_nothing_else_holds_it():
+    """The C engine writes a v3/v4 uid into the dropped result's old uid str when its slot alone holds it: the
+    rewritten str hashes as a new one would (its cached hash is reset), and a str the caller still holds, an
+    interned one, or one used as a dict key keeps its value."""
+    import sys
+
+    if _engine.c_engine is None:
+        pytest.skip("C engine not built")
+    on = _engine.c_engine.result_recycling()
+    c = _client(_engine.c_engine)
+    tokens = _tokens(12)
+    t = c.decrypt_token_into_raw_uid(tokens[0][0], None)
+    first = id(t.uid)
+    del t
+    t = c.decrypt_token_into_raw_uid(tokens[1][0], None)
+    assert t.uid == tokens[1][1] and (id(t.uid) == first) == on  # the same str object, rewritten
+    # an interned str is never rewritten (the interpreter's table still files it under its old value): the next
+    # result gets a new str, made while the old one is still alive, so at another address
+    s = sys.intern(t.uid)
+    sid = id(s)
+    del s, t
+    t = c.decrypt_token_into_raw_uid(tokens[2][0], None)
+    assert t.uid == tokens[2][1] and id(t.uid) != sid
+    del t
+    kept, interned, keyed = [], [], {}
+    for k in range(6):
+        for i, (tok, uid) in enumerate(tokens):
+            t = c.decrypt_token_into_raw_uid(tok, None)
+            assert t.uid == uid and hash(t.uid) == hash(uid[:-1] + uid[-1:])  # hash cached now, in the old str
+            if (i + k) % 5 == 0:
+                kept.append((t.uid, uid))
+            elif (i + k) % 5 == 1:
+                interned.append((sys.intern(t.uid), uid))
+            elif (i + k) % 5 == 2:
+                keyed[t.uid] = uid
+            del t
+    for value, uid in kept + interned + list(keyed.items()):
+        assert value == uid and hash(value) == hash(uid[:-1] + uid[-1:])
+    for value, uid in interned:
+        assert sys.intern(uid[:-1] + uid[-1:]) is value
+    assert all(keyed[uid[:-1] + uid[-1:]] == uid for uid in keyed)
+
+
 # --- a `now` datetime ------------------------------------------------------------------------------------
 class _SubDatetime(dt.datetime):
     pass

@@ -374,6 +374,39 @@ cdef extern from *:
     #endif
         return uid2_utc_datetime_ms(ms);
     }
+    /* The ASCII str s[0:n) (a v3/v4 raw UID in base64, which the engine wrote): `old` rewritten in place when
+     * the slot is its only holder, as uid2_utc_datetime_ms_into does for datetimes: exactly a str, compact
+     * ASCII, of length n, not interned (an interned str's refcount leaves out the interpreter's own
+     * references), with no cached wchar_t copy (3.11); its cached hash is reset. Else a new str. A byte
+     * >= 0x80 (never written by the engine) goes to PyUnicode_DecodeASCII, which raises. */
+    static PyObject *uid2_ascii_into(const char *s, Py_ssize_t n, PyObject *old)
+    {
+        unsigned char high = 0;
+        Py_ssize_t i;
+        for (i = 0; i < n; i++)
+            high |= (unsigned char)s[i];
+        if (high & 0x80)
+            return PyUnicode_DecodeASCII(s, n, NULL);
+    #if UID2_POOL
+        if (old != NULL && Py_REFCNT(old) == 1 && PyUnicode_CheckExact(old) && PyUnicode_IS_COMPACT_ASCII(old)
+                && PyUnicode_GET_LENGTH(old) == n && !PyUnicode_CHECK_INTERNED(old)
+    #if PY_VERSION_HEX < 0x030C0000
+                && ((PyASCIIObject *)old)->wstr == NULL
+    #endif
+                ) {
+            memcpy(PyUnicode_DATA(old), s, (size_t)n);
+            ((PyASCIIObject *)old)->hash = -1;
+            Py_INCREF(old);
+            return old;
+        }
+    #else
+        (void)old;
+    #endif
+        PyObject *u = PyUnicode_New(n, 127);
+        if (u != NULL)
+            memcpy(PyUnicode_DATA(u), s, (size_t)n);
+        return u;
+    }
     /* The int `value`: `old` itself when it is an int of that value (ints are immutable: sharing is plain), else
      * a new one. */
     static PyObject *uid2_int_like(long long value, PyObject *old)
@@ -439,6 +472,7 @@ cdef extern from *:
     object uid2_utc_datetime_ms(uint64_t ms)
     object uid2_utc_datetime_ms_into(uint64_t ms, PyObject *old)
     object uid2_int_like(long long value, PyObject *old)
+    object uid2_ascii_into(const char *s, Py_ssize_t n, PyObject *old)
     PyObject *uid2_slot_peek(object obj, Py_ssize_t offset)
     int uid2_utc_datetime_us(object o, int64_t *us)
     int uid2_realtime_ns(int64_t *ns)

@@ -158,7 +158,7 @@ cdef class DecryptedTokenFactory:
             if r.version == UID2_VERSION_V2:
                 uid = PyUnicode_DecodeUTF8(r.uid, <Py_ssize_t>r.uid_len, NULL)  # validated by the engine
             else:
-                uid = PyUnicode_DecodeASCII(r.uid, <Py_ssize_t>r.uid_len, NULL)
+                uid = uid2_ascii_into(r.uid, <Py_ssize_t>r.uid_len, uid2_slot_peek(t, self.off[_S_UID]))
         established = (uid2_utc_datetime_ms_into(r.established_ms, uid2_slot_peek(t, self.off[_S_ESTABLISHED]))
                        if h & UID2_HAVE_ESTABLISHED else None)
         expiry = (uid2_utc_datetime_ms_into(r.expiry_ms, uid2_slot_peek(t, self.off[_S_EXPIRY]))
