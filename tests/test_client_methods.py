@@ -218,6 +218,49 @@ def test_properties_in_subclasses_are_honoured(engine):
     assert plain.decrypt_token_into_raw_uid(token).status == U.DecryptionStatus.SUCCESS
 
 
+def test_a_class_changed_after_calls_is_looked_through_again(engine):
+    """The C method remembers which type it found a slot through; a property added to that class, or to a
+    base, after calls were made (so the type is the one remembered) wins from the next call, and removing it
+    gives the slot back."""
+    from uid2fast.keys import EncryptionKeysCollection
+
+    keys, other = make_keys(NOW, engine=engine), make_keys(NOW, engine=engine)
+    token = make_token(keys, NOW)
+    ok = U.DecryptionStatus.SUCCESS
+
+    class Base(U.BidstreamClient):
+        pass
+
+    class Mine(Base):
+        pass
+
+    c = _client(Mine, keys)
+    for _ in range(3):
+        assert c.decrypt_token_into_raw_uid(token).status == ok
+    for owner in (Mine, Base, U.BidstreamClient):
+        owner._keys = property(lambda self: other, lambda self, v: None)  # on the class, after the calls
+        try:
+            assert c.decrypt_token_into_raw_uid(token).status != ok, owner
+        finally:
+            del owner._keys  # _KeyHolder's slot is found again
+        assert c.decrypt_token_into_raw_uid(token).status == ok, owner
+
+    class Coll(EncryptionKeysCollection):
+        pass
+
+    mine = copy_as(keys, Coll)
+    EncryptionKeysCollection.__dict__["_table"].__set__(mine, keys._table)
+    d = _client(U.BidstreamClient, mine)
+    for _ in range(3):
+        assert d.decrypt_token_into_raw_uid(token).status == ok
+    Coll._table = property(lambda self: other._table)
+    try:
+        assert d.decrypt_token_into_raw_uid(token).status != ok
+    finally:
+        del Coll._table
+    assert d.decrypt_token_into_raw_uid(token).status == ok
+
+
 def copy_as(keys, cls):
     """A collection of class ``cls`` with the instance dict of ``keys`` (its `_table` slot unset)."""
     clone = cls.__new__(cls)

@@ -27,12 +27,12 @@ def _be(v, n):
     return (v % (1 << (8 * n))).to_bytes(n, "big")
 
 
-def _v4(established_ms, expires_ms=None, privacy=0, prefix=0x03, raw=bytes(range(32))):
-    """A v4 token (the layout of docs/formats.md) carrying the given timestamps and 32-byte raw UID, under
-    SECRETS."""
+def _v4(established_ms, expires_ms=None, privacy=0, prefix=0x03, raw=bytes(range(32)), site_id=SITE_ID):
+    """A v4 token (the layout of docs/formats.md) carrying the given timestamps, site id and 32-byte raw UID,
+    under SECRETS."""
     expires_ms = NOW_MS + 3_600_000 if expires_ms is None else expires_ms
     raw = bytes([2 << 6 | 1 << 5]) + raw
-    site = (_be(SITE_ID, 4) + bytes(12) + _be(privacy, 4) + _be(established_ms, 8) + _be(NOW_MS, 8) + raw)
+    site = (_be(site_id, 4) + bytes(12) + _be(privacy, 4) + _be(established_ms, 8) + _be(NOW_MS, 8) + raw)
     master = (_be(expires_ms, 8) + _be(NOW_MS - 60_000, 8) + bytes(4) + b"\x01" + bytes(8) + _be(SITE_KEY_ID, 4)
               + bytes(12) + AESGCM(SECRETS[SITE_KEY_ID]).encrypt(bytes(12), site, None))
     blob = bytes(12) + AESGCM(SECRETS[MASTER_ID]).encrypt(bytes(12), master, None)
@@ -353,6 +353,21 @@ def test_a_dropped_results_uid_str_is_reused_only_when_nothing_else_holds_it():
     for value, uid in interned:
         assert sys.intern(uid[:-1] + uid[-1:]) is value
     assert all(keyed[uid[:-1] + uid[-1:]] == uid for uid in keyed)
+
+
+def test_site_id_ints_are_shared_and_right():
+    """The C engine keeps the site id ints it made lately (256, by the low 8 bits): two results for one site
+    share one int, and a site whose id shares the low bits with another's still gets its own value."""
+    if _engine.c_engine is None:
+        pytest.skip("C engine not built")
+    on = _engine.c_engine.result_recycling()
+    c = _client(_engine.c_engine)
+    (tok, _), (tok2, _) = _tokens(2)
+    a, b = c.decrypt_token_into_raw_uid(tok, None), c.decrypt_token_into_raw_uid(tok2, None)
+    assert a.site_id == b.site_id == SITE_ID > 256 and (a.site_id is b.site_id) == on
+    for site in (SITE_ID + 256, SITE_ID + 512, SITE_ID, (1 << 31) + (SITE_ID & 255), SITE_ID):
+        t = c.decrypt_token_into_raw_uid(_v4(NOW_MS, site_id=site), None)
+        assert t.site_id == site and type(t.site_id) is int, site
 
 
 # --- a `now` datetime ------------------------------------------------------------------------------------

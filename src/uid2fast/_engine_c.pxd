@@ -210,17 +210,42 @@ cdef extern from *:
     #else
     #define UID2_SLOT_READS 0
     #endif
-    static inline PyObject *uid2_slot_attr(PyObject *obj, PyObject *name, PyObject *descr, Py_ssize_t offset)
+    /* What uid2_slot_attr found last for one attribute: the type it looked through, at that type's version tag.
+     * CPython gives a type a new version tag whenever its dict, or a base's, or its bases change (the tags are
+     * never reused), so while a type keeps that tag the lookup would find the same descriptor through the same
+     * MRO: the check is then two loads and compares instead of _PyType_Lookup. Before 3.14, as the result pool. */
+    typedef struct { PyTypeObject *type; unsigned int tag; } uid2_type_memo_t;
+    #if UID2_SLOT_READS && defined(Py_TPFLAGS_VALID_VERSION_TAG) && PY_VERSION_HEX < 0x030E0000
+    #define UID2_TYPE_MEMO 1
+    #else
+    #define UID2_TYPE_MEMO 0
+    #endif
+    static inline PyObject *uid2_slot_attr(PyObject *obj, PyObject *name, PyObject *descr, Py_ssize_t offset,
+                                           uid2_type_memo_t *memo)
     {
     #if UID2_SLOT_READS
-        PyObject *v;
-        if (offset <= 0 || _PyType_Lookup(Py_TYPE(obj), name) != descr
-                || !PyObject_TypeCheck(obj, PyDescr_TYPE(descr)))
+        PyTypeObject *tp = Py_TYPE(obj);
+        if (offset <= 0)
             return NULL;
-        v = *(PyObject **)((char *)obj + offset);
-        return v;
+    #if UID2_TYPE_MEMO
+        if (memo->type != tp || memo->tag == 0 || tp->tp_version_tag != memo->tag
+                || !(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
     #else
-        (void)obj; (void)name; (void)descr; (void)offset;
+        (void)memo;
+        {
+    #endif
+            if (_PyType_Lookup(tp, name) != descr || !PyObject_TypeCheck(obj, PyDescr_TYPE(descr)))
+                return NULL;
+    #if UID2_TYPE_MEMO
+            if (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) {
+                memo->type = tp;
+                memo->tag = tp->tp_version_tag;
+            }
+    #endif
+        }
+        return *(PyObject **)((char *)obj + offset);
+    #else
+        (void)obj; (void)name; (void)descr; (void)offset; (void)memo;
         return NULL;
     #endif
     }
@@ -408,18 +433,47 @@ cdef extern from *:
         return u;
     }
     /* The int `value`: `old` itself when it is an int of that value (ints are immutable: sharing is plain), else
-     * a new one. */
-    static PyObject *uid2_int_like(long long value, PyObject *old)
+     * the one the cache made last for a value with the same low 8 bits, else a new one (which the cache then
+     * keeps). A bidder's tokens come from a limited set of publisher sites, and a site id above 256 is a new
+     * object each time otherwise. The cache is used where the result pool is (the GIL guards it); it holds at
+     * most 256 ints. */
+    typedef struct { PyObject *obj[256]; } uid2_int_cache_t;
+    static int uid2_is_int(PyObject *o, long long value)
     {
-        if (old != NULL && PyLong_CheckExact(old)) {
-            int overflow;
-            long long v = PyLong_AsLongLongAndOverflow(old, &overflow);
-            if (!overflow && v == value) {
-                Py_INCREF(old);
-                return old;
-            }
+        int overflow;
+        return o != NULL && PyLong_CheckExact(o) && PyLong_AsLongLongAndOverflow(o, &overflow) == value
+               && !overflow;
+    }
+    static PyObject *uid2_int_like(long long value, PyObject *old, uid2_int_cache_t *cache)
+    {
+        if (uid2_is_int(old, value)) {
+            Py_INCREF(old);
+            return old;
         }
+    #if UID2_POOL
+        PyObject **slot = &cache->obj[(unsigned long long)value & 255u];
+        if (uid2_is_int(*slot, value)) {
+            Py_INCREF(*slot);
+            return *slot;
+        }
+        PyObject *v = PyLong_FromLongLong(value);
+        if (v != NULL) {
+            PyObject *prev = *slot;
+            Py_INCREF(v);
+            *slot = v;
+            Py_XDECREF(prev); /* an int: nothing runs */
+        }
+        return v;
+    #else
+        (void)cache;
         return PyLong_FromLongLong(value);
+    #endif
+    }
+    static void uid2_int_cache_clear(uid2_int_cache_t *cache)
+    {
+        int i;
+        for (i = 0; i < 256; i++)
+            Py_CLEAR(cache->obj[i]);
     }
     /* The object in a slot (borrowed; NULL when empty). */
     static PyObject *uid2_slot_peek(PyObject *obj, Py_ssize_t offset)
@@ -442,6 +496,31 @@ cdef extern from *:
         *us = *us * 1000000 + PyDateTime_DATE_GET_MICROSECOND(o);
         return 1;
     }
+    /* Whether dict[name] is `expected` (the clock check: is time.time_ns still the builtin?). On 3.11 the answer
+     * is remembered with the dict's version tag, which CPython changes on every change to the dict (from one
+     * counter, so a tag is never reused): while the tag is the one remembered, no lookup. Later versions (the
+     * tag is deprecated from 3.12) look up every time. 1 yes, 0 no, -1 with an error set. */
+    typedef struct { unsigned long long version; int ok; } uid2_dict_memo_t;
+    static int uid2_dict_item_is(PyObject *dict, PyObject *name, PyObject *expected, uid2_dict_memo_t *memo)
+    {
+    #if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
+        unsigned long long version = (unsigned long long)((PyDictObject *)dict)->ma_version_tag;
+        if (memo->ok && memo->version == version)
+            return 1;
+    #endif
+        PyObject *o = PyDict_GetItemWithError(dict, name);
+        if (o == NULL && PyErr_Occurred())
+            return -1;
+        if (o != expected)
+            return 0;
+    #if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
+        memo->version = version;
+        memo->ok = 1;
+    #else
+        (void)memo;
+    #endif
+        return 1;
+    }
     /* time.time_ns() without the call: CPython reads CLOCK_REALTIME (_PyTime_GetSystemClock); 0 = not
      * available here (then the caller calls time.time_ns). */
     static int uid2_realtime_ns(int64_t *ns)
@@ -460,7 +539,11 @@ cdef extern from *:
     """
     Py_ssize_t uid2_slot_offset(object descr, object cls)
     int UID2_SLOT_READS
-    PyObject *uid2_slot_attr(PyObject *obj, PyObject *name, PyObject *descr, Py_ssize_t offset)
+    ctypedef struct uid2_type_memo_t:
+        unsigned int tag
+    int UID2_TYPE_MEMO
+    PyObject *uid2_slot_attr(PyObject *obj, PyObject *name, PyObject *descr, Py_ssize_t offset,
+                             uid2_type_memo_t *memo)
     void uid2_slot_init(object obj, Py_ssize_t offset, object value)
     object uid2_py_alloc(object cls)
     ctypedef struct uid2_pool_t:
@@ -471,8 +554,14 @@ cdef extern from *:
     PyObject *uid2_slot_swap(object obj, Py_ssize_t offset, object value)
     object uid2_utc_datetime_ms(uint64_t ms)
     object uid2_utc_datetime_ms_into(uint64_t ms, PyObject *old)
-    object uid2_int_like(long long value, PyObject *old)
+    ctypedef struct uid2_int_cache_t:
+        pass
+    object uid2_int_like(long long value, PyObject *old, uid2_int_cache_t *cache)
+    void uid2_int_cache_clear(uid2_int_cache_t *cache)
     object uid2_ascii_into(const char *s, Py_ssize_t n, PyObject *old)
     PyObject *uid2_slot_peek(object obj, Py_ssize_t offset)
     int uid2_utc_datetime_us(object o, int64_t *us)
     int uid2_realtime_ns(int64_t *ns)
+    ctypedef struct uid2_dict_memo_t:
+        int ok
+    int uid2_dict_item_is(object d, object name, object expected, uid2_dict_memo_t *memo) except -1

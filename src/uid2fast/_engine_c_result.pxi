@@ -1,6 +1,5 @@
 # The scalar decrypt straight into the public result object (included by _engine_c.pyx).
 
-from cpython.dict cimport PyDict_GetItemWithError
 from cpython.ref cimport Py_XDECREF
 
 import_datetime()  # the datetime C API (PyDateTimeAPI) for the result's datetimes and a `now` argument
@@ -45,6 +44,8 @@ cdef class DecryptedTokenFactory:
     cdef dict versions
     cdef Py_ssize_t off[_N_SLOTS]  # where each field's slot lies in an instance
     cdef uid2_pool_t pool          # scalar results to fill again (uid2_pool_get)
+    cdef uid2_int_cache_t site_ints  # site id ints made lately (uid2_int_like)
+    cdef uid2_dict_memo_t clock_memo  # time.__dict__ seen with the builtin time_ns (uid2_dict_item_is)
 
     def __init__(self, cls, statuses, bare_codes, itypes, versions, make):
         import time
@@ -80,6 +81,7 @@ cdef class DecryptedTokenFactory:
 
     def __dealloc__(self):
         uid2_pool_clear(&self.pool)
+        uid2_int_cache_clear(&self.site_ints)
 
     cdef inline object _version(self, int code):
         if code == 128:
@@ -104,7 +106,7 @@ cdef class DecryptedTokenFactory:
         cdef size_t dlen = 0
         cdef char ubuf_stack[512]
         cdef char *ubuf
-        cdef int64_t ns, now
+        cdef int64_t ns = 0, now
         cdef unsigned h
         cdef bint common = type(token) is str and PyUnicode_IS_ASCII(token) and table is not None
         if common and domain is not None:
@@ -119,7 +121,7 @@ cdef class DecryptedTokenFactory:
         if now_us is None:
             # time.time_ns() // 1000 as _time.now_us computes it; a patched time.time_ns (freezegun, mocks)
             # is called like before
-            if (PyDict_GetItemWithError(self.time_dict, "time_ns") != <PyObject *>self.time_ns
+            if (not uid2_dict_item_is(self.time_dict, "time_ns", self.time_ns, &self.clock_memo)
                     or not uid2_realtime_ns(&ns)):
                 ns = self.time_mod.time_ns()
             now = ns // 1000 if ns >= 0 else -((-ns + 999) // 1000)  # floor division, as `// 1000`
@@ -149,9 +151,10 @@ cdef class DecryptedTokenFactory:
         if ((h & UID2_HAVE_ESTABLISHED and r.established_ms >= _EXACT_MS_LIMIT)
                 or (h & UID2_HAVE_EXPIRY and r.expiry_ms >= _EXACT_MS_LIMIT)):
             return self.make(_result_tuple(table, r), table.public_scope)
-        # The object first: a recycled one's old datetimes (and an equal site id) serve again when only its slots
-        # hold them (uid2_utc_datetime_ms_into). Its slots are then filled in one go; should making a value fail,
-        # the object goes back to the pool (or away) whole, each slot holding an old value or NULL.
+        # The object first: a recycled one's old datetimes and uid str serve again when only its slots hold them
+        # (uid2_utc_datetime_ms_into, uid2_ascii_into), and so does an equal site id (or one from site_ints).
+        # Its slots are then filled in one go; should making a value fail, the object goes back to the pool (or
+        # away) whole, each slot holding an old value or NULL.
         t = uid2_pool_get(&self.pool, self.cls)
         uid = None
         if h & UID2_HAVE_UID:
@@ -163,7 +166,8 @@ cdef class DecryptedTokenFactory:
                        if h & UID2_HAVE_ESTABLISHED else None)
         expiry = (uid2_utc_datetime_ms_into(r.expiry_ms, uid2_slot_peek(t, self.off[_S_EXPIRY]))
                   if h & UID2_HAVE_EXPIRY else None)
-        site_id = uid2_int_like(r.site_id, uid2_slot_peek(t, self.off[_S_SITE_ID])) if h & UID2_HAVE_SITE_ID else None
+        site_id = (uid2_int_like(r.site_id, uid2_slot_peek(t, self.off[_S_SITE_ID]), &self.site_ints)
+                   if h & UID2_HAVE_SITE_ID else None)
         # The values the slots held go once the object is whole.
         olds[_S_STATUS] = uid2_slot_swap(t, self.off[_S_STATUS], status)
         olds[_S_UID] = uid2_slot_swap(t, self.off[_S_UID], uid)
