@@ -369,20 +369,29 @@ cdef extern from *:
      * recycled result's: no one else can see it change), exactly a datetime in timezone.utc; else a new one.
      * The fields are datetime.h's public layout, the bytes its PyDateTime_GET_* macros read; the cached hash
      * is reset. A new reference either way (NULL with an exception). */
-    static PyObject *uid2_utc_datetime_ms_into(uint64_t ms, PyObject *old)
+    /* The date bytes (datetime.h's data[0:4]: year high, year low, month, day) of the day last converted, and
+     * that day + 1 (0: none yet). A bidder's tokens were established and expire on few distinct days, and the
+     * conversion is a chain of a dozen dependent multiplies. */
+    typedef struct { uint64_t day1; unsigned char ymd[4]; } uid2_day_memo_t;
+    static PyObject *uid2_utc_datetime_ms_into(uint64_t ms, PyObject *old, uid2_day_memo_t *memo)
     {
     #if UID2_POOL
         if (old != NULL && Py_REFCNT(old) == 1 && PyDateTime_CheckExact(old)) {
             PyDateTime_DateTime *v = (PyDateTime_DateTime *)old;
             if (v->hastzinfo && v->tzinfo == PyDateTime_TimeZone_UTC) {
-                int y, mo, d;
                 unsigned rem = (unsigned)(ms % 86400000u), us = (rem % 1000u) * 1000u;
-                uid2_civil_from_days((int64_t)(ms / 86400000u), &y, &mo, &d);
+                uint64_t day = ms / 86400000u;
+                if (memo->day1 != day + 1) {
+                    int y, mo, d;
+                    uid2_civil_from_days((int64_t)day, &y, &mo, &d);
+                    memo->ymd[0] = (unsigned char)(y >> 8);
+                    memo->ymd[1] = (unsigned char)y;
+                    memo->ymd[2] = (unsigned char)mo;
+                    memo->ymd[3] = (unsigned char)d;
+                    memo->day1 = day + 1;
+                }
                 v->hashcode = -1;
-                v->data[0] = (unsigned char)(y >> 8);
-                v->data[1] = (unsigned char)y;
-                v->data[2] = (unsigned char)mo;
-                v->data[3] = (unsigned char)d;
+                memcpy(v->data, memo->ymd, 4);
                 v->data[4] = (unsigned char)(rem / 3600000u);
                 v->data[5] = (unsigned char)(rem / 60000u % 60u);
                 v->data[6] = (unsigned char)(rem / 1000u % 60u);
@@ -396,6 +405,7 @@ cdef extern from *:
         }
     #else
         (void)old;
+        (void)memo;
     #endif
         return uid2_utc_datetime_ms(ms);
     }
@@ -553,7 +563,9 @@ cdef extern from *:
     void uid2_pool_clear(uid2_pool_t *p)
     PyObject *uid2_slot_swap(object obj, Py_ssize_t offset, object value)
     object uid2_utc_datetime_ms(uint64_t ms)
-    object uid2_utc_datetime_ms_into(uint64_t ms, PyObject *old)
+    ctypedef struct uid2_day_memo_t:
+        pass
+    object uid2_utc_datetime_ms_into(uint64_t ms, PyObject *old, uid2_day_memo_t *memo)
     ctypedef struct uid2_int_cache_t:
         pass
     object uid2_int_like(long long value, PyObject *old, uid2_int_cache_t *cache)

@@ -46,6 +46,7 @@ cdef class DecryptedTokenFactory:
     cdef uid2_pool_t pool          # scalar results to fill again (uid2_pool_get)
     cdef uid2_int_cache_t site_ints  # site id ints made lately (uid2_int_like)
     cdef uid2_dict_memo_t clock_memo  # time.__dict__ seen with the builtin time_ns (uid2_dict_item_is)
+    cdef uid2_day_memo_t days[2]   # the last established and expiry days converted (uid2_utc_datetime_ms_into)
 
     def __init__(self, cls, statuses, bare_codes, itypes, versions, make):
         import time
@@ -162,9 +163,10 @@ cdef class DecryptedTokenFactory:
                 uid = PyUnicode_DecodeUTF8(r.uid, <Py_ssize_t>r.uid_len, NULL)  # validated by the engine
             else:
                 uid = uid2_ascii_into(r.uid, <Py_ssize_t>r.uid_len, uid2_slot_peek(t, self.off[_S_UID]))
-        established = (uid2_utc_datetime_ms_into(r.established_ms, uid2_slot_peek(t, self.off[_S_ESTABLISHED]))
+        established = (uid2_utc_datetime_ms_into(r.established_ms, uid2_slot_peek(t, self.off[_S_ESTABLISHED]),
+                                                 &self.days[0])
                        if h & UID2_HAVE_ESTABLISHED else None)
-        expiry = (uid2_utc_datetime_ms_into(r.expiry_ms, uid2_slot_peek(t, self.off[_S_EXPIRY]))
+        expiry = (uid2_utc_datetime_ms_into(r.expiry_ms, uid2_slot_peek(t, self.off[_S_EXPIRY]), &self.days[1])
                   if h & UID2_HAVE_EXPIRY else None)
         site_id = (uid2_int_like(r.site_id, uid2_slot_peek(t, self.off[_S_SITE_ID]), &self.site_ints)
                    if h & UID2_HAVE_SITE_ID else None)
