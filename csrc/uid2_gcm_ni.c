@@ -333,11 +333,11 @@ NI_INLINE __m128i load_nonce(const uint8_t nonce[12])
 
 /* GCM over len bytes of in -> out (decrypt: GHASH over in; encrypt: over out), after the AAD. Data block i
  * uses counter i + 2; J0 (counter 1) rides in the last batch. Short messages are bound by the latency of one
- * chain of rounds (a round takes 4 cycles, and two blocks can start each cycle), so the keystream of every
- * block that is left, plus J0, is one batch whose size is exactly that count: 129..176 bytes (a UID2 master
- * payload is 129 or 130) are 10..12 blocks in one chain, not a group of 8 and then another chain. Longer
- * messages go 8 blocks at a time first. Each group of 8 is hashed with one reduction, and the rest with the
- * length block. Returns the tag. */
+ * chain of rounds (a round takes 4 cycles, and two blocks can start each cycle), so groups of 8 run only while
+ * more than 11 blocks are left, and the keystream of the 0..11 blocks left, plus J0, is one batch of exactly
+ * that count: 113..176 bytes (a UID2 master payload is 129 or 130) are 9..12 blocks in one chain, not a group
+ * of 8 and then another chain. Each group of 8 is hashed with one reduction, and the rest with the length
+ * block. Returns the tag. */
 NI_INLINE __m128i gcm_crypt(const uid2_gcm_ni_key *k, const unsigned nr, const uint8_t nonce[12],
                             const uint8_t *aad, size_t aad_len, const uint8_t *in, uint8_t *out, size_t len,
                             const int decrypt)
@@ -348,22 +348,12 @@ NI_INLINE __m128i gcm_crypt(const uid2_gcm_ni_key *k, const unsigned nr, const u
     /* the length block as bytes: 64-bit big-endian bit lengths of the AAD and the data */
     __m128i len_block = _mm_shuffle_epi8(
         _mm_set_epi64x((long long)((uint64_t)aad_len * 8u), (long long)((uint64_t)len * 8u)), bswap_mask());
-    size_t nfull = len / 16, nb = nfull + (len % 16 != 0), d = 0;
-    if (nb >= 9 && nb <= 11) {
-        switch (nb) {
-        case 9: aes_ctr_blocks(k, nr, j0, 2, 9, b, 10); break;
-        case 10: aes_ctr_blocks(k, nr, j0, 2, 10, b, 11); break;
-        default: aes_ctr_blocks(k, nr, j0, 2, 11, b, 12); break;
-        }
-        y = crypt8(k, b, in, out, y, decrypt);
-        return decrypt ? final_dec(k, b + 8, nb - 8, in, out, 8, len, y, len_block)
-                       : final_enc(k, b + 8, nb - 8, in, out, 8, len, y, len_block);
-    }
-    for (; d + 8 <= nfull; d += 8) {
+    size_t nb = len / 16 + (len % 16 != 0), d = 0;
+    for (; nb - d > 11; d += 8) {
         aes_ctr_blocks(k, nr, j0, (uint32_t)d + 2, 8, b, 8);
         y = crypt8(k, b, in + 16 * d, out + 16 * d, y, decrypt);
     }
-    size_t r = nb - d; /* data blocks left, 0..8 */
+    size_t r = nb - d; /* data blocks left, 0..11; J0 is one more */
     uint32_t c = (uint32_t)d + 2;
     switch (r) {
     case 0: aes_ctr_blocks(k, nr, j0, c, 0, b, 1); break;
@@ -374,10 +364,20 @@ NI_INLINE __m128i gcm_crypt(const uid2_gcm_ni_key *k, const unsigned nr, const u
     case 5: aes_ctr_blocks(k, nr, j0, c, 5, b, 6); break;
     case 6: aes_ctr_blocks(k, nr, j0, c, 6, b, 7); break;
     case 7: aes_ctr_blocks(k, nr, j0, c, 7, b, 8); break;
-    default: aes_ctr_blocks(k, nr, j0, c, 8, b, 9); break;
+    case 8: aes_ctr_blocks(k, nr, j0, c, 8, b, 9); break;
+    case 9: aes_ctr_blocks(k, nr, j0, c, 9, b, 10); break;
+    case 10: aes_ctr_blocks(k, nr, j0, c, 10, b, 11); break;
+    default: aes_ctr_blocks(k, nr, j0, c, 11, b, 12); break;
     }
-    return decrypt ? final_dec(k, b, r, in, out, d, len, y, len_block)
-                   : final_enc(k, b, r, in, out, d, len, y, len_block);
+    const __m128i *t = b;
+    if (r > 8) { /* the first 8 of the batch are full blocks, hashed as one group */
+        y = crypt8(k, b, in + 16 * d, out + 16 * d, y, decrypt);
+        t = b + 8;
+        d += 8;
+        r -= 8;
+    }
+    return decrypt ? final_dec(k, t, r, in, out, d, len, y, len_block)
+                   : final_enc(k, t, r, in, out, d, len, y, len_block);
 }
 
 NI_INLINE int gcm_open(const uid2_gcm_ni_key *k, const unsigned nr, const uint8_t nonce[12], const uint8_t *aad,

@@ -365,14 +365,14 @@ cdef extern from *:
                                                        (int)(rem / 1000u % 60u), (int)(rem % 1000u) * 1000,
                                                        PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
     }
-    /* uid2_utc_datetime_ms(ms), written into `old` when that is a datetime only the caller's slot holds (a
-     * recycled result's: no one else can see it change), exactly a datetime in timezone.utc; else a new one.
-     * The fields are datetime.h's public layout, the bytes its PyDateTime_GET_* macros read; the cached hash
-     * is reset. A new reference either way (NULL with an exception). */
     /* The date bytes (datetime.h's data[0:4]: year high, year low, month, day) of the day last converted, and
      * that day + 1 (0: none yet). A bidder's tokens were established and expire on few distinct days, and the
      * conversion is a chain of a dozen dependent multiplies. */
     typedef struct { uint64_t day1; unsigned char ymd[4]; } uid2_day_memo_t;
+    /* uid2_utc_datetime_ms(ms), written into `old` when that is a datetime only the caller's slot holds (a
+     * recycled result's: no one else can see it change), exactly a datetime in timezone.utc; else a new one.
+     * The fields are datetime.h's public layout, the bytes its PyDateTime_GET_* macros read; the cached hash
+     * is reset. A new reference either way (NULL with an exception). */
     static PyObject *uid2_utc_datetime_ms_into(uint64_t ms, PyObject *old, uid2_day_memo_t *memo)
     {
     #if UID2_POOL
@@ -551,7 +551,6 @@ cdef extern from *:
     int UID2_SLOT_READS
     ctypedef struct uid2_type_memo_t:
         unsigned int tag
-    int UID2_TYPE_MEMO
     PyObject *uid2_slot_attr(PyObject *obj, PyObject *name, PyObject *descr, Py_ssize_t offset,
                              uid2_type_memo_t *memo)
     void uid2_slot_init(object obj, Py_ssize_t offset, object value)
