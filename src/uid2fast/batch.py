@@ -5,7 +5,7 @@ A batch call releases the GIL and, on the C engine, splits the work across cores
 (a wrong ``client``, misaligned ``domain_names``) raise ``TypeError``/``ValueError``.
 """
 import datetime as dt
-from typing import Any, Dict, Iterator, List, Optional, Union, overload
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union, overload
 
 import numpy as np
 
@@ -45,10 +45,12 @@ _BARE_LUT = np.zeros(256, dtype=np.uint8)  # 1 for the codes reported without an
 _BARE_LUT[_BARE_CODES] = 1
 _BARE_LUT.flags.writeable = False
 _INT32_MAX = np.iinfo(np.int32).max
-# The dtypes of status, established_ms, expiry_ms, site_id, site_key_site_id, identity_type, version and
-# is_client_side_generated as the engines make them: the C one pass takes these only.
-_ONE_PASS_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.int64, np.int64, np.int64, np.int64, np.int8, np.int16,
-                                               np.int8))
+# The numeric columns as the engines make them, by attribute: the dtypes the C engine's row builders read
+# (DecryptedTokens._c_columns).
+_C_DTYPES = {name: np.dtype(t) for name, t in (
+    ("status", np.uint8), ("established_ms", np.int64), ("expiry_ms", np.int64), ("site_id", np.int64),
+    ("site_key_site_id", np.int64), ("identity_type", np.int8), ("version", np.int16),
+    ("is_client_side_generated", np.int8))}
 # The columns of DecryptedTokens.to_arrow(), in order.
 ARROW_COLUMNS = ("status", "uid", "established", "expiry", "site_id", "site_key_site_id", "identity_type",
                  "identity_scope", "version", "is_client_side_generated")
@@ -198,25 +200,36 @@ class DecryptedTokens:
                 opt(self.site_key_site_id[i]), None if itype < 0 else itype, None if version < 0 else version,
                 None if csg < 0 else bool(csg), opt(self.expiry_ms[i]))
 
+    def _c_columns(self, lo: int, hi: int, cast: bool) -> Optional[Tuple[Dict[str, np.ndarray], np.ndarray]]:
+        """Rows [lo, hi) as the C engine reads them: the numeric columns by attribute name, C-contiguous, in
+        ``_C_DTYPES``' dtypes, and the uid column as a 2-d uint8 view of its bytes. A column of another dtype
+        (a result built by hand) is converted with ``cast``; else the answer is None."""
+        cols = {}
+        for name, want in _C_DTYPES.items():
+            a = getattr(self, name)[lo:hi]
+            if a.dtype != want and not cast:
+                return None
+            cols[name] = np.ascontiguousarray(a, dtype=want)
+        uid = np.ascontiguousarray(self.uid[lo:hi])
+        if uid.dtype.kind != "S":
+            if not cast:
+                return None
+            uid = uid.astype(bytes)
+        return cols, uid.view(np.uint8).reshape(len(uid), uid.dtype.itemsize)
+
     def _tokens(self, lo: int, hi: int) -> List[DecryptedToken]:
         """Rows [lo, hi) as DecryptedToken objects: built in C where the C engine is importable (one call for
         the chunk, no numpy scalar per field; the same objects as below), else from each row's tuple."""
         c = _engine.c_engine
         if c is None:
             return [make_token(self._row(i), self._scope) for i in range(lo, hi)]
-
-        def col(a: np.ndarray, dtype: Any) -> np.ndarray:
-            return np.ascontiguousarray(a[lo:hi], dtype=dtype)
-
-        uid = np.ascontiguousarray(self.uid[lo:hi])
-        if uid.dtype.kind != "S":
-            uid = uid.astype(bytes)
+        got = self._c_columns(lo, hi, True)
+        assert got is not None
+        cols, uid = got
         return c.decrypted_token_rows(
-            col(self.status, np.uint8), uid.view(np.uint8).reshape(len(uid), uid.dtype.itemsize),
-            col(self.established_ms, np.int64), col(self.site_id, np.int64), col(self.site_key_site_id, np.int64),
-            col(self.identity_type, np.int8), col(self.version, np.int16),
-            col(self.is_client_side_generated, np.int8), col(self.expiry_ms, np.int64), self._overflow, lo,
-            self._scope)
+            cols["status"], uid, cols["established_ms"], cols["site_id"], cols["site_key_site_id"],
+            cols["identity_type"], cols["version"], cols["is_client_side_generated"], cols["expiry_ms"],
+            self._overflow, lo, self._scope)
 
     @overload
     def __getitem__(self, i: int) -> DecryptedToken: ...
@@ -273,19 +286,16 @@ class DecryptedTokens:
         if (c is None or self._overflow or n == 0 or width == 0 or not -1 <= scope <= 127
                 or (n + 1) * width > _INT32_MAX or self.uid.dtype.kind != "S"):
             return None
-        columns = (self.status, self.established_ms, self.expiry_ms, self.site_id, self.site_key_site_id,
-                   self.identity_type, self.version, self.is_client_side_generated)
-        if any(col.dtype != want for col, want in zip(columns, _ONE_PASS_DTYPES)):
+        got = self._c_columns(0, n, False)
+        if got is None:
             return None  # the engines' own dtypes only (a result built by hand may hold others)
         import pyarrow as pa
 
-        uid = np.ascontiguousarray(self.uid)
+        cols, uid2d = got
         bitmaps, complete, regular, offsets, data, scope_column = c.batch_arrow_parts(
-            np.ascontiguousarray(self.status), uid.view(np.uint8).reshape(n, width),
-            np.ascontiguousarray(self.established_ms), np.ascontiguousarray(self.expiry_ms),
-            np.ascontiguousarray(self.site_id), np.ascontiguousarray(self.site_key_site_id),
-            np.ascontiguousarray(self.identity_type), np.ascontiguousarray(self.version),
-            np.ascontiguousarray(self.is_client_side_generated), scope, _BARE_LUT, _STATUS_OFFSETS, _STATUS_BYTES)
+            cols["status"], uid2d, cols["established_ms"], cols["expiry_ms"], cols["site_id"],
+            cols["site_key_site_id"], cols["identity_type"], cols["version"], cols["is_client_side_generated"],
+            scope, _BARE_LUT, _STATUS_OFFSETS, _STATUS_BYTES)
         if not regular or offsets is None:
             return None
 
@@ -303,14 +313,14 @@ class DecryptedTokens:
         uid_offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
         return [
             pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]),
-            pa.Array.from_buffers(pa.string(), n, [valid(9), pa.py_buffer(uid_offsets), pa.py_buffer(uid)]),
-            fixed(self.established_ms, 0, ts, True),
-            fixed(self.expiry_ms, 1, ts, True),
-            fixed(self.site_id, 2, pa.int64()),
-            fixed(self.site_key_site_id, 3, pa.int64()),
-            fixed(self.identity_type, 4, pa.int8()),
+            pa.Array.from_buffers(pa.string(), n, [valid(9), pa.py_buffer(uid_offsets), pa.py_buffer(uid2d)]),
+            fixed(cols["established_ms"], 0, ts, True),
+            fixed(cols["expiry_ms"], 1, ts, True),
+            fixed(cols["site_id"], 2, pa.int64()),
+            fixed(cols["site_key_site_id"], 3, pa.int64()),
+            fixed(cols["identity_type"], 4, pa.int8()),
             fixed(scope_column, 5, pa.int8()),
-            fixed(self.version, 6, pa.int16()),
+            fixed(cols["version"], 6, pa.int16()),
             pa.Array.from_buffers(pa.bool_(), n, [valid(7), pa.py_buffer(bitmaps[8])]),
         ]
 
