@@ -506,15 +506,38 @@ cdef extern from *:
         *us = *us * 1000000 + PyDateTime_DATE_GET_MICROSECOND(o);
         return 1;
     }
-    /* Whether dict[name] is `expected` (the clock check: is time.time_ns still the builtin?). On 3.11 the answer
-     * is remembered with the dict's version tag, which CPython changes on every change to the dict (from one
-     * counter, so a tag is never reused): while the tag is the one remembered, no lookup. Later versions (the
-     * tag is deprecated from 3.12) look up every time. 1 yes, 0 no, -1 with an error set. */
+    /* Whether dict[name] is `expected` (the clock check: is time.time_ns still the builtin?). Before 3.14 the
+     * answer is remembered with the dict's version tag, which CPython changes on every change to the dict (from
+     * one interpreter-wide counter, so a tag is never reused; on 3.12 and 3.13 its low bits also say which
+     * watchers watch the dict, so adding one changes it too): while the tag is the one remembered, no lookup.
+     * The tag is deprecated from 3.12 (hence the pragmas) and gone in 3.14, which looks up every time, as a
+     * free-threaded build does. 1 yes, 0 no, -1 with an error set. */
+    #if PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED)
+    #define UID2_DICT_MEMO 1
+    #if defined(__GNUC__)
+    #pragma GCC diagnostic push
+    #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    #elif defined(_MSC_VER)
+    #pragma warning(push)
+    #pragma warning(disable: 4996)
+    #endif
+    static unsigned long long uid2_dict_tag(PyObject *d)
+    {
+        return (unsigned long long)((PyDictObject *)d)->ma_version_tag;
+    }
+    #if defined(__GNUC__)
+    #pragma GCC diagnostic pop
+    #elif defined(_MSC_VER)
+    #pragma warning(pop)
+    #endif
+    #else
+    #define UID2_DICT_MEMO 0
+    #endif
     typedef struct { unsigned long long version; int ok; } uid2_dict_memo_t;
     static int uid2_dict_item_is(PyObject *dict, PyObject *name, PyObject *expected, uid2_dict_memo_t *memo)
     {
-    #if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
-        unsigned long long version = (unsigned long long)((PyDictObject *)dict)->ma_version_tag;
+    #if UID2_DICT_MEMO
+        unsigned long long version = uid2_dict_tag(dict);
         if (memo->ok && memo->version == version)
             return 1;
     #endif
@@ -523,7 +546,7 @@ cdef extern from *:
             return -1;
         if (o != expected)
             return 0;
-    #if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
+    #if UID2_DICT_MEMO
         memo->version = version;
         memo->ok = 1;
     #else
