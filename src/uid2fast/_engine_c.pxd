@@ -313,11 +313,14 @@ cdef extern from *:
             Py_CLEAR(p->obj[i]);
     }
     /* Put `value` in a slot of an object from uid2_pool_get; the reference the slot held (or NULL), for the
-     * caller to drop once every slot is filled. */
+     * caller to drop once every slot is filled. A slot that already holds `value` (a recycled result's status,
+     * version, identity type...) is left as it is: NULL, nothing to drop. */
     static PyObject *uid2_slot_swap(PyObject *obj, Py_ssize_t offset, PyObject *value)
     {
         PyObject **slot = (PyObject **)((char *)obj + offset);
         PyObject *old = *slot;
+        if (old == value)
+            return NULL;
         Py_INCREF(value);
         *slot = value;
         return old;
