@@ -106,10 +106,9 @@ typedef struct {
     ptrdiff_t idx[2];
 } uid2_key_memo_t;
 
-/* The common batch row (a v4 token whose payloads open, with a 32- or 33-byte raw UID: SUCCESS, or opted out, a
- * failed domain check or a bad lifetime) in one pass: 1 with
- * row i of the columns written, or 0 (nothing written but scratch): then take uid2_decrypt_token. `scratch`
- * holds `cap` >= UID2_FAST_ROW_SCRATCH bytes. */
+/* The common batch row (a v3 or v4 token whose payloads open, with a 32- or 33-byte raw UID: SUCCESS, or opted
+ * out, a failed domain check or a bad lifetime) in one pass: 1 with row i of the columns written, or 0 (nothing
+ * written but scratch): then take uid2_decrypt_token. `scratch` holds `cap` >= UID2_FAST_ROW_SCRATCH bytes. */
 #define UID2_FAST_ROW_SCRATCH 512u
 int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
                       const char *token, size_t len, int64_t now_us, int client, const uint8_t *domain,

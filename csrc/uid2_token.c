@@ -413,7 +413,7 @@ static int decrypt_v2(const uid2_table_t *t, const uint8_t *tb, size_t tn, uint8
     return r->status = UID2_STATUS_SUCCESS;
 }
 
-/* v3 and v4 tokens. uid2_decrypt_fast (below) repeats these steps for the common v4 row of a batch: a change to
+/* v3 and v4 tokens. uid2_decrypt_fast (below) repeats these steps for the common v3/v4 row of a batch: a change to
  * the checks, their order or the offsets here belongs there too (tests/test_fastpath.py compares the two). */
 static int decrypt_v3(const uid2_table_t *t, const uint8_t *tb, size_t tn, uint8_t *m,
                       uint8_t *s, int64_t now_us, int client, const uint8_t *domain, size_t dlen, int version,
@@ -598,10 +598,9 @@ UID2_ALWAYS_INLINE ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *me
     return k;
 }
 
-/* The common batch row, in one straight pass: a v4 str token whose two payloads open, with a 32- or 33-byte raw
+/* The common batch row, in one straight pass: a v3 or v4 str token whose two payloads open, with a 32- or 33-byte raw
  * UID (44 uid characters either way), on the hardware AES kernels and the fast base64 decoder. The same steps and
- * checks as decrypt_token -> decrypt_v3 in the same order, without the general machinery (no version
- * dispatch, no uid buffer): such a row ends in SUCCESS or in one of the statuses decided after the site
+ * checks as decrypt_token -> decrypt_v3 in the same order, without the general machinery (no uid buffer): such a row ends in SUCCESS or in one of the statuses decided after the site
  * payload (USER_OPTED_OUT, DOMAIN_NAME_CHECK_FAILED, INVALID_TOKEN_LIFETIME), whose columns are those of a
  * success without the uid, as put_row writes them. Anything else -- another version, another length, a
  * byte the fast decoder declines, an unknown key, a failed tag, an expired token, a timestamp out of range --
@@ -612,9 +611,10 @@ UID2_ALWAYS_INLINE ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *me
  * payload is opened, fast_open_master between the two payloads, fast_finish after the site payload) so that
  * uid2_decrypt_fast_group can open the payloads of several rows at once with the multi-buffer kernel. */
 
-/* A v4 token with a 32-byte raw UID is 163 bytes: 6 of header, the master GCM message (12 + 129 + 16), whose
+/* A v3 or v4 token with a 32-byte raw UID is 163 bytes: 6 of header, the master GCM message (12 + 129 + 16), whose
  * payload is 33 bytes then the site GCM message (12 + 68 + 16), whose payload is 36 bytes then the raw UID.
- * A 33-byte raw UID adds one byte to each. */
+ * A 33-byte raw UID adds one byte to each. The two versions differ only in their text: v4 is base64url without
+ * padding (218 or 219 characters), v3 standard base64 with padding (220 either way). */
 #define FAST_TN32 (6u + UID2_GCM_OVERHEAD + 33u + UID2_GCM_OVERHEAD + 36u + 32u)
 /* Scratch of one row: the decoded token at 0 (at most 164 bytes), the master payload at 176 (130), the site
  * payload at 320 (69). */
@@ -628,6 +628,7 @@ typedef struct {
     ptrdiff_t mk, sk;
     uint64_t expires_ms, generated_ms;
     int64_t expires_us;
+    int version; /* UID2_VERSION_V3 or UID2_VERSION_V4 */
 } fast_row_t;
 
 /* Up to the master payload: table, length, header, the decoded token, scope, master key. 1 with r->tb, r->mk
@@ -637,13 +638,15 @@ UID2_ALWAYS_INLINE int fast_open_token(const uid2_table_t *t, uid2_key_memo_t *m
 {
     const uint8_t *tok = (const uint8_t *)token;
     uint8_t hdr[3];
-    /* 163 or 164 bytes are 218 or 219 base64url characters (no padding: the fast decoder's url rule) */
-    if (!t->onepass || !table_valid(t, now_us) || (len != 218 && len != 219) || uid2_b64_quad(tok, hdr) != 0 ||
-        hdr[0] == 2 || hdr[1] != UID2_VERSION_V4)
+    /* 163 or 164 bytes are 218 or 219 base64url characters in v4 (no padding: the fast decoder's url rule), 220
+     * standard ones in v3 (padded: decrypt_token decodes v3 with the standard alphabet and no added padding, and
+     * the fast decoder takes the same strings; a v3 token in the url alphabet is left to decrypt_token) */
+    if (!t->onepass || !table_valid(t, now_us) || (len != 218 && len != 219 && len != 220) ||
+        uid2_b64_quad(tok, hdr) != 0 || hdr[0] == 2 || hdr[1] != (len == 220 ? UID2_VERSION_V3 : UID2_VERSION_V4))
         return 0;
     uint8_t *tb = scratch;
     size_t tn;
-    if (uid2_b64fast_decode(token, len, tb, &tn, 1) != 0 || (tn != FAST_TN32 && tn != FAST_TN32 + 1))
+    if (uid2_b64fast_decode(token, len, tb, &tn, len != 220) != 0 || (tn != FAST_TN32 && tn != FAST_TN32 + 1))
         return 0;
     if ((int64_t)((tb[0] >> 4) & 1) != t->p.identity_scope)
         return 0;
@@ -656,6 +659,7 @@ UID2_ALWAYS_INLINE int fast_open_token(const uid2_table_t *t, uid2_key_memo_t *m
     r->mk = mk;
     r->mlen = tn - 6 - UID2_GCM_OVERHEAD;
     r->slen = r->mlen - 33 - UID2_GCM_OVERHEAD;
+    r->version = hdr[1];
     return 1;
 }
 
@@ -715,7 +719,7 @@ UID2_ALWAYS_INLINE int fast_finish(const uid2_table_t *t, const fast_row_t *r, i
     cc.site_id[i] = (int64_t)site_id;
     cc.site_key_site_id[i] = sksi;
     cc.identity_type[i] = itype;
-    cc.version[i] = UID2_VERSION_V4;
+    cc.version[i] = (int16_t)r->version;
     cc.is_client_side_generated[i] = (int8_t)is_csg;
     return 1;
 }

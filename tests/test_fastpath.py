@@ -325,17 +325,23 @@ def test_non_ascii_batch_rows_are_invalid_even_when_they_would_decode():
 
 
 def _v4(expires=3_600_000, generated=-60_000, privacy=0, raw=bytes(range(32)), prefix=3, master_id=164,
-        site_key_id=165, site_id=SITE_ID, tail=b"", master_tail=b"", tag_flip=False):
+        site_key_id=165, site_id=SITE_ID, tail=b"", master_tail=b"", tag_flip=False, version=128):
+    """A v4 token (or with ``version=112`` a v3 one: the same bytes but the version, in padded standard
+    base64)."""
     site = be(site_id, 4) + bytes(12) + be(privacy, 4) + be(NOW_MS - DAY_MS, 8) + be(NOW_MS, 8) + raw + tail
     master = (be(NOW_MS + expires, 8) + be(NOW_MS + generated, 8) + bytes(4) + b"\x01" + bytes(8)
               + be(site_key_id, 4) + gcm(SECRETS.get(site_key_id, bytes(32)), site, bytes(12)) + master_tail)
     blob = bytearray(gcm(SECRETS.get(master_id, bytes(32)), master, bytes(range(12))))
     if tag_flip:
         blob[-1] ^= 1
-    return encode(bytes([prefix, 128]) + be(master_id, 4) + bytes(blob), 128)
+    return encode(bytes([prefix, version]) + be(master_id, 4) + bytes(blob), version)
 
 
-# Each v4 row the batch's one-pass path (uid2_decrypt_fast) must hand back to the general path, beside rows
+def _v3(**kw):
+    return _v4(version=112, **kw)
+
+
+# Each v3/v4 row the batch's one-pass path (uid2_decrypt_fast) must hand back to the general path, beside rows
 # it takes: every field of every row must still be what the scalar engine and the twin say.
 NEAR_MISSES = {
     "ok": _v4(), "ok-csg": _v4(privacy=2), "ok-phone": _v4(prefix=3 | 4), "ok-key-168": _v4(site_key_id=168),
@@ -352,6 +358,22 @@ NEAR_MISSES = {
     "unknown-site": _v4(site_key_id=999), "aes192-master": _v4(master_id=167), "aes128-site": _v4(site_key_id=166),
     "padded": _v4() + "==", "std-alphabet": base64.b64encode(base64.urlsafe_b64decode(_v4() + "==")).decode(),
     "short": _v4()[:150], "v3": _valid_v3(), "empty": "",
+    # v3 tokens: the same bytes in padded standard base64 (220 characters), taken by the one-pass path too
+    "v3-ok": _v3(), "v3-uid-33": _v3(raw=bytes([1 << 2]) + bytes(range(1, 33)), prefix=3 | 4),
+    "v3-csg-other-site": _v3(privacy=2, site_id=SITE_ID + 1), "v3-opted-out": _v3(privacy=4),
+    "v3-expired": _v3(expires=-1000), "v3-aes128-site": _v3(site_key_id=166), "v3-bad-tag": _v3(tag_flip=True),
+    "v3-url-alphabet": base64.urlsafe_b64encode(base64.b64decode(_v3())).decode().rstrip("="),
+    "v3-unpadded": _v3(raw=bytes(33)).rstrip("="), "v3-uid-31": _v3(raw=bytes(31)),
+}
+
+# The rows of NEAR_MISSES the one-pass path answers itself (every other row it hands to the general path): a v3
+# or v4 token in its own alphabet (v4 base64url unpadded, v3 standard padded), whose two payloads open with a
+# 32- or 33-byte raw UID (site-tail's byte after 32 makes it a 33-byte one), whatever the checks after the site
+# payload then say.
+ONE_PASS = {
+    "ok", "ok-csg", "ok-phone", "ok-key-168", "opted-out", "csg-opted-out", "csg-other-site", "too-long-lived",
+    "generated-in-future", "uid-33", "site-tail", "uid-33-v3-phone", "uid-33-v4-email", "uid-33-v4-csg", "aes192-master",
+    "aes128-site", "v3", "v3-ok", "v3-uid-33", "v3-csg-other-site", "v3-opted-out", "v3-aes128-site",
 }
 
 
@@ -370,7 +392,8 @@ def test_batch_one_pass_rows_equal_the_general_path(client, domain):
         assert {P.USER_OPTED_OUT, P.INVALID_TOKEN_LIFETIME} <= seen
         assert P.DOMAIN_NAME_CHECK_FAILED in seen  # csg-other-site, whatever the domain
     for name in ("ok", "uid-31", "uid-33", "uid-33-v3-phone", "uid-33-v4-email",
-                 "site-tail", "aes192-master", "aes128-site", "padded", "std-alphabet", "v3"):
+                 "site-tail", "aes192-master", "aes128-site", "padded", "std-alphabet", "v3", "v3-ok", "v3-uid-33",
+                 "v3-aes128-site", "v3-uid-31"):
         assert want[names.index(name)][0] == P.SUCCESS, name
     for table in (FAST, SLOW):
         for threads in (1, 2):
@@ -385,9 +408,40 @@ def test_batch_one_pass_rows_equal_the_general_path(client, domain):
                 assert got["uid"][i].decode() == (want[i][1] or "") or i in got["uid_overflow"], name
 
 
+@pytest.mark.parametrize("client", [P.CLIENT_SHARING, P.CLIENT_BIDSTREAM])
+@pytest.mark.parametrize("domain", [None, "example.com"])
+def test_one_pass_rows_are_the_expected_ones(client, domain):
+    """The rows the one-pass path takes, row by row and in groups of 8 (the multi-buffer kernel): exactly
+    ONE_PASS, v3 and v4 alike, on a table with the fast paths; none on a table without them. In a list
+    long enough that each group mixes taken and declined rows."""
+    names = list(NEAR_MISSES) * 2
+    toks = [NEAR_MISSES[k] for k in names]
+    single, group = C.one_pass_rows(FAST, toks, NOW_US, client, domain)
+    if not C.features()["fastpath"]:
+        assert not any(single) and (group is None or not any(group))
+        return
+    assert {k for k, took in zip(names, single) if took} == ONE_PASS
+    assert [took for took in single] == [k in ONE_PASS for k in names]
+    if group is not None:
+        assert group == single
+    slow_single, slow_group = C.one_pass_rows(SLOW, toks, NOW_US, client, domain)
+    assert not any(slow_single) and (slow_group is None or not any(slow_group))
+
+
+def test_one_pass_rows_checks_its_input():
+    with pytest.raises(TypeError):
+        C.one_pass_rows(FAST, [_v4().encode()], NOW_US, P.CLIENT_SHARING)
+    with pytest.raises(TypeError):
+        C.one_pass_rows(FAST, [_v4() + "\u00e9"], NOW_US, P.CLIENT_SHARING)
+    with pytest.raises(ValueError):
+        C.one_pass_rows(None, [_v4()], NOW_US, P.CLIENT_SHARING)
+    assert C.one_pass_rows(FAST, [], NOW_US, P.CLIENT_SHARING)[0] == []
+
+
 def _mixed_rows(n, seed):
-    """n v4 rows: 32- and 33-byte raw UIDs in runs and interleaved, two site keys, csg rows, and now and then a
-    near miss, so groups of the batch's multi-buffer path hold every mix of lengths, keys and declined rows."""
+    """n rows, v4 and a third v3: 32- and 33-byte raw UIDs in runs and interleaved, two site keys, csg rows, and
+    now and then a near miss, so groups of the batch's multi-buffer path hold every mix of versions, lengths,
+    keys and declined rows."""
     rnd = np.random.default_rng(seed)
     names = list(NEAR_MISSES)
     rows = []
@@ -397,7 +451,8 @@ def _mixed_rows(n, seed):
             continue
         raw_len = 32 + int(rnd.integers(0, 2)) if (i // 24) % 2 else 32 + (i // 8) % 2
         rows.append(_v4(raw=bytes(rnd.integers(0, 256, raw_len, dtype=np.uint8)),
-                        site_key_id=(165, 168)[int(rnd.integers(0, 2))], privacy=(0, 2)[int(rnd.integers(0, 4)) == 0]))
+                        site_key_id=(165, 168)[int(rnd.integers(0, 2))], privacy=(0, 2)[int(rnd.integers(0, 4)) == 0],
+                        version=(128, 128, 112)[int(rnd.integers(0, 3))]))
     return rows
 
 

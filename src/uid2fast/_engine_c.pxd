@@ -161,6 +161,27 @@ cdef extern from "uid2_b64fast.h" nogil:
     const char *uid2_b64fast_kernel()
 
 
+# The batch's one-pass rows, called directly only by one_pass_rows (which rows they take, for the tests).
+cdef extern from "uid2_internal.h" nogil:
+    void uid2_wipe(void *p, size_t n)
+    ctypedef struct uid2_key_memo_t:
+        uint32_t id[2]
+        ptrdiff_t idx[2]
+    enum: UID2_FAST_ROW_SCRATCH, UID2_FAST_GROUP
+    int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
+                          const char *token, size_t len, int64_t now_us, int client, const uint8_t *domain,
+                          size_t dlen, const uid2_columns_t *c, size_t i)
+    uint32_t uid2_decrypt_fast_group(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
+                                     const uid2_bytes_t *tokens, size_t lo, size_t n, const uid2_bytes_t *domains,
+                                     const uid2_bytes_t *single_domain, int64_t now_us, int client,
+                                     const uid2_columns_t *c)
+
+
+cdef extern from "uid2_gcm_mb.h" nogil:
+    enum: UID2_GCM_MB_NONE
+    int uid2_gcm_mb_impl()
+
+
 # Helpers for the scalar result and the batch input (prefetch, str from its data, slot stores, clock).
 cdef extern from *:
     """

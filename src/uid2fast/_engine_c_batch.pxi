@@ -275,6 +275,60 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
     return result
 
 
+def one_pass_rows(KeyTable table, list tokens, int64_t now_us, int client, domain=None):
+    """Which rows of a list of ASCII str tokens the batch's one-pass path takes (for the tests; decrypt_tokens
+    gives the answers): ``(single, group)``, lists of bools, row by row through uid2_decrypt_fast, and in groups
+    of UID2_FAST_GROUP rows through uid2_decrypt_fast_group (``group`` None when the multi-buffer kernel is
+    off). ``domain`` is every row's domain name, or None."""
+    cdef Py_ssize_t n = len(tokens), i, sz
+    cdef uid2_columns_t cols
+    cdef uid2_key_memo_t memo
+    cdef uid2_bytes_t single
+    cdef const uid2_bytes_t *single_p = NULL
+    cdef size_t cap = UID2_FAST_GROUP * UID2_FAST_ROW_SCRATCH, lo, k
+    cdef uint32_t mask
+    cdef list keep = []
+    if table is None:
+        raise ValueError("no key table")
+    for tok in tokens:
+        if type(tok) is not str or not PyUnicode_IS_ASCII(tok):
+            raise TypeError("one_pass_rows takes ASCII str tokens")
+    if domain is not None:
+        _domain_ptr(domain, &single.ptr, &single.len, keep)
+        single_p = &single
+    cdef _Items it = _Items()
+    it.alloc(n)
+    for i in range(n):
+        it.rows[i].ptr = <const uint8_t *>PyUnicode_AsUTF8AndSize(tokens[i], &sz)
+        it.rows[i].len = <size_t>sz
+    block = _column_block(n, &cols)  # held while the rows are written into its columns
+    cdef uint8_t *scratch = <uint8_t *>malloc(cap)
+    if scratch == NULL:
+        raise MemoryError()
+    single_rows = []
+    group_rows = None
+    try:
+        memo.idx[0] = memo.idx[1] = -1
+        for i in range(n):
+            single_rows.append(uid2_decrypt_fast(table._t, &memo, scratch, cap, <const char *>it.rows[i].ptr,
+                                                 it.rows[i].len, now_us, client, single.ptr if single_p else NULL,
+                                                 single.len if single_p else 0, &cols, <size_t>i) != 0)
+        if uid2_gcm_mb_impl() != UID2_GCM_MB_NONE:
+            group_rows = []
+            memo.idx[0] = memo.idx[1] = -1
+            lo = 0
+            while lo < <size_t>n:
+                k = min(<size_t>n - lo, <size_t>UID2_FAST_GROUP)
+                mask = uid2_decrypt_fast_group(table._t, &memo, scratch, cap, it.rows, lo, k, NULL, single_p,
+                                               now_us, client, &cols)
+                group_rows.extend([(mask >> j) & 1 == 1 for j in range(k)])
+                lo += k
+    finally:
+        uid2_wipe(scratch, cap)  # the payloads of the last rows opened
+        free(scratch)
+    return single_rows, group_rows
+
+
 cdef extern from *:
     """
     /* Item i of the list, a str that only the list holds and that was made with PyUnicode_New (its characters
