@@ -372,8 +372,8 @@ NEAR_MISSES = {
 # payload then say.
 ONE_PASS = {
     "ok", "ok-csg", "ok-phone", "ok-key-168", "opted-out", "csg-opted-out", "csg-other-site", "too-long-lived",
-    "generated-in-future", "uid-33", "site-tail", "uid-33-v3-phone", "uid-33-v4-email", "uid-33-v4-csg", "aes192-master",
-    "aes128-site", "v3", "v3-ok", "v3-uid-33", "v3-csg-other-site", "v3-opted-out", "v3-aes128-site",
+    "generated-in-future", "uid-33", "site-tail", "uid-33-v3-phone", "uid-33-v4-email", "uid-33-v4-csg",
+    "aes192-master", "aes128-site", "v3", "v3-ok", "v3-uid-33", "v3-csg-other-site", "v3-opted-out", "v3-aes128-site",
 }
 
 
