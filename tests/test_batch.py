@@ -360,6 +360,41 @@ def test_rows_built_in_c_equal_the_row_tuples(engine, keys, mixed, monkeypatch):
     assert [_fields(t) for t in batch.DecryptedTokens.__iter__(res)] == [_fields(t) for t in want]
 
 
+def test_rows_over_many_days_and_sites_equal_make_token():
+    """The C rows remember the last day they converted and share the ints of recent site ids: timestamps in
+    runs on one day, alternating between days, at day and leap-year edges, and site ids repeated, far apart
+    and colliding in the int cache, all give what make_token gives, row by row."""
+    from uid2fast._results import make_token
+    from uid2fast.batch import DecryptedTokens
+
+    rnd = np.random.default_rng(7)
+    n = 4000
+    day = 86_400_000
+    edges = np.array([0, day - 1, day, 951_782_400_000 - 1, 951_782_400_000, 4_107_542_399_999,
+                      (1 << 32) * 1000 - 1], dtype=np.int64)  # 1970, 2000-02-29 00:00, 2100-02-28 23:59
+    few_days = 1_780_000_000_000 + day * rnd.integers(0, 3, n) + rnd.integers(0, day, n)
+    anywhere = rnd.integers(0, (1 << 32) * 1000, n)
+    est = np.where(np.arange(n) // 50 % 2 == 0, few_days, anywhere)
+    est[rnd.integers(0, n, 200)] = rnd.choice(edges, 200)
+    exp = np.where(rnd.integers(0, 4, n) == 0, anywhere[::-1], few_days[::-1] + day)
+    exp = np.minimum(exp, (1 << 32) * 1000 - 1)
+    sites = np.where(rnd.integers(0, 3, n) == 0, rnd.integers(0, 1 << 31, n),
+                     rnd.choice([1, 257, 513, 9000, 9256, 2 ** 31 - 1], n))
+    cols = {"status": np.zeros(n, dtype=np.uint8), "uid": np.array([b"A" * 44] * n, dtype="S44"),
+            "established_ms": est.astype(np.int64), "expiry_ms": exp.astype(np.int64),
+            "site_id": sites.astype(np.int64), "site_key_site_id": sites[::-1].astype(np.int64),
+            "identity_type": np.zeros(n, dtype=np.int8), "version": np.full(n, 128, dtype=np.int16),
+            "is_client_side_generated": np.zeros(n, dtype=np.int8), "uid_overflow": {}}
+    res = DecryptedTokens(cols, U.IdentityScope.UID2)
+    want = [_fields(make_token(res._row(i), U.IdentityScope.UID2)) for i in range(n)]
+    for _ in range(2):  # the second pass starts with the memo and the int cache the first left
+        got = [_fields(t) for t in res]
+        assert got == want
+        assert all(type(a) is type(b) for g, w in zip(got, want) for a, b in zip(g, w))
+        assert [(hash(g[2]), g[2].tzinfo, g[2].fold, g[9].isoformat()) for g in got[:300]] == \
+            [(hash(w[2]), w[2].tzinfo, w[2].fold, w[9].isoformat()) for w in want[:300]]
+
+
 @pytest.mark.parametrize("scope", [None, U.IdentityScope.UID2, U.IdentityScope.EUID])
 def test_rows_of_hand_made_columns(scope):
     """Every field value a column can hold, the sentinels, long raw UIDs (overflow), timestamps on both sides of

@@ -390,48 +390,73 @@ cdef extern from *:
                                                        PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
     }
     /* The date bytes (datetime.h's data[0:4]: year high, year low, month, day) of the day last converted, and
-     * that day + 1 (0: none yet). A bidder's tokens were established and expire on few distinct days, and the
-     * conversion is a chain of a dozen dependent multiplies. */
+     * that day + 1 (0: none yet). A bidder's tokens were established and expire on few distinct days, and so
+     * do a batch's rows; the conversion is a chain of a dozen dependent multiplies. */
     typedef struct { uint64_t day1; unsigned char ymd[4]; } uid2_day_memo_t;
+    /* Writes ms (0 <= ms < 2**32 * 1000) into an aware datetime's fields: datetime.h's public layout, the bytes
+     * its PyDateTime_GET_* macros read; the cached hash reset, fold 0. tzinfo is the caller's. */
+    static void uid2_datetime_set_ms(PyDateTime_DateTime *v, uint64_t ms, uid2_day_memo_t *memo)
+    {
+        unsigned rem = (unsigned)(ms % 86400000u), us = (rem % 1000u) * 1000u;
+        uint64_t day = ms / 86400000u;
+        if (memo->day1 != day + 1) {
+            int y, mo, d;
+            uid2_civil_from_days((int64_t)day, &y, &mo, &d);
+            memo->ymd[0] = (unsigned char)(y >> 8);
+            memo->ymd[1] = (unsigned char)y;
+            memo->ymd[2] = (unsigned char)mo;
+            memo->ymd[3] = (unsigned char)d;
+            memo->day1 = day + 1;
+        }
+        v->hashcode = -1;
+        memcpy(v->data, memo->ymd, 4);
+        v->data[4] = (unsigned char)(rem / 3600000u);
+        v->data[5] = (unsigned char)(rem / 60000u % 60u);
+        v->data[6] = (unsigned char)(rem / 1000u % 60u);
+        v->data[7] = (unsigned char)(us >> 16);
+        v->data[8] = (unsigned char)(us >> 8);
+        v->data[9] = (unsigned char)us;
+        v->fold = 0;
+    }
+    /* uid2_utc_datetime_ms(ms) as a new object made as the datetime type makes one (its tp_alloc with room for
+     * tzinfo, then the fields), without the range checks of DateTime_FromDateAndTime (the caller's range is
+     * valid) and with the day from `memo` when it is the last one converted. Where the GIL guards the memo
+     * (UID2_POOL builds); elsewhere uid2_utc_datetime_ms. */
+    static PyObject *uid2_utc_datetime_ms_new(uint64_t ms, uid2_day_memo_t *memo)
+    {
+    #if UID2_POOL
+        PyTypeObject *tp = PyDateTimeAPI->DateTimeType;
+        PyDateTime_DateTime *v = (PyDateTime_DateTime *)tp->tp_alloc(tp, 1);
+        if (v == NULL)
+            return NULL;
+        v->hastzinfo = 1;
+        Py_INCREF(PyDateTime_TimeZone_UTC);
+        v->tzinfo = PyDateTime_TimeZone_UTC;
+        uid2_datetime_set_ms(v, ms, memo);
+        return (PyObject *)v;
+    #else
+        (void)memo;
+        return uid2_utc_datetime_ms(ms);
+    #endif
+    }
     /* uid2_utc_datetime_ms(ms), written into `old` when that is a datetime only the caller's slot holds (a
-     * recycled result's: no one else can see it change), exactly a datetime in timezone.utc; else a new one.
-     * The fields are datetime.h's public layout, the bytes its PyDateTime_GET_* macros read; the cached hash
-     * is reset. A new reference either way (NULL with an exception). */
+     * recycled result's: no one else can see it change), exactly a datetime in timezone.utc; else a new one
+     * (uid2_utc_datetime_ms_new). A new reference either way (NULL with an exception). */
     static PyObject *uid2_utc_datetime_ms_into(uint64_t ms, PyObject *old, uid2_day_memo_t *memo)
     {
     #if UID2_POOL
         if (old != NULL && Py_REFCNT(old) == 1 && PyDateTime_CheckExact(old)) {
             PyDateTime_DateTime *v = (PyDateTime_DateTime *)old;
             if (v->hastzinfo && v->tzinfo == PyDateTime_TimeZone_UTC) {
-                unsigned rem = (unsigned)(ms % 86400000u), us = (rem % 1000u) * 1000u;
-                uint64_t day = ms / 86400000u;
-                if (memo->day1 != day + 1) {
-                    int y, mo, d;
-                    uid2_civil_from_days((int64_t)day, &y, &mo, &d);
-                    memo->ymd[0] = (unsigned char)(y >> 8);
-                    memo->ymd[1] = (unsigned char)y;
-                    memo->ymd[2] = (unsigned char)mo;
-                    memo->ymd[3] = (unsigned char)d;
-                    memo->day1 = day + 1;
-                }
-                v->hashcode = -1;
-                memcpy(v->data, memo->ymd, 4);
-                v->data[4] = (unsigned char)(rem / 3600000u);
-                v->data[5] = (unsigned char)(rem / 60000u % 60u);
-                v->data[6] = (unsigned char)(rem / 1000u % 60u);
-                v->data[7] = (unsigned char)(us >> 16);
-                v->data[8] = (unsigned char)(us >> 8);
-                v->data[9] = (unsigned char)us;
-                v->fold = 0;
+                uid2_datetime_set_ms(v, ms, memo);
                 Py_INCREF(old);
                 return old;
             }
         }
     #else
         (void)old;
-        (void)memo;
     #endif
-        return uid2_utc_datetime_ms(ms);
+        return uid2_utc_datetime_ms_new(ms, memo);
     }
     /* The ASCII str s[0:n) (a v3/v4 raw UID in base64, which the engine wrote): `old` rewritten in place when
      * the slot is its only holder, as uid2_utc_datetime_ms_into does for datetimes: exactly a str, compact
@@ -612,6 +637,7 @@ cdef extern from *:
     ctypedef struct uid2_day_memo_t:
         pass
     object uid2_utc_datetime_ms_into(uint64_t ms, PyObject *old, uid2_day_memo_t *memo)
+    object uid2_utc_datetime_ms_new(uint64_t ms, uid2_day_memo_t *memo)
     ctypedef struct uid2_int_cache_t:
         pass
     object uid2_int_like(long long value, PyObject *old, uid2_int_cache_t *cache)

@@ -1,6 +1,7 @@
 # The scalar decrypt straight into the public result object (included by _engine_c.pyx).
 
 from cpython.ref cimport Py_XDECREF
+from libc.string cimport memchr
 
 import_datetime()  # the datetime C API (PyDateTimeAPI) for the result's datetimes and a `now` argument
 
@@ -47,6 +48,7 @@ cdef class DecryptedTokenFactory:
     cdef uid2_int_cache_t site_ints  # site id ints made lately (uid2_int_like)
     cdef uid2_dict_memo_t clock_memo  # time.__dict__ seen with the builtin time_ns (uid2_dict_item_is)
     cdef uid2_day_memo_t days[2]   # the last established and expiry days converted (uid2_utc_datetime_ms_into)
+    cdef uid2_day_memo_t row_days[2]  # and rows()'s (uid2_utc_datetime_ms_new)
 
     def __init__(self, cls, statuses, bare_codes, itypes, versions, make):
         import time
@@ -205,6 +207,7 @@ cdef class DecryptedTokenFactory:
         by row index, ``base`` the chunk's first row index, ``scope`` the batch's identity scope. A row with a
         status no result carries or a timestamp outside 1970..2106 goes through ``make``, as in ``decrypt``."""
         cdef Py_ssize_t n = status.shape[0], w = uid.shape[1], i, k
+        cdef const char *nul
         cdef int64_t e, x, none = NONE_I64
         cdef int code, v
         cdef list out = []
@@ -218,24 +221,25 @@ cdef class DecryptedTokenFactory:
             st = self.statuses[code] if code < _N_STATUSES else None
             if overflow and (base + i) in overflow:
                 uid_s = overflow[base + i]
-            else:
-                k = 0
-                while k < w and uid[i, k] != 0:
-                    k += 1
+            else:  # NUL-padded to the column's width
+                nul = <const char *>memchr(&uid[i, 0], 0, <size_t>w) if w else NULL
+                k = w if nul == NULL else nul - <const char *>&uid[i, 0]
                 uid_s = PyUnicode_DecodeASCII(<const char *>&uid[i, 0], k, NULL) if k else None
             itype = (None if identity_type[i] < 0 else self.phone if identity_type[i] != 0 else self.email)
             v = version[i]
             flag = None if csg[i] < 0 else csg[i] != 0
-            site = None if site_id[i] == none else site_id[i]
-            sksite = None if site_key_site_id[i] == none else site_key_site_id[i]
+            # a batch's rows come from few sites: their ints are shared through site_ints
+            site = None if site_id[i] == none else uid2_int_like(site_id[i], NULL, &self.site_ints)
+            sksite = (None if site_key_site_id[i] == none else
+                      uid2_int_like(site_key_site_id[i], NULL, &self.site_ints))
             if (st is None or (e != none and not (0 <= e < <int64_t>_EXACT_MS_LIMIT))
                     or (x != none and not (0 <= x < <int64_t>_EXACT_MS_LIMIT))):
                 out.append(self.make((code, uid_s, None if e == none else e, site, sksite,
                                       None if identity_type[i] < 0 else identity_type[i], None if v < 0 else v,
                                       flag, None if x == none else x), scope))
                 continue
-            established_dt = None if e == none else uid2_utc_datetime_ms(<uint64_t>e)
-            expiry_dt = None if x == none else uid2_utc_datetime_ms(<uint64_t>x)
+            established_dt = None if e == none else uid2_utc_datetime_ms_new(<uint64_t>e, &self.row_days[0])
+            expiry_dt = None if x == none else uid2_utc_datetime_ms_new(<uint64_t>x, &self.row_days[1])
             t = uid2_py_alloc(self.cls)
             uid2_slot_init(t, self.off[_S_STATUS], st)
             uid2_slot_init(t, self.off[_S_UID], uid_s)
