@@ -598,22 +598,23 @@ UID2_ALWAYS_INLINE ptrdiff_t fast_key(const uid2_table_t *t, uid2_key_memo_t *me
     return k;
 }
 
-/* The common batch row, in one straight pass: a v3 or v4 str token whose two payloads open, with a 32- or 33-byte raw
- * UID (44 uid characters either way), on the hardware AES kernels and the fast base64 decoder. The same steps and
- * checks as decrypt_token -> decrypt_v3 in the same order, without the general machinery (no uid buffer): such a row ends in SUCCESS or in one of the statuses decided after the site
- * payload (USER_OPTED_OUT, DOMAIN_NAME_CHECK_FAILED, INVALID_TOKEN_LIFETIME), whose columns are those of a
- * success without the uid, as put_row writes them. Anything else -- another version, another length, a
- * byte the fast decoder declines, an unknown key, a failed tag, an expired token, a timestamp out of range --
- * returns 0 having written nothing but scratch, and the caller runs decrypt_token, which gives that row its
- * answer (a bid log's client-side generated tokens without a domain no longer decrypt twice). So a 1
- * here is always exactly what decrypt_token would have said; tests/test_fastpath.py and the differential
- * tests compare the two on every kind of row. The steps are split in three (fast_open_token before the master
- * payload is opened, fast_open_master between the two payloads, fast_finish after the site payload) so that
- * uid2_decrypt_fast_group can open the payloads of several rows at once with the multi-buffer kernel. */
+/* The common batch row, in one straight pass: a v3 or v4 str token whose two payloads open, with a 32- or 33-byte
+ * raw UID (44 uid characters either way), on the hardware AES kernels and the fast base64 decoder. The same steps
+ * and checks as decrypt_token -> decrypt_v3 in the same order, without the general machinery (no uid buffer): such
+ * a row ends in SUCCESS or in one of the statuses decided after the site payload (USER_OPTED_OUT,
+ * DOMAIN_NAME_CHECK_FAILED, INVALID_TOKEN_LIFETIME), whose columns are those of a success without the uid, as
+ * put_row writes them. Anything else -- another version, another length, a byte the fast decoder declines, an
+ * unknown key, a failed tag, an expired token, a timestamp out of range -- returns 0 having written nothing but
+ * scratch, and the caller runs decrypt_token, which gives that row its answer (a bid log's client-side generated
+ * tokens without a domain no longer decrypt twice). So a 1 here is always exactly what decrypt_token would have
+ * said; tests/test_fastpath.py and the differential tests compare the two on every kind of row. The steps are split
+ * in three (fast_open_token before the master payload is opened, fast_open_master between the two payloads,
+ * fast_finish after the site payload) so that uid2_decrypt_fast_group can open the payloads of several rows at once
+ * with the multi-buffer kernel. */
 
 /* A v3 or v4 token with a 32-byte raw UID is 163 bytes: 6 of header, the master GCM message (12 + 129 + 16), whose
- * payload is 33 bytes then the site GCM message (12 + 68 + 16), whose payload is 36 bytes then the raw UID.
- * A 33-byte raw UID adds one byte to each. The two versions differ only in their text: v4 is base64url without
+ * payload is 33 bytes then the site GCM message (12 + 68 + 16), whose payload is 36 bytes then the raw UID. A
+ * 33-byte raw UID adds one byte to each. The two versions differ only in their text: v4 is base64url without
  * padding (218 or 219 characters), v3 standard base64 with padding (220 either way). */
 #define FAST_TN32 (6u + UID2_GCM_OVERHEAD + 33u + UID2_GCM_OVERHEAD + 36u + 32u)
 /* Scratch of one row: the decoded token at 0 (at most 164 bytes), the master payload at 176 (130), the site

@@ -290,6 +290,7 @@ def one_pass_rows(KeyTable table, list tokens, int64_t now_us, int client, domai
     cdef list keep = []
     if table is None:
         raise ValueError("no key table")
+    tokens = list(tokens)  # a private copy: its items stay alive, whatever runs while this allocates
     for tok in tokens:
         if type(tok) is not str or not PyUnicode_IS_ASCII(tok):
             raise TypeError("one_pass_rows takes ASCII str tokens")
