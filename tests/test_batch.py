@@ -360,6 +360,43 @@ def test_rows_built_in_c_equal_the_row_tuples(engine, keys, mixed, monkeypatch):
     assert [_fields(t) for t in batch.DecryptedTokens.__iter__(res)] == [_fields(t) for t in want]
 
 
+def test_iterating_rows_it_drops_sets_off_no_collection(engine, keys, mixed):
+    """Iteration builds its rows in chunks smaller than the collector's first threshold: a loop that drops each
+    row as it goes never makes the collector run (with 1,024-row chunks it ran every chunk and moved the rows
+    to older generations, a quarter of the loop's time). A tiny threshold still gives every row."""
+    import gc
+
+    from uid2fast import batch
+
+    res = U.decrypt_tokens(mixed * 500, keys, now=NOW)
+    want = [(t.status, t.uid, t.established) for t in res[:]]
+    starts = []
+
+    def count(phase, info):
+        if phase == "start":
+            starts.append(info["generation"])
+
+    old = gc.get_threshold()
+    gc.collect()
+    gc.callbacks.append(count)
+    try:
+        for t in res:
+            t.uid  # noqa: B018
+    finally:
+        gc.callbacks.remove(count)
+    assert starts == []
+    assert batch._iter_chunk() == min(batch._ITER_CHUNK, old[0] * 3 // 4) if old[0] > 0 else batch._ITER_CHUNK
+    try:
+        gc.set_threshold(10, *old[1:])
+        assert batch._iter_chunk() == 64
+        assert [(t.status, t.uid, t.established) for t in res] == want
+        gc.set_threshold(0, *old[1:])
+        assert batch._iter_chunk() == batch._ITER_CHUNK
+        assert [(t.status, t.uid, t.established) for t in res] == want
+    finally:
+        gc.set_threshold(*old)
+
+
 def test_rows_over_many_days_and_sites_equal_make_token():
     """The C rows remember the last day they converted and share the ints of recent site ids: timestamps in
     runs on one day, alternating between days, at day and leap-year edges, and site ids repeated, far apart
