@@ -431,6 +431,39 @@ def test_one_pass_rows_checks_its_input():
     assert C.one_pass_rows(FAST, [], NOW_US, P.CLIENT_SHARING)[0] == []
 
 
+@pytest.mark.parametrize("client", [P.CLIENT_SHARING, P.CLIENT_BIDSTREAM])
+@pytest.mark.parametrize("with_domains", [False, True])
+def test_engine_times_answers_as_the_batch_does(client, with_domains):
+    """The benchmarks' engine-alone timer decrypts the rows it is given, as decrypt_tokens does, whatever
+    their mix (its copy of the rows must not shift, truncate or drop one)."""
+    names = list(NEAR_MISSES) * 3
+    toks = [NEAR_MISSES[k] for k in names]
+    doms = [("example.com", "other.org", "EXAMPLE.COM", "")[i % 4] for i in range(len(toks))] if with_domains else None
+    times, cols = C.engine_times(FAST, toks, doms, NOW_US, client, 2)
+    assert len(times) == 2 and all(t > 0 for t in times)
+    want = C.decrypt_tokens(FAST, toks, NOW_US, client, doms, 1)
+    for col in ("status", "uid", "established_ms", "expiry_ms", "site_id", "site_key_site_id", "identity_type",
+                "version", "is_client_side_generated"):
+        assert np.array_equal(cols[col], want[col]), col
+    assert len(set(cols["status"].tolist())) > 3
+
+
+def test_engine_times_checks_its_input():
+    tok = _v4()
+    with pytest.raises(ValueError):
+        C.engine_times(None, [tok], None, NOW_US, P.CLIENT_SHARING, 1)
+    with pytest.raises(ValueError):
+        C.engine_times(FAST, [tok], None, NOW_US, P.CLIENT_SHARING, 0)
+    with pytest.raises(ValueError):
+        C.engine_times(FAST, [tok], ["a.com", "b.com"], NOW_US, P.CLIENT_SHARING, 1)
+    with pytest.raises(TypeError):
+        C.engine_times(FAST, [tok.encode()], None, NOW_US, P.CLIENT_SHARING, 1)
+    with pytest.raises(TypeError):
+        C.engine_times(FAST, [tok], ["\u00e9.com"], NOW_US, P.CLIENT_SHARING, 1)
+    times, cols = C.engine_times(FAST, [], None, NOW_US, P.CLIENT_SHARING, 1)
+    assert len(times) == 1 and len(cols["status"]) == 0
+
+
 def _mixed_rows(n, seed):
     """n rows, v4 and a third v3: 32- and 33-byte raw UIDs in runs and interleaved, two site keys, csg rows, and
     now and then a near miss, so groups of the batch's multi-buffer path hold every mix of versions, lengths,
