@@ -642,12 +642,13 @@ UID2_ALWAYS_INLINE int fast_open_token(const uid2_table_t *t, uid2_key_memo_t *m
     /* 163 or 164 bytes are 218 or 219 base64url characters in v4 (no padding: the fast decoder's url rule), 220
      * standard ones in v3 (padded: decrypt_token decodes v3 with the standard alphabet and no added padding, and
      * the fast decoder takes the same strings; a v3 token in the url alphabet is left to decrypt_token) */
-    if (!t->onepass || !table_valid(t, now_us) || (len != 218 && len != 219 && len != 220) ||
-        uid2_b64_quad(tok, hdr) != 0 || hdr[0] == 2 || hdr[1] != (len == 220 ? UID2_VERSION_V3 : UID2_VERSION_V4))
+    const int v3 = len == 220;
+    if (!t->onepass || !table_valid(t, now_us) || (len != 218 && len != 219 && !v3) ||
+        uid2_b64_quad(tok, hdr) != 0 || hdr[0] == 2 || hdr[1] != (v3 ? UID2_VERSION_V3 : UID2_VERSION_V4))
         return 0;
     uint8_t *tb = scratch;
     size_t tn;
-    if (uid2_b64fast_decode(token, len, tb, &tn, len != 220) != 0 || (tn != FAST_TN32 && tn != FAST_TN32 + 1))
+    if (uid2_b64fast_decode(token, len, tb, &tn, !v3) != 0 || (tn != FAST_TN32 && tn != FAST_TN32 + 1))
         return 0;
     if ((int64_t)((tb[0] >> 4) & 1) != t->p.identity_scope)
         return 0;

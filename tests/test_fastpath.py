@@ -612,6 +612,40 @@ def test_str_list_batch_keeps_its_items_alive():
     assert np.array_equal(a["status"], b["status"]) and np.array_equal(a["uid"], b["uid"])
 
 
+def test_str_list_batch_holds_long_rows_until_they_are_done_again():
+    """A row whose uid is too long for the uid column is decrypted again after the batch (_redo_overflow), from
+    its token and its domain name: the one-thread list path must still hold both objects then, although another
+    thread replaced every item of both lists while the GIL was released (under the sanitizers' build, reading
+    a freed token there is an error)."""
+    import threading
+
+    long_tok, base = _v4(raw=bytes(range(40))), _v4()
+    for _ in range(10):
+        # distinct objects, owned by the lists only: the long row first, in the first chunk released
+        toks = [long_tok[:-1] + long_tok[-1]] + [base[:-1] + base[-1] for _ in range(4095)]
+        doms = ["example" + "." + "com"[: 3 - i % 2] for i in range(4096)]
+        expected = C.decrypt_tokens(FAST, list(toks), NOW_US, P.CLIENT_BIDSTREAM, list(doms), 1)
+        assert list(expected["uid_overflow"]) == [0] and (expected["status"] == P.SUCCESS).all()
+        started, out = threading.Event(), {}
+
+        def work(toks=toks, doms=doms, out=out, started=started):
+            started.set()
+            out["r"] = C.decrypt_tokens(FAST, toks, NOW_US, P.CLIENT_BIDSTREAM, doms, 1)
+
+        th = threading.Thread(target=work)
+        th.start()
+        started.wait()  # then this thread runs once the batch releases the GIL: while it decrypts, as a rule
+        toks[:] = ["x"] * 4096
+        doms[:] = ["y"] * 4096
+        th.join()
+        r = out["r"]
+        if r["status"][0] == P.SUCCESS:  # the batch read the lists before they changed
+            assert r["uid_overflow"] == expected["uid_overflow"]
+            assert np.array_equal(r["uid"], expected["uid"]) and (r["status"] == P.SUCCESS).all()
+        else:
+            assert not r["uid_overflow"] and (r["status"] != P.SUCCESS).all()
+
+
 # --- the scalar public result straight from C (_engine_c.decrypt_result) -------------------------------
 
 def _public_keys(engine=C):

@@ -44,15 +44,19 @@ cdef enum:
     _STR_CHUNK = 1024
 
 
-cdef ptrdiff_t _decrypt_str_rows(const uid2_table_t *t, _Items it, const uid2_bytes_t *doms_p,
-                                 const uid2_bytes_t *single_p, int64_t now_us, int client,
-                                 const uid2_columns_t *cols) except? -2:
+cdef ptrdiff_t _decrypt_str_rows(const uid2_table_t *t, _Items it, _Items doms, const uid2_bytes_t *single_p,
+                                 int64_t now_us, int client, const uid2_columns_t *cols) except? -2:
     """A list of str on one thread, in chunks: decrypt a chunk without the GIL, then (with it) release that
-    chunk's references while those objects are still in cache instead of in one more pass over the whole
-    heap afterwards. Every reference was taken before the first chunk (the input is still a snapshot)."""
+    chunk's references, and those of its domain names when they too came from a list of str, while those
+    objects are still in cache instead of in one more pass over the whole heap afterwards. Every reference
+    was taken before the first chunk (the input is still a snapshot). From the first chunk with a uid too long
+    for the column on, nothing more is released here: the caller decrypts those rows again (_redo_overflow),
+    reading their tokens and domain names, and ``it`` and ``doms`` drop the rest when they go."""
     cdef uid2_worker_t *w = NULL
     cdef Py_ssize_t lo = 0, hi, n = it.n
     cdef ptrdiff_t part, total = 0
+    cdef const uid2_bytes_t *doms_p = doms.rows if doms is not None else NULL
+    cdef bint release_doms = doms is not None and doms.str_rows
     if t != NULL:
         w = uid2_worker_new(t)
         if w == NULL:
@@ -66,7 +70,10 @@ cdef ptrdiff_t _decrypt_str_rows(const uid2_table_t *t, _Items it, const uid2_by
             if part < 0:
                 return -1
             total += part
-            it.release_str(hi)
+            if total == 0:
+                it.release_str(hi)
+                if release_doms:
+                    doms.release_str(hi)
             lo = hi
     finally:
         uid2_worker_free(w)
@@ -264,7 +271,7 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
     if n == 0:
         return result
     if it.str_rows and uid2_batch_threads(<size_t>n, nthreads) == 1:
-        n_over = _decrypt_str_rows(t, it, doms_p, single_p, now_us, client, &cols)
+        n_over = _decrypt_str_rows(t, it, doms, single_p, now_us, client, &cols)
     else:
         with nogil:
             n_over = uid2_decrypt_many(t, it.rows, <size_t>n, doms_p, single_p, now_us, client, &cols, nthreads)
