@@ -414,7 +414,8 @@ def encrypt_tokens(KeyTable table, uids, int64_t now_us, keyset_id, identity_sco
 def engine_times(KeyTable table, list tokens, list domains, int64_t now_us, int client, int runs):
     """For the benchmarks: the engine alone on a batch's own rows. Copies ``tokens`` and their per-row
     ``domains`` (ASCII str each; ``domains`` as long as ``tokens``, or None for no domains) into one contiguous
-    buffer each, laid out as benchmarks/bench_kernels.c lays out its tokens, then runs uid2_decrypt_many on one
+    buffer each, one row after another at a fixed stride (as benchmarks/bench_kernels.c lays out its tokens),
+    with no Python object or reference count left in the timed part, then runs uid2_decrypt_many on one
     thread ``runs`` times without the GIL. Returns ``(ns per token of each run, the last run's columns)``: the
     same columns ``decrypt_tokens`` gives for these rows, so a caller can check them before it trusts a time."""
     import time
