@@ -87,7 +87,7 @@ def python_batches(n):
     from uid2fast import _engine_c, _time
     now = _time.now_us()
     table = client.keys._table
-    ts, cols = _engine_c.engine_times(table, tokens, domains, now, _engine_c.CLIENT_BIDSTREAM, 3)
+    _, cols = _engine_c.engine_times(table, tokens, domains, now, _engine_c.CLIENT_BIDSTREAM, 3)
     want = uid2fast.decrypt_tokens(tokens, client.keys, domain_names=domains, threads=1)
     if not all((cols[name] == getattr(want, name)).all() for name in ("status", "uid", "site_id", "established_ms")):
         raise SystemExit("the engine alone gave other rows than decrypt_tokens: not timing")

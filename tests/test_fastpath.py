@@ -619,7 +619,8 @@ def test_str_list_batch_holds_long_rows_until_they_are_done_again():
     a freed token there is an error)."""
     import threading
 
-    long_tok, base = _v4(raw=bytes(range(40))), _v4()
+    # the batch's rows carry 33-byte raw UIDs (metadata byte, then 32 hash bytes); the long one 40 bytes
+    long_tok, base = _v4(raw=bytes(range(40))), _v4(raw=bytes([0x0C]) + bytes(range(32)))
     for _ in range(10):
         # distinct objects, owned by the lists only: the long row first, in the first chunk released
         toks = [long_tok[:-1] + long_tok[-1]] + [base[:-1] + base[-1] for _ in range(4095)]

@@ -411,74 +411,64 @@ def encrypt_tokens(KeyTable table, uids, int64_t now_us, keyset_id, identity_sco
     return status, tokens
 
 
+cdef _Items _packed_str_rows(list items):
+    """The rows of a list of ASCII str copied one after another, at a fixed stride, into one buffer the returned
+    ``_Items`` keeps (``engine_times``: rows laid out as benchmarks/bench_kernels.c lays out its tokens, with no
+    Python object behind them)."""
+    cdef Py_ssize_t n, i, sz, stride = 16
+    cdef const char *p
+    items = list(items)  # a private copy: its items stay alive and in place while this allocates
+    n = len(items)
+    for s in items:
+        if type(s) is not str or not PyUnicode_IS_ASCII(s):
+            raise TypeError("engine_times takes ASCII str tokens and domains")
+        stride = max(stride, (len(s) + 15) & ~15)
+    cdef _Items it = _Items()
+    it.alloc(n)
+    cdef bytes buf = PyBytes_FromStringAndSize(NULL, n * stride)  # new, so this is its only reference
+    it.keep.append(buf)
+    cdef uint8_t *base = <uint8_t *>PyBytes_AS_STRING(buf)
+    for i in range(n):
+        p = PyUnicode_AsUTF8AndSize(items[i], &sz)
+        memcpy(base + i * stride, p, <size_t>sz)
+        it.rows[i].ptr = base + i * stride
+        it.rows[i].len = <size_t>sz
+    return it
+
+
 def engine_times(KeyTable table, list tokens, list domains, int64_t now_us, int client, int runs):
     """For the benchmarks: the engine alone on a batch's own rows. Copies ``tokens`` and their per-row
     ``domains`` (ASCII str each; ``domains`` as long as ``tokens``, or None for no domains) into one contiguous
-    buffer each, one row after another at a fixed stride (as benchmarks/bench_kernels.c lays out its tokens),
-    with no Python object or reference count left in the timed part, then runs uid2_decrypt_many on one
-    thread ``runs`` times without the GIL. Returns ``(ns per token of each run, the last run's columns)``: the
-    same columns ``decrypt_tokens`` gives for these rows, so a caller can check them before it trusts a time."""
+    buffer each (``_packed_str_rows``), so no Python object or reference count is left in the timed part, then
+    runs uid2_decrypt_many on one thread ``runs`` times without the GIL. Returns ``(ns per token of each run,
+    the last run's columns)``: the same columns ``decrypt_tokens`` gives for these rows, so a caller can check
+    them before it trusts a time."""
     import time
-    cdef Py_ssize_t n = len(tokens), i, sz, stride = 16, dstride = 16
+    cdef Py_ssize_t n = len(tokens)
     cdef uid2_columns_t cols
     cdef ptrdiff_t n_over = 0
     cdef int r
-    cdef const char *p
     if table is None:
         raise ValueError("no key table")
     if runs < 1:
         raise ValueError("runs must be at least 1")
     if domains is not None and len(domains) != n:
         raise ValueError("domains must be as long as tokens")
-    tokens = list(tokens)  # private copies: their items stay alive while this allocates and copies
+    cdef _Items it = _packed_str_rows(tokens)
+    cdef const uid2_bytes_t *doms_p = NULL
     if domains is not None:
-        domains = list(domains)
-    for seq in (tokens, domains or ()):
-        for s in seq:
-            if type(s) is not str or not PyUnicode_IS_ASCII(s):
-                raise TypeError("engine_times takes ASCII str tokens and domains")
-    for s in tokens:
-        stride = max(stride, (len(s) + 15) & ~15)
-    for s in domains or ():
-        dstride = max(dstride, (len(s) + 15) & ~15)
-    cdef _Items it = _Items()
-    cdef _Items doms = None
-    it.alloc(n)
-    cdef uint8_t *buf = <uint8_t *>malloc(<size_t>(n * stride if n else 1))
-    cdef uint8_t *dbuf = NULL
-    if buf == NULL:
-        raise MemoryError()
-    try:
-        for i in range(n):
-            p = PyUnicode_AsUTF8AndSize(tokens[i], &sz)
-            memcpy(buf + i * stride, p, <size_t>sz)
-            it.rows[i].ptr = buf + i * stride
-            it.rows[i].len = <size_t>sz
-        if domains is not None:
-            doms = _Items()
-            doms.alloc(n)
-            dbuf = <uint8_t *>malloc(<size_t>(n * dstride if n else 1))
-            if dbuf == NULL:
-                raise MemoryError()
-            for i in range(n):
-                p = PyUnicode_AsUTF8AndSize(domains[i], &sz)
-                memcpy(dbuf + i * dstride, p, <size_t>sz)
-                doms.rows[i].ptr = dbuf + i * dstride
-                doms.rows[i].len = <size_t>sz
-        times = []
-        result = None
-        for r in range(runs):
-            result, over_flags = _column_block(n, &cols)
-            t0 = time.perf_counter_ns()
-            with nogil:
-                n_over = uid2_decrypt_many(table._t, it.rows, <size_t>n, doms.rows if doms is not None else NULL,
-                                           NULL, now_us, client, &cols, 1)
-            times.append((time.perf_counter_ns() - t0) / (n if n else 1))
-            if n_over < 0:
-                raise MemoryError("engine_times: out of memory")
-            if n_over > 0:
-                raise ValueError("engine_times: a raw UID too long for the uid column")
-        return times, result
-    finally:
-        free(buf)
-        free(dbuf)
+        doms = _packed_str_rows(domains)
+        doms_p = (<_Items>doms).rows
+    times = []
+    result = None
+    for r in range(runs):
+        result, over_flags = _column_block(n, &cols)
+        t0 = time.perf_counter_ns()
+        with nogil:
+            n_over = uid2_decrypt_many(table._t, it.rows, <size_t>n, doms_p, NULL, now_us, client, &cols, 1)
+        times.append((time.perf_counter_ns() - t0) / (n if n else 1))
+        if n_over < 0:
+            raise MemoryError("engine_times: out of memory")
+        if n_over > 0:
+            raise ValueError("engine_times: a raw UID too long for the uid column")
+    return times, result
