@@ -143,6 +143,7 @@ enum uid2_have {
     UID2_HAVE_VERSION = 1u << 5,
     UID2_HAVE_CSG = 1u << 6,
     UID2_HAVE_EXPIRY = 1u << 7,
+    UID2_HAVE_DOMAIN_LATER = 1u << 8, /* the domain check is the caller's: uid2_domain_later */
 };
 
 typedef struct {
@@ -176,6 +177,19 @@ typedef struct {
 int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *token, size_t len,
                        unsigned flags, int64_t now_us, int client, const uint8_t *domain, size_t domain_len,
                        char *uid_buf, uid2_result_t *r);
+
+/* The domain name of a batch whose domain names are read after it (a list of str: the caller reads only the
+ * rows that need one, with the GIL held; docs/design.md#threads): pass it as every row's domain
+ * (single_domain.ptr, length 0). A row that needs the domain check is then answered as if the check had passed,
+ * with UID2_HAVE_DOMAIN_LATER set, and its status byte in the batch columns carries UID2_STATUS_DOMAIN_LATER.
+ * The caller settles each such row with uid2_domain_allowed: the status without that bit if the domain is
+ * allowed, else DOMAIN_NAME_CHECK_FAILED and no uid (the check comes before the lifetime's, and a failed one keeps
+ * every other field, so nothing else changes). */
+extern const uint8_t uid2_domain_later[1];
+#define UID2_STATUS_DOMAIN_LATER 0x80u
+
+/* 1 if `domain` is one of the site's domain names (the domain check of a client-side generated token). */
+int uid2_domain_allowed(const uid2_table_t *t, uint32_t site_id, const uint8_t *domain, size_t dlen);
 
 /* Batch output columns (each of n rows; see _engine_py.decrypt_tokens). */
 typedef struct {
@@ -239,6 +253,10 @@ size_t uid2_batch_threads(size_t n, int threads);
 ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_bytes_t *tokens, size_t lo,
                             size_t hi, const uid2_bytes_t *domains, const uid2_bytes_t *single_domain,
                             int64_t now_us, int client, const uid2_columns_t *cols);
+
+/* Row i of the columns from a result of uid2_decrypt_token, as a batch writes it; *overflow counts a uid that
+ * does not fit the uid column (the caller re-decrypts that row for its uid). */
+void uid2_put_row(const uid2_columns_t *c, size_t i, const uid2_result_t *r, ptrdiff_t *overflow);
 
 /* ---- encrypt -------------------------------------------------------------------------------------- */
 

@@ -191,6 +191,8 @@ static int ascii_lower_equal(const uint8_t *d, const uint8_t *nm, size_t n)
     return ascii_lower8(a) == b;
 }
 
+const uint8_t uid2_domain_later[1] = {0};
+
 static int domain_allowed(const uid2_table_t *t, uint32_t site_id, const uint8_t *domain, size_t dlen)
 {
     if (domain == NULL)
@@ -216,6 +218,11 @@ static int domain_allowed(const uid2_table_t *t, uint32_t site_id, const uint8_t
             return 1;
     }
     return 0;
+}
+
+int uid2_domain_allowed(const uid2_table_t *t, uint32_t site_id, const uint8_t *domain, size_t dlen)
+{
+    return t != NULL && domain != uid2_domain_later && domain_allowed(t, site_id, domain, dlen);
 }
 
 /* ---- UTF-8 (Python's strict decoder: no overlongs, no surrogates, <= U+10FFFF) --------------------- */
@@ -398,7 +405,9 @@ static int decrypt_v2(const uid2_table_t *t, const uint8_t *tb, size_t tn, uint8
     if (client == UID2_CLIENT_BIDSTREAM) {
         if (privacy & UID2_PRIVACY_OPTED_OUT)
             return r->status = UID2_STATUS_USER_OPTED_OUT;
-        if (is_csg && !domain_allowed(t, site_id, domain, dlen))
+        if (is_csg && domain == uid2_domain_later)
+            r->have |= UID2_HAVE_DOMAIN_LATER; /* the caller's (uid2_engine.h) */
+        else if (is_csg && !domain_allowed(t, site_id, domain, dlen))
             return r->status = UID2_STATUS_DOMAIN_NAME_CHECK_FAILED;
     }
     /* v2 has no "generated" field: the remaining lifetime (from now) is checked */
@@ -474,7 +483,9 @@ static int decrypt_v3(const uid2_table_t *t, const uint8_t *tb, size_t tn, uint8
     if (client == UID2_CLIENT_BIDSTREAM) {
         if (privacy & UID2_PRIVACY_OPTED_OUT) /* docs/differences.md#cstg-opt-out */
             return r->status = UID2_STATUS_USER_OPTED_OUT;
-        if (is_csg && !domain_allowed(t, site_id, domain, dlen)) /* docs/differences.md#domain-check */
+        if (is_csg && domain == uid2_domain_later)
+            r->have |= UID2_HAVE_DOMAIN_LATER; /* the caller's (uid2_engine.h) */
+        else if (is_csg && !domain_allowed(t, site_id, domain, dlen)) /* docs/differences.md#domain-check */
             return r->status = UID2_STATUS_DOMAIN_NAME_CHECK_FAILED;
     }
     if (!lifetime_ok(t, client, generated_us, expires_us, now_us))
@@ -697,9 +708,12 @@ UID2_ALWAYS_INLINE int fast_finish(const uid2_table_t *t, const fast_row_t *r, i
     int is_csg = (privacy & UID2_PRIVACY_CLIENT_SIDE_GENERATED) != 0;
     /* the checks after the site payload, in decrypt_v3's order; each failure keeps every field but the uid */
     int st = UID2_STATUS_SUCCESS;
+    /* UID2_STATUS_DOMAIN_LATER when the domain check is left to the caller (uid2_engine.h) */
+    const unsigned later = client == UID2_CLIENT_BIDSTREAM && is_csg && !(privacy & UID2_PRIVACY_OPTED_OUT) &&
+                           domain == uid2_domain_later ? UID2_STATUS_DOMAIN_LATER : 0;
     if (client == UID2_CLIENT_BIDSTREAM && (privacy & UID2_PRIVACY_OPTED_OUT))
         st = UID2_STATUS_USER_OPTED_OUT;
-    else if (client == UID2_CLIENT_BIDSTREAM && is_csg && !domain_allowed(t, site_id, domain, dlen))
+    else if (client == UID2_CLIENT_BIDSTREAM && is_csg && !later && !domain_allowed(t, site_id, domain, dlen))
         st = UID2_STATUS_DOMAIN_NAME_CHECK_FAILED;
     else if (!lifetime_ok(t, client, generated_us, r->expires_us, now_us))
         st = UID2_STATUS_INVALID_TOKEN_LIFETIME;
@@ -714,7 +728,7 @@ UID2_ALWAYS_INLINE int fast_finish(const uid2_table_t *t, const fast_row_t *r, i
         uid2_b64fast_encode32(s + 36, cc.uid + i * UID2_UID_WIDTH); /* 43 characters and '=' */
     else
         uid2_b64fast_encode(s + 36, 33, cc.uid + i * UID2_UID_WIDTH, 0); /* 44 characters, no padding */
-    cc.status[i] = (uint8_t)st;
+    cc.status[i] = (uint8_t)((unsigned)st | later);
     cc.uid_overflow[i] = 0;
     cc.established_ms[i] = (int64_t)established_ms;
     cc.expiry_ms[i] = (int64_t)r->expires_ms;

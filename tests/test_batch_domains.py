@@ -1,6 +1,7 @@
 """Per-row domain names in the batch (docs/design.md#batch): every container kind gives the engine the same
 domains as the twin's reading of it (bytes decoded as UTF-8 with errors="replace", non-str items as no
 domain), so the CSTG domain check answers as the scalar call does with that domain."""
+import base64
 import datetime as dt
 import threading
 
@@ -9,7 +10,7 @@ import pytest
 
 import uid2fast as U
 
-from .helpers import make_keys, make_token
+from .helpers import RAW_UID, make_keys, make_token
 
 OK, FAIL = U.DecryptionStatus.SUCCESS, U.DecryptionStatus.DOMAIN_NAME_CHECK_FAILED
 
@@ -211,9 +212,70 @@ def test_many_rows_on_many_threads(keys, csg):
             assert _statuses(out) == w, (type(doms), threads)
 
 
+def _row(r):
+    return (r.status, r.uid, r.established, r.site_id, r.site_key_site_id, r.identity_type,
+            r.advertising_token_version, r.is_client_side_generated, r.expiry)
+
+
+def test_list_domains_are_checked_after_the_batch(keys):
+    """A list of domain names is read after the batch, and only the rows that need the check are read
+    (docs/design.md#threads): whatever else decides a row (opt-out, a lifetime too long, a uid too long for the
+    uid column, the version), every row equals the scalar call's answer with that domain, and every field
+    equals the batch's with the same domains as an Arrow array (checked inside the engine), on one thread and
+    on several."""
+    pa = pytest.importorskip("pyarrow")
+    long_uid = base64.b64encode(bytes(range(40))).decode()
+    far = NOW + dt.timedelta(days=400)  # a lifetime longer than the bidstream allows
+    tokens = [make_token(keys, NOW, version=v, uid=u, privacy_bits=p, expires=e)
+              for v in (2, 3, 4) for p in (0, 0x2, 0x2 | 0x4) for u in (RAW_UID, long_uid) for e in (None, far)]
+    doms = ["pub.example", "nope.example", None, "PUB.Example"]
+    pairs = [(t, d) for t in tokens for d in doms]
+    c = U.BidstreamClient("http://127.0.0.1:1", "k", "AAAA")
+    c._keys = keys
+    want = [_row(c._decrypt_token_into_raw_uid(t, d, NOW)) for t, d in pairs]
+    assert {w[0] for w in want} >= {OK, FAIL, U.DecryptionStatus.USER_OPTED_OUT,
+                                    U.DecryptionStatus.INVALID_TOKEN_LIFETIME}
+    reps = 5000 // len(pairs) + 1  # enough rows for two threads
+    toks, values = [t for t, _ in pairs] * reps, [d for _, d in pairs] * reps
+    for threads in (1, 2):
+        out = U.decrypt_tokens(toks, keys, now=NOW, domain_names=values, threads=threads)
+        arrow = U.decrypt_tokens(toks, keys, now=NOW, domain_names=pa.array(values), threads=threads)
+        got = [_row(r) for r in out]
+        assert got == want * reps, threads
+        assert got == [_row(r) for r in arrow], threads
+
+
+def test_list_that_changes_size_meanwhile_is_never_misread(keys, csg):
+    """Another thread shortens the list of domain names while the batch runs. The C engine reads the items
+    after the batch, so it raises (ValueError when the change came before the batch started) instead of
+    pairing rows with other rows' names; the twin copies the list first and answers for that copy. Either
+    way, no answer is wrong and nothing is read out of bounds."""
+    n = 100_000
+    for threads in (1, 2):
+        values = ["pub.example"] * n
+        started = threading.Event()
+
+        def shrink(values=values, started=started):
+            started.wait()  # then runs as soon as the batch lets go of the GIL
+            del values[-1000:]
+
+        t = threading.Thread(target=shrink)
+        t.start()
+        try:
+            started.set()
+            try:
+                out = U.decrypt_tokens([csg] * n, keys, now=NOW, domain_names=values, threads=threads)
+            except (ValueError, RuntimeError) as e:
+                assert "domain_names" in str(e) and f"for {n} tokens" in str(e)
+            else:
+                assert len(out) == n and out.status_counts() == {OK: n}
+        finally:
+            t.join()
+
+
 def test_list_changed_by_another_thread_meanwhile(keys, csg):
-    """The domains are a snapshot: a thread replacing the list's items while the batch runs cannot make the
-    engine read freed memory (each row's answer is one of the two values')."""
+    """A thread replacing the list's items while the batch runs cannot make the engine read freed memory
+    (the items are read after the batch, with the GIL held; each row's answer is one of the two values')."""
     values = ["pub.example"] * 20000
     stop = threading.Event()
 

@@ -103,6 +103,11 @@ cdef extern from "uid2_engine.h" nogil:
         UID2_TOKEN_UNDECODABLE
         UID2_UID_WIDTH
         UID2_VERSION_V2
+        UID2_STATUS_DOMAIN_LATER
+        UID2_STATUS_DOMAIN_NAME_CHECK_FAILED
+
+    const uint8_t uid2_domain_later[1]
+    int uid2_domain_allowed(const uid2_table_t *t, uint32_t site_id, const uint8_t *domain, size_t dlen)
 
     size_t UID2_UID_BUF_LEN(size_t n)
 

@@ -3,6 +3,8 @@
 # The batch columns in block order: (name, dtype, bytes per row), _results.COLUMNS; decrypt_tokens fills
 # uid2_columns_t (csrc/uid2_engine.h) field by field from these names. Their dtypes are built once, at import,
 # not per call: a small batch's fixed cost is mostly Python object work.
+from libc.string cimport memset
+
 cdef tuple _COLUMN_SPECS = _results.COLUMNS
 cdef enum:
     _N_COLUMNS = 10  # the pointers of uid2_columns_t
@@ -44,26 +46,31 @@ cdef enum:
     _STR_CHUNK = 1024
 
 
-cdef ptrdiff_t _decrypt_str_rows(const uid2_table_t *t, _Items it, _Items doms, const uid2_bytes_t *single_p,
-                                 int64_t now_us, int client, const uid2_columns_t *cols) except? -2:
+cdef ptrdiff_t _decrypt_str_rows(KeyTable table, _Items it, const uid2_bytes_t *doms_p,
+                                 const uid2_bytes_t *single_p, int64_t now_us, int client,
+                                 const uid2_columns_t *cols, list later, dict overflow,
+                                 Py_ssize_t *settled) except? -2:
     """A list of str on one thread, in chunks: decrypt a chunk without the GIL, then (with it) release that
-    chunk's references, and those of its domain names when they too came from a list of str, while those
-    objects are still in cache instead of in one more pass over the whole heap afterwards. Every reference
-    was taken before the first chunk (the input is still a snapshot). From the first chunk with a uid too long
-    for the column on, nothing more is released here: the caller decrypts those rows again (_redo_overflow),
-    reading their tokens and domain names, and ``it`` and ``doms`` drop the rest when they go."""
+    chunk's references while those objects are still in cache, instead of in one more pass over the whole heap
+    afterwards. Every reference was taken before the first chunk (the input is still a snapshot). The chunks
+    go from the last rows to the first: the last rows' objects are the ones the pass that took the references
+    left in cache. From the first chunk with a uid too long for the column on, nothing more is released here:
+    the caller decrypts those rows again (_redo_overflow), reading their tokens, and ``it`` drops the rest
+    when it goes. With ``later`` (a list of domain names, read after the engine: _settle_domains), the chunks
+    released are settled too, while their columns are in cache; rows [*settled, n) are then settled, and the
+    caller settles the rest after _redo_overflow."""
+    cdef const uid2_table_t *t = table._t if table is not None else NULL
     cdef uid2_worker_t *w = NULL
     cdef Py_ssize_t lo = 0, hi, n = it.n
     cdef ptrdiff_t part, total = 0
-    cdef const uid2_bytes_t *doms_p = doms.rows if doms is not None else NULL
-    cdef bint release_doms = doms is not None and doms.str_rows
     if t != NULL:
         w = uid2_worker_new(t)
         if w == NULL:
             return -1
     try:
-        while lo < n:
-            hi = lo + _STR_CHUNK if lo + _STR_CHUNK < n else n
+        hi = n
+        while hi > 0:
+            lo = hi - _STR_CHUNK if hi > _STR_CHUNK else 0
             with nogil:
                 part = uid2_decrypt_rows(t, w, it.rows, <size_t>lo, <size_t>hi, doms_p, single_p, now_us, client,
                                          cols)
@@ -71,10 +78,11 @@ cdef ptrdiff_t _decrypt_str_rows(const uid2_table_t *t, _Items it, _Items doms, 
                 return -1
             total += part
             if total == 0:
-                it.release_str(hi)
-                if release_doms:
-                    doms.release_str(hi)
-            lo = hi
+                it.release_str_above(lo)
+                if later is not None:
+                    _settle_domains(table, later, n, lo, hi, cols, overflow)
+                settled[0] = lo
+            hi = lo
     finally:
         uid2_worker_free(w)
     return total
@@ -136,18 +144,78 @@ cdef int _redo_overflow(KeyTable table, _Items it, const uid2_bytes_t *doms_p, c
     return 0
 
 
+cdef int _settle_domains(KeyTable table, list domains, Py_ssize_t n, Py_ssize_t lo, Py_ssize_t hi,
+                         const uid2_columns_t *cols, dict overflow) except -1:
+    """Rows [lo, hi) of a batch whose domain checks the engine left to the caller (uid2_domain_later, for a
+    list of ``n`` domain names): each flagged row's domain name is read from the list now, with the GIL held,
+    and checked (uid2_domain_allowed). Allowed: the row keeps its answer. Not: DOMAIN_NAME_CHECK_FAILED, and
+    no uid. Only those rows' items are read, so a batch takes no reference to a domain name and reads none but
+    the client-side generated tokens' (a quarter of a bid log, or none). The list is read as it is now: it
+    must still have one item per token. A row with an overflowing uid is settled only after _redo_overflow
+    (which would put its uid back)."""
+    cdef const uid2_table_t *t = table._t if table is not None else NULL
+    cdef uint8_t *st = cols.status
+    cdef Py_ssize_t i, k, m = 0
+    cdef const uint8_t *p
+    cdef size_t ln
+    cdef list keep = []
+    cdef Py_ssize_t *rows
+    if hi <= lo:
+        return 0
+    rows = <Py_ssize_t *>malloc(<size_t>(hi - lo) * sizeof(Py_ssize_t))
+    if rows == NULL:
+        raise MemoryError()
+    try:
+        for i in range(lo, hi):
+            if st[i] & UID2_STATUS_DOMAIN_LATER:
+                rows[m] = i
+                m += 1
+        for k in range(m):
+            if PyList_GET_SIZE(domains) != n:
+                raise RuntimeError(f"decrypt_tokens: domain_names changed size during the call "
+                                   f"({PyList_GET_SIZE(domains)} items for {n} tokens)")
+            if k + 8 < m:  # the item 8 rows on: the rows are scattered, and each item is a cache miss
+                uid2_prefetch_w(PyList_GET_ITEM_PTR(domains, rows[k + 8]))
+            i = rows[k]
+            item = <object>PyList_GET_ITEM(domains, i)
+            _list_domain(item, &p, &ln, keep)
+            if uid2_domain_allowed(t, <uint32_t>cols.site_id[i], p, ln):
+                st[i] &= ~UID2_STATUS_DOMAIN_LATER
+            else:
+                st[i] = UID2_STATUS_DOMAIN_NAME_CHECK_FAILED
+                memset(cols.uid + i * UID2_UID_WIDTH, 0, UID2_UID_WIDTH)
+                if overflow:
+                    overflow.pop(i, None)
+            if keep:
+                del keep[:]
+    finally:
+        free(rows)
+    return 0
+
+
+cdef int _settle_domains_except(KeyTable table, list domains, Py_ssize_t n, list done, const uid2_columns_t *cols,
+                                dict overflow) except -1:
+    """_settle_domains on every row but those of ``done``'s sorted, disjoint (lo, hi) ranges, settled already."""
+    cdef Py_ssize_t at = 0, lo, hi
+    for lo, hi in done:
+        if lo > at:
+            _settle_domains(table, domains, n, at, lo, cols, overflow)
+        if hi > at:
+            at = hi
+    _settle_domains(table, domains, n, at, n, cols, overflow)
+    return 0
+
+
 # Rows the caller's thread gathers from the lists before the other threads may take them.
 cdef enum:
     _FILL_STEP = 256
 
 
-cdef inline void _release_chunk(_Items it, _Items doms, list done, size_t lo, size_t hi):
-    """Drops the references of rows [lo, hi) of the tokens (and of the domains, if any) and notes the chunk as
-    released in ``done`` (for _Items.release_str_except)."""
+cdef inline void _release_chunk(_Items it, list done, size_t lo, size_t hi):
+    """Drops the references of rows [lo, hi) of the tokens and notes the chunk as released in ``done`` (for
+    _Items.release_str_except)."""
     done.append((<Py_ssize_t>lo, <Py_ssize_t>hi))
     it.release_str_rows(<Py_ssize_t>lo, <Py_ssize_t>hi)
-    if doms is not None:
-        doms.release_str_rows(<Py_ssize_t>lo, <Py_ssize_t>hi)
 
 
 cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int client, domains, int nthreads):
@@ -156,16 +224,16 @@ cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int 
     decrypt the rows gathered so far (uid2_decrypt_run_*), then joins them without the GIL. Before, that
     gathering ran alone ahead of the threads: a sixth of a two-thread batch with domains.
 
-    ``domains`` is None, a str or a list as long as ``tokens``. None (nothing kept, nothing to undo) where
-    the caller's general path must decide: an item that is not an ASCII str or None (the threads are stopped
-    and the rows they did are thrown away) or a domains argument of another shape."""
+    ``domains`` is None, a str or a list as long as ``tokens``, whose items are read after the threads, and
+    only the rows that need a domain check (_settle_domains). None (nothing kept, nothing to undo) where the
+    caller's general path must decide: a token that is not an ASCII str or None (the threads are stopped and
+    the rows they did are thrown away) or a domains argument of another shape."""
     cdef Py_ssize_t n = PyList_GET_SIZE(tokens), lo, hi
     cdef _Items it = _Items()
-    cdef _Items doms = None
     cdef uid2_bytes_t single
     cdef const uid2_bytes_t *single_p = NULL
-    cdef const uid2_bytes_t *doms_p = NULL
     cdef list keep = []
+    cdef list later = None  # a list of domain names, read after the engine (_settle_domains)
     cdef uid2_columns_t cols
     cdef ptrdiff_t n_over
     cdef uid2_decrypt_run_t *run
@@ -176,14 +244,14 @@ cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int 
     elif domains is not None:
         if type(domains) is not list or PyList_GET_SIZE(<list>domains) != n:
             return None
-        doms = _Items()
-        doms.alloc(n, False)  # _fill_str_rows writes each row before the threads may read it
-        doms.str_rows = True
-        doms_p = doms.rows
+        single.ptr = uid2_domain_later
+        single.len = 0
+        single_p = &single
+        later = <list>domains
     it.alloc(n, False)
     it.str_rows = True
     result, over_flags = _column_block(n, &cols)
-    run = uid2_decrypt_run_start(table._t if table is not None else NULL, it.rows, <size_t>n, doms_p, single_p,
+    run = uid2_decrypt_run_start(table._t if table is not None else NULL, it.rows, <size_t>n, NULL, single_p,
                                  now_us, client, &cols, nthreads)
     if run == NULL:
         raise MemoryError("decrypt_tokens: out of memory")
@@ -195,11 +263,9 @@ cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int 
     try:  # whatever happens, the references still held are dropped once, and only those (the finally below)
         try:
             lo = 0
-            while lo < n:  # the GIL is held throughout: no Python code can change either list meanwhile
+            while lo < n:  # the GIL is held throughout: no Python code can change the list meanwhile
                 hi = lo + _FILL_STEP if lo + _FILL_STEP < n else n
                 if not _fill_str_rows(it, tokens, lo, hi):
-                    break
-                if doms is not None and not _fill_str_rows(doms, <list>domains, lo, hi):
                     break
                 uid2_decrypt_run_ready(run, <size_t>hi)
                 lo = hi
@@ -213,14 +279,18 @@ cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int 
                 with nogil:
                     got = uid2_decrypt_run_take(run, &c_lo, &c_hi, &c_over)
                 if got > 0 and c_over == 0:
-                    _release_chunk(it, doms, done, c_lo, c_hi)
+                    _release_chunk(it, done, c_lo, c_hi)
+                    if later is not None:
+                        _settle_domains(table, later, n, c_lo, c_hi, &cols, result["uid_overflow"])
                 while True:  # the others' chunks done so far, in order
                     st = uid2_decrypt_run_done(run, scan, &c_lo, &c_hi)
                     if st <= 0:
                         break
                     scan += 1
                     if st == 1:
-                        _release_chunk(it, doms, done, c_lo, c_hi)
+                        _release_chunk(it, done, c_lo, c_hi)
+                        if later is not None:
+                            _settle_domains(table, later, n, c_lo, c_hi, &cols, result["uid_overflow"])
                 if got <= 0:
                     break
         finally:
@@ -233,12 +303,13 @@ cdef object _decrypt_str_lists(KeyTable table, list tokens, int64_t now_us, int 
         if n_over < 0:
             raise MemoryError("decrypt_tokens: out of memory")
         if n_over > 0:  # (their chunks' references are still held)
-            _redo_overflow(table, it, doms_p, single_p, now_us, client, over_flags, result["uid_overflow"])
+            _redo_overflow(table, it, NULL, single_p, now_us, client, over_flags, result["uid_overflow"])
+        if later is not None:  # the chunks not settled yet: those of overflowing uids, and the last ones
+            done.sort()
+            _settle_domains_except(table, later, n, done, &cols, result["uid_overflow"])
     finally:
         done.sort()
         it.release_str_except(done)
-        if doms is not None:
-            doms.release_str_except(done)
     return result
 
 
@@ -260,18 +331,27 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
     cdef uid2_columns_t cols
     cdef ptrdiff_t n_over
     cdef const uid2_table_t *t = table._t if table is not None else NULL
+    cdef bint later = type(domains) is list  # its items read after the batch, where needed (_settle_domains)
     if domains is None or isinstance(domains, str):
         if domains is not None:
             _domain_ptr(domains, &single.ptr, &single.len, keep)
             single_p = &single
+    elif later:
+        if PyList_GET_SIZE(<list>domains) != n:
+            raise ValueError(f"domain_names has {PyList_GET_SIZE(<list>domains)} items for {n} tokens")
+        single.ptr = uid2_domain_later
+        single.len = 0
+        single_p = &single
     else:
         doms = _collect_domains(domains, n)
         doms_p = doms.rows
     result, over_flags = _column_block(n, &cols)
     if n == 0:
         return result
+    cdef Py_ssize_t settled = n  # rows [settled, n) have their domains settled
     if it.str_rows and uid2_batch_threads(<size_t>n, nthreads) == 1:
-        n_over = _decrypt_str_rows(t, it, doms, single_p, now_us, client, &cols)
+        n_over = _decrypt_str_rows(table, it, doms_p, single_p, now_us, client, &cols,
+                                   <list>domains if later else None, result["uid_overflow"], &settled)
     else:
         with nogil:
             n_over = uid2_decrypt_many(t, it.rows, <size_t>n, doms_p, single_p, now_us, client, &cols, nthreads)
@@ -279,6 +359,8 @@ def decrypt_tokens(KeyTable table, tokens, int64_t now_us, int client, domains, 
         raise MemoryError("decrypt_tokens: out of memory")
     if n_over > 0:
         _redo_overflow(table, it, doms_p, single_p, now_us, client, over_flags, result["uid_overflow"])
+    if later:
+        _settle_domains(table, <list>domains, n, 0, settled, &cols, result["uid_overflow"])
     return result
 
 

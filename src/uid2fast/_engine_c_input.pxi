@@ -42,6 +42,12 @@ cdef class _Items:
         if upto > self.str_lo:
             self.str_lo = upto
 
+    cdef void release_str_above(self, Py_ssize_t at):
+        """Drops the references of the str rows from `at` up still held."""
+        self.release_str_rows(at if at > self.str_lo else self.str_lo, self.str_hi)
+        if at < self.str_hi:
+            self.str_hi = at if at > self.str_lo else self.str_lo
+
     cdef void release_str_rows(self, Py_ssize_t lo, Py_ssize_t hi):
         """Drops the references of the str rows [lo, hi), which lie in [str_lo, str_hi), leaving str_lo as it
         is: release_str's loop, and for a caller that releases chunks out of order and then empties
@@ -510,30 +516,38 @@ cdef int _fix_binary_domains(_Items it, Py_ssize_t lo, Py_ssize_t hi) except -1:
     return 0
 
 
+cdef int _list_domain(object item, const uint8_t **p, size_t *ln, list keep) except -1:
+    """One domain name from a list, as the twin's _domains_list reads it: a str as UTF-8, bytes and bytearray
+    as their UTF-8 decoding (errors="replace"), anything else None (*p NULL). What it points into is ``item``
+    or an object appended to ``keep``."""
+    cdef bytes b
+    if PyUnicode_CheckExact(item) and PyUnicode_IS_ASCII(item):
+        p[0] = <const uint8_t *>PyUnicode_DATA(item)
+        ln[0] = <size_t>PyUnicode_GET_LENGTH(item)
+    elif PyUnicode_Check(item):
+        _domain_ptr(item, p, ln, keep)
+    elif PyBytes_Check(item) or isinstance(item, bytearray):
+        b = bytes(item)  # a bytearray's private copy: it may change while the GIL is released
+        if not uid2_utf8_ok(<const uint8_t *>PyBytes_AS_STRING(b), <size_t>PyBytes_GET_SIZE(b)):
+            d = b.decode("utf-8", "replace")
+            keep.append(d)
+            _domain_ptr(d, p, ln, keep)
+        else:
+            keep.append(b)
+            p[0] = <const uint8_t *>PyBytes_AS_STRING(b)
+            ln[0] = <size_t>PyBytes_GET_SIZE(b)
+    else:
+        p[0] = NULL
+        ln[0] = 0
+    return 0
+
+
 cdef int _fill_domains_from_list(_Items it, list items, Py_ssize_t at) except -1:
-    # items is the caller's snapshot (its references keep every row's bytes alive); str as UTF-8, bytes and
-    # bytearray as their UTF-8 decoding, anything else None.
+    # items is the caller's snapshot (its references keep every row's str alive; _list_domain keeps the rest)
     cdef Py_ssize_t i, n = PyList_GET_SIZE(items)
-    cdef object item
-    cdef const uint8_t *p
-    cdef size_t ln
     it.keep.append(items)
     for i in range(n):
-        item = <object>PyList_GET_ITEM(items, i)
-        if PyUnicode_CheckExact(item) and PyUnicode_IS_ASCII(item):
-            it.rows[at + i].ptr = <const uint8_t *>PyUnicode_DATA(item)
-            it.rows[at + i].len = <size_t>PyUnicode_GET_LENGTH(item)
-        elif PyUnicode_Check(item):
-            _domain_ptr(item, &p, &ln, it.keep)
-            it.rows[at + i].ptr = p
-            it.rows[at + i].len = ln
-        elif PyBytes_Check(item) or isinstance(item, bytearray):
-            if not PyBytes_Check(item):
-                item = bytes(item)  # a private copy: a bytearray may change while the GIL is released
-                it.keep.append(item)
-            it.rows[at + i].ptr = <const uint8_t *>PyBytes_AS_STRING(item)
-            it.rows[at + i].len = <size_t>PyBytes_GET_SIZE(item)
-            _fix_binary_domains(it, at + i, at + i + 1)
+        _list_domain(<object>PyList_GET_ITEM(items, i), &it.rows[at + i].ptr, &it.rows[at + i].len, it.keep)
     return 0
 
 
@@ -616,9 +630,6 @@ cdef _Items _collect_domains(object domains, Py_ssize_t n):
         count = len(<list>domains)
         if count != n:
             raise ValueError(f"domain_names has {count} items for {n} tokens")
-        if type(domains) is list and _fill_from_str_list(it, <list>domains):
-            return it
-        it = _Items()
         items = list(domains)  # a snapshot: the caller's list may change while the GIL is released
         it.alloc(n)
         _fill_domains_from_list(it, items, 0)

@@ -393,7 +393,8 @@ def _as_token(item: Any) -> Optional[str]:
 
 def _iter_items(tokens: Any) -> List[Any]:
     if isinstance(tokens, list):
-        return tokens
+        # a snapshot, taken in one step: another thread may change the caller's list while this one loops
+        return list(tokens)
     mod = type(tokens).__module__
     if mod.startswith("pyarrow"):
         return tokens.to_pylist()

@@ -498,7 +498,9 @@ def decrypt_tokens(tokens: Any, keys: Any, *, now: Optional[dt.datetime] = None,
     client : {"bidstream", "sharing", "legacy"} or ClientType
         Which checks apply (lifetime and, for bidstream, the CSTG domain check).
     domain_names : str, sequence of str, or None
-        One name for all tokens or one per token (bidstream CSTG check).
+        One name for all tokens or one per token (bidstream CSTG check). A list's items are read after the
+        tokens are decrypted, and only for the rows whose check needs them: changing the list's length from
+        another thread meanwhile raises ``RuntimeError``.
     threads : int, optional
         Worker threads; all cores by default.
 
