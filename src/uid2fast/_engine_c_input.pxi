@@ -520,22 +520,21 @@ cdef int _list_domain(object item, const uint8_t **p, size_t *ln, list keep) exc
     """One domain name from a list, as the twin's _domains_list reads it: a str as UTF-8, bytes and bytearray
     as their UTF-8 decoding (errors="replace"), anything else None (*p NULL). What it points into is ``item``
     or an object appended to ``keep``."""
-    cdef bytes b
     if PyUnicode_CheckExact(item) and PyUnicode_IS_ASCII(item):
         p[0] = <const uint8_t *>PyUnicode_DATA(item)
         ln[0] = <size_t>PyUnicode_GET_LENGTH(item)
     elif PyUnicode_Check(item):
         _domain_ptr(item, p, ln, keep)
     elif PyBytes_Check(item) or isinstance(item, bytearray):
-        b = bytes(item)  # a bytearray's private copy: it may change while the GIL is released
-        if not uid2_utf8_ok(<const uint8_t *>PyBytes_AS_STRING(b), <size_t>PyBytes_GET_SIZE(b)):
-            d = b.decode("utf-8", "replace")
+        if not PyBytes_Check(item):
+            item = bytes(item)  # a bytearray's private copy: it may change while the GIL is released
+            keep.append(item)
+        p[0] = <const uint8_t *>PyBytes_AS_STRING(item)
+        ln[0] = <size_t>PyBytes_GET_SIZE(item)
+        if not uid2_utf8_ok(p[0], ln[0]):
+            d = PyBytes_FromStringAndSize(<const char *>p[0], <Py_ssize_t>ln[0]).decode("utf-8", "replace")
             keep.append(d)
             _domain_ptr(d, p, ln, keep)
-        else:
-            keep.append(b)
-            p[0] = <const uint8_t *>PyBytes_AS_STRING(b)
-            ln[0] = <size_t>PyBytes_GET_SIZE(b)
     else:
         p[0] = NULL
         ln[0] = 0

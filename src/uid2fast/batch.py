@@ -499,8 +499,8 @@ def decrypt_tokens(tokens: Any, keys: Any, *, now: Optional[dt.datetime] = None,
         Which checks apply (lifetime and, for bidstream, the CSTG domain check).
     domain_names : str, sequence of str, or None
         One name for all tokens or one per token (bidstream CSTG check). A list's items are read after the
-        tokens are decrypted, and only for the rows whose check needs them: changing the list's length from
-        another thread meanwhile raises ``RuntimeError``.
+        tokens are decrypted, and only for the rows whose check needs them: on the C engine, changing the
+        list's length from another thread meanwhile raises ``RuntimeError`` (the Python engine copies it first).
     threads : int, optional
         Worker threads; all cores by default.
 
