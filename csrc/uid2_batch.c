@@ -70,7 +70,7 @@ static int wait_ready(const decrypt_job_t *j, size_t hi)
     return 1;
 }
 
-void uid2_put_row(const uid2_columns_t *c, size_t i, const uid2_result_t *r, ptrdiff_t *overflow)
+static void put_row(const uid2_columns_t *c, size_t i, const uid2_result_t *r, ptrdiff_t *overflow)
 {
     int st = r->status == UID2_STATUS_MALFORMED ? UID2_STATUS_INVALID_PAYLOAD : r->status;
     unsigned h = r->have;
@@ -122,7 +122,7 @@ static int general_row(const uid2_table_t *t, uid2_worker_t *w, const uid2_bytes
         uid2_decrypt_token(t, w, (const char *)tok->ptr, tok->len, UID2_TOKEN_ASCII_UNCHECKED, now_us, client, dptr,
                            dlen, ub, &r);
     }
-    uid2_put_row(c, i, &r, overflow);
+    put_row(c, i, &r, overflow);
     return 0;
 }
 

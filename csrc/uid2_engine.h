@@ -254,10 +254,6 @@ ptrdiff_t uid2_decrypt_rows(const uid2_table_t *t, uid2_worker_t *w, const uid2_
                             size_t hi, const uid2_bytes_t *domains, const uid2_bytes_t *single_domain,
                             int64_t now_us, int client, const uid2_columns_t *cols);
 
-/* Row i of the columns from a result of uid2_decrypt_token, as a batch writes it; *overflow counts a uid that
- * does not fit the uid column (the caller re-decrypts that row for its uid). */
-void uid2_put_row(const uid2_columns_t *c, size_t i, const uid2_result_t *r, ptrdiff_t *overflow);
-
 /* ---- encrypt -------------------------------------------------------------------------------------- */
 
 typedef struct {

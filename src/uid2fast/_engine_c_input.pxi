@@ -499,20 +499,23 @@ cdef extern from *:
 # themselves; the rare ones that are not are decoded here, one by one.
 
 
+cdef int _utf8_domain(const uint8_t **p, size_t *ln, list keep) except -1:
+    """A domain name's bytes (*p, *ln; *p not NULL) as UTF-8: if they are not, what bytes.decode("utf-8",
+    "replace") makes of them, kept in ``keep``."""
+    if not uid2_utf8_ok(p[0], ln[0]):
+        d = PyBytes_FromStringAndSize(<const char *>p[0], <Py_ssize_t>ln[0]).decode("utf-8", "replace")
+        keep.append(d)
+        _domain_ptr(d, p, ln, keep)
+    return 0
+
+
 cdef int _fix_binary_domains(_Items it, Py_ssize_t lo, Py_ssize_t hi) except -1:
     """Rows [lo, hi) that came from bytes: the ones that are not UTF-8 become what bytes.decode("utf-8",
     "replace") makes of them."""
     cdef Py_ssize_t i
-    cdef const uint8_t *p
-    cdef size_t ln
     for i in range(lo, hi):
-        if it.rows[i].ptr != NULL and not uid2_utf8_ok(it.rows[i].ptr, it.rows[i].len):
-            d = PyBytes_FromStringAndSize(<const char *>it.rows[i].ptr, <Py_ssize_t>it.rows[i].len).decode(
-                "utf-8", "replace")
-            it.keep.append(d)
-            _domain_ptr(d, &p, &ln, it.keep)
-            it.rows[i].ptr = p
-            it.rows[i].len = ln
+        if it.rows[i].ptr != NULL:
+            _utf8_domain(&it.rows[i].ptr, &it.rows[i].len, it.keep)
     return 0
 
 
@@ -531,10 +534,7 @@ cdef int _list_domain(object item, const uint8_t **p, size_t *ln, list keep) exc
             keep.append(item)
         p[0] = <const uint8_t *>PyBytes_AS_STRING(item)
         ln[0] = <size_t>PyBytes_GET_SIZE(item)
-        if not uid2_utf8_ok(p[0], ln[0]):
-            d = PyBytes_FromStringAndSize(<const char *>p[0], <Py_ssize_t>ln[0]).decode("utf-8", "replace")
-            keep.append(d)
-            _domain_ptr(d, p, ln, keep)
+        _utf8_domain(p, ln, keep)
     else:
         p[0] = NULL
         ln[0] = 0
