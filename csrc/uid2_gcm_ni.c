@@ -4,8 +4,9 @@
  * which each group of 8 blocks goes through the AES rounds side by side and is hashed (H^8 .. H^1, one
  * reduction) while still in registers; the blocks left and J0 share one batch of exactly their count (up to 12),
  * and that tail is unrolled for each count so a short message runs as straight-line code with one chain of
- * rounds. Everything runs under a function-level target
- * attribute, so the rest of the build needs no -maes/-mpclmul; the caller checks uid2_gcm_ni_available().
+ * rounds. On a CPU with VAES that batch of counter blocks goes two or four to an instruction (ctr_blocks_y,
+ * ctr_blocks_z; uid2_gcm_ni_width). Everything runs under function-level target
+ * attributes, so the rest of the build needs no -maes/-mpclmul; the caller checks uid2_gcm_ni_available().
  *
  * GHASH representation (the usual one for PCLMULQDQ): a block is byte-reversed, which puts the GCM bit
  * for x^i at integer bit 127-i ("reflected"). The carry-less product of two reflected values is then the
@@ -231,6 +232,174 @@ UID2_UNROLL(12)
         b[i] = _mm_aesenclast_si128(x[i], rl);
 }
 
+/* ---- the keystream in wide registers (VAES) ------------------------------------------------------------ */
+
+/* A message's counter blocks are independent, so on a CPU with VAES they go through the rounds two (256-bit) or
+ * four (512-bit) to an instruction. A UID2 master payload is 10 blocks with J0: 140 AESENC on 128-bit registers,
+ * which some cores issue only one every cycle or two, against 42 on 512-bit ones, whose chain is then as short
+ * as one block's. Same counters, same output as aes_ctr_blocks (b[i] for block i); they only change how many
+ * blocks each instruction carries. The width is chosen once (gcm_width), and the GHASH stays on 128-bit
+ * registers. GCC and Clang only (target attributes); MSVC builds keep the 128-bit kernel. */
+#if defined(UID2_GNUC)
+#define WIDE_KERNELS 1
+#define Y_TARGET __attribute__((target("aes,pclmul,sse4.1,ssse3,avx,avx2,vaes")))
+#define Z_TARGET __attribute__((target("aes,pclmul,sse4.1,ssse3,avx,avx2,avx512f,avx512vl,vaes")))
+#include <immintrin.h>
+
+#define Y_INLINE UID2_ALWAYS_INLINE Y_TARGET
+#define Z_INLINE UID2_ALWAYS_INLINE Z_TARGET
+
+/* Counter block i of a batch, xored with round key 0: blocks before m count up from ctr, the rest are J0. */
+NI_INLINE __m128i ctr_block(__m128i j0, uint32_t ctr, size_t m, size_t i, __m128i r0)
+{
+    return _mm_xor_si128(_mm_insert_epi32(j0, (int)uid2_bswap32(i < m ? ctr + (uint32_t)i : 1u), 3), r0);
+}
+
+/* b[0..n) as aes_ctr_blocks writes them, two blocks to a register (n a compile-time constant here: the
+ * registers stay registers). A lane past the last block repeats the one before; its output is dropped. */
+Y_INLINE void ctr_y(const uid2_gcm_ni_key *k, unsigned nr, __m128i j0, uint32_t ctr, size_t m, __m128i *b,
+                    const size_t n)
+{
+    const size_t ny = (n + 1) / 2;
+    const __m128i r0 = ld(k->rk[0]);
+    __m256i x[6];
+UID2_UNROLL(6)
+    for (size_t i = 0; i < ny; i++) {
+        __m128i lo = ctr_block(j0, ctr, m, 2 * i, r0);
+        __m128i hi = 2 * i + 1 < n ? ctr_block(j0, ctr, m, 2 * i + 1, r0) : lo;
+        x[i] = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    }
+    for (unsigned r = 1; r < nr; r++) {
+        const __m256i rk = _mm256_broadcastsi128_si256(ld(k->rk[r]));
+UID2_UNROLL(6)
+        for (size_t i = 0; i < ny; i++)
+            x[i] = _mm256_aesenc_epi128(x[i], rk);
+    }
+    const __m256i rl = _mm256_broadcastsi128_si256(ld(k->rk[nr]));
+UID2_UNROLL(6)
+    for (size_t i = 0; i < ny; i++) {
+        __m256i v = _mm256_aesenclast_epi128(x[i], rl);
+        b[2 * i] = _mm256_castsi256_si128(v);
+        if (2 * i + 1 < n)
+            b[2 * i + 1] = _mm256_extracti128_si256(v, 1);
+    }
+}
+
+/* The same, four blocks to a register. */
+Z_INLINE void ctr_z(const uid2_gcm_ni_key *k, unsigned nr, __m128i j0, uint32_t ctr, size_t m, __m128i *b,
+                    const size_t n)
+{
+    const size_t nz = (n + 3) / 4;
+    const __m128i r0 = ld(k->rk[0]);
+    __m512i x[3];
+UID2_UNROLL(3)
+    for (size_t i = 0; i < nz; i++) {
+        __m128i c0 = ctr_block(j0, ctr, m, 4 * i, r0);
+        __m512i v = _mm512_castsi128_si512(c0);
+        v = _mm512_inserti32x4(v, 4 * i + 1 < n ? ctr_block(j0, ctr, m, 4 * i + 1, r0) : c0, 1);
+        v = _mm512_inserti32x4(v, 4 * i + 2 < n ? ctr_block(j0, ctr, m, 4 * i + 2, r0) : c0, 2);
+        x[i] = _mm512_inserti32x4(v, 4 * i + 3 < n ? ctr_block(j0, ctr, m, 4 * i + 3, r0) : c0, 3);
+    }
+    for (unsigned r = 1; r < nr; r++) {
+        const __m512i rk = _mm512_broadcast_i32x4(ld(k->rk[r]));
+UID2_UNROLL(3)
+        for (size_t i = 0; i < nz; i++)
+            x[i] = _mm512_aesenc_epi128(x[i], rk);
+    }
+    const __m512i rl = _mm512_broadcast_i32x4(ld(k->rk[nr]));
+UID2_UNROLL(3)
+    for (size_t i = 0; i < nz; i++) {
+        __m512i v = _mm512_aesenclast_epi128(x[i], rl);
+        b[4 * i] = _mm512_castsi512_si128(v);
+        if (4 * i + 1 < n)
+            b[4 * i + 1] = _mm512_extracti32x4_epi32(v, 1);
+        if (4 * i + 2 < n)
+            b[4 * i + 2] = _mm512_extracti32x4_epi32(v, 2);
+        if (4 * i + 3 < n)
+            b[4 * i + 3] = _mm512_extracti32x4_epi32(v, 3);
+    }
+}
+
+/* One copy per block count (1..12). */
+#define WIDE_SWITCH(f)                                                                                        \
+    switch (n) {                                                                                              \
+    case 1: f(k, nr, j0, ctr, m, b, 1); break;                                                                \
+    case 2: f(k, nr, j0, ctr, m, b, 2); break;                                                                \
+    case 3: f(k, nr, j0, ctr, m, b, 3); break;                                                                \
+    case 4: f(k, nr, j0, ctr, m, b, 4); break;                                                                \
+    case 5: f(k, nr, j0, ctr, m, b, 5); break;                                                                \
+    case 6: f(k, nr, j0, ctr, m, b, 6); break;                                                                \
+    case 7: f(k, nr, j0, ctr, m, b, 7); break;                                                                \
+    case 8: f(k, nr, j0, ctr, m, b, 8); break;                                                                \
+    case 9: f(k, nr, j0, ctr, m, b, 9); break;                                                                \
+    case 10: f(k, nr, j0, ctr, m, b, 10); break;                                                              \
+    case 11: f(k, nr, j0, ctr, m, b, 11); break;                                                              \
+    default: f(k, nr, j0, ctr, m, b, 12); break;                                                              \
+    }
+
+Y_TARGET UID2_NOINLINE static void ctr_blocks_y(const uid2_gcm_ni_key *k, unsigned nr, __m128i j0, uint32_t ctr,
+                                                size_t m, __m128i *b, size_t n)
+{
+    WIDE_SWITCH(ctr_y)
+}
+
+Z_TARGET UID2_NOINLINE static void ctr_blocks_z(const uid2_gcm_ni_key *k, unsigned nr, __m128i j0, uint32_t ctr,
+                                                size_t m, __m128i *b, size_t n)
+{
+    WIDE_SWITCH(ctr_z)
+}
+#else
+#define WIDE_KERNELS 0
+#endif
+
+/* Blocks per AES instruction in this process: 4 (VAES on 512-bit registers), 2 (VAES, 256-bit) or 1, the best
+ * the CPU and the OS support, unless UID2FAST_NO_VAES is set (to anything but "" or "0"): then 1. Chosen on
+ * first use; uid2_gcm_ni_use_width changes it (tests and benchmarks). */
+static int g_width = 0;
+
+static int width_supported(int w)
+{
+    const unsigned f = uid2_cpu_features();
+    if (w == 1)
+        return 1;
+#if WIDE_KERNELS
+    if (w == 2)
+        return (f & UID2_CPU_X86_VAES) != 0;
+    if (w == 4)
+        return (f & UID2_CPU_X86_VAES) != 0 && (f & UID2_CPU_X86_AVX512) != 0;
+#endif
+    (void)f;
+    return 0;
+}
+
+static int gcm_width(void)
+{
+    int w = uid2_atomic_load_int(&g_width);
+    if (w != 0)
+        return w;
+    const char *e = getenv("UID2FAST_NO_VAES");
+    w = 1;
+    if (e == NULL || e[0] == '\0' || strcmp(e, "0") == 0)
+        w = width_supported(4) ? 4 : width_supported(2) ? 2 : 1;
+    uid2_atomic_store_int(&g_width, w); /* any thread that races here stores the same value */
+    return w;
+}
+
+int uid2_gcm_ni_width(void)
+{
+    return gcm_width();
+}
+
+int uid2_gcm_ni_use_width(int w)
+{
+    if (w != 1 && w != 2 && w != 4)
+        return -1;
+    if (!width_supported(w))
+        return -1;
+    uid2_atomic_store_int(&g_width, w);
+    return 0;
+}
+
 /* Eight full blocks at in/out with keystream b: out = in ^ b, and the GHASH state absorbs the ciphertext
  * (in when decrypting, out when encrypting) as one group: one reduction. */
 NI_INLINE __m128i crypt8(const uid2_gcm_ni_key *k, const __m128i *b, const uint8_t *in, uint8_t *out, __m128i y,
@@ -349,12 +518,27 @@ NI_INLINE __m128i gcm_crypt(const uid2_gcm_ni_key *k, const unsigned nr, const u
     __m128i len_block = _mm_shuffle_epi8(
         _mm_set_epi64x((long long)((uint64_t)aad_len * 8u), (long long)((uint64_t)len * 8u)), bswap_mask());
     size_t nb = len / 16 + (len % 16 != 0), d = 0;
+    const int w = gcm_width();
     for (; nb - d > 11; d += 8) {
-        aes_ctr_blocks(k, nr, j0, (uint32_t)d + 2, 8, b, 8);
+#if WIDE_KERNELS
+        if (w == 4)
+            ctr_blocks_z(k, nr, j0, (uint32_t)d + 2, 8, b, 8);
+        else if (w == 2)
+            ctr_blocks_y(k, nr, j0, (uint32_t)d + 2, 8, b, 8);
+        else
+#endif
+            aes_ctr_blocks(k, nr, j0, (uint32_t)d + 2, 8, b, 8);
         y = crypt8(k, b, in + 16 * d, out + 16 * d, y, decrypt);
     }
     size_t r = nb - d; /* data blocks left, 0..11; J0 is one more */
     uint32_t c = (uint32_t)d + 2;
+#if WIDE_KERNELS
+    if (w == 4)
+        ctr_blocks_z(k, nr, j0, c, r, b, r + 1);
+    else if (w == 2)
+        ctr_blocks_y(k, nr, j0, c, r, b, r + 1);
+    else
+#endif
     switch (r) {
     case 0: aes_ctr_blocks(k, nr, j0, c, 0, b, 1); break;
     case 1: aes_ctr_blocks(k, nr, j0, c, 1, b, 2); break;
@@ -569,6 +753,16 @@ NI_TARGET int uid2_gcm_ni_key_init(uid2_gcm_ni_key *k, const uint8_t *key, size_
 }
 
 #else /* not an x86-64 build: the family does not exist here (uid2_kernels.c never selects it) */
+
+int uid2_gcm_ni_width(void)
+{
+    return 1;
+}
+
+int uid2_gcm_ni_use_width(int w)
+{
+    return w == 1 ? 0 : -1;
+}
 
 int uid2_gcm_ni_available(void)
 {

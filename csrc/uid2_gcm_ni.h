@@ -35,6 +35,17 @@ typedef struct {
  * and cached; thread-safe. UID2FAST_NO_FASTPATH does not change it: AES has no other implementation. */
 int uid2_gcm_ni_available(void);
 
+/* How many counter blocks each AES instruction of the keystream carries in this process: 4 (VAES on 512-bit
+ * registers, with AVX-512), 2 (VAES on 256-bit registers) or 1 (AES-NI). The best the CPU and the OS support,
+ * chosen on first use, unless UID2FAST_NO_VAES is set (to anything but "" or "0"): then 1. Every width gives
+ * the same bytes; only the speed differs (a message of several blocks runs faster the wider). GCC and Clang
+ * builds only; an MSVC build always says 1. */
+int uid2_gcm_ni_width(void);
+
+/* Use width `w` (1, 2 or 4) from now on, for the whole process: 0, or -1 (nothing changed) when this CPU or
+ * build cannot. For tests and benchmarks: the engine never calls it. */
+int uid2_gcm_ni_use_width(int w);
+
 /* Expands a 16-, 24- or 32-byte key. 0, or -1 for any other length (then *k is zeroed). */
 int uid2_gcm_ni_key_init(uid2_gcm_ni_key *k, const uint8_t *key, size_t key_len);
 

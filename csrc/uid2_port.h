@@ -15,7 +15,8 @@
  *                uid2_atomic_inc_uint, uid2_atomic_load_uint, uid2_atomic_xchg_ptr (sequentially consistent;
  *                __atomic builtins / Interlocked*);
  *                uid2_atomic_add_u64, uid2_atomic_load_u64, uid2_atomic_fetch_add_u64 (relaxed: counters and
- *                work cursors, no ordering with other memory); uid2_atomic_store_release_u64 and
+ *                work cursors, no ordering with other memory); uid2_atomic_bump_u64 (+1 by writers that a
+ *                lock of the caller's serialises: no locked instruction); uid2_atomic_store_release_u64 and
  *                uid2_atomic_load_acquire_u64 (a count that publishes the memory written before it)
  *   waiting      uid2_spin_pause (one spin-wait step), uid2_thread_yield (give up the CPU for a moment)
  *   bit tricks   uid2_bswap32, uid2_bswap64, uid2_clz64
@@ -324,6 +325,10 @@ static inline uint64_t uid2_atomic_fetch_add_u64(uint64_t *p, uint64_t n)
 {
     return __atomic_fetch_add(p, n, __ATOMIC_RELAXED);
 }
+static inline void uid2_atomic_bump_u64(uint64_t *p)
+{
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + 1u, __ATOMIC_RELAXED);
+}
 static inline void uid2_atomic_store_release_u64(uint64_t *p, uint64_t v)
 {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
@@ -373,6 +378,15 @@ static inline uint64_t uid2_atomic_load_u64(const uint64_t *p)
 static inline uint64_t uid2_atomic_fetch_add_u64(uint64_t *p, uint64_t n)
 {
     return (uint64_t)InterlockedExchangeAdd64((volatile LONG64 *)p, (LONG64)n);
+}
+static inline void uid2_atomic_bump_u64(uint64_t *p)
+{
+#if defined(_WIN64)
+    /* an aligned 64-bit volatile access is one load or store on x64 and ARM64 */
+    *(volatile uint64_t *)p = *(volatile uint64_t *)p + 1u;
+#else
+    InterlockedExchangeAdd64((volatile LONG64 *)p, 1);
+#endif
 }
 /* (the Interlocked functions are full barriers: stronger than release and acquire) */
 static inline void uid2_atomic_store_release_u64(uint64_t *p, uint64_t v)

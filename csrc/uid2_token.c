@@ -691,11 +691,20 @@ UID2_ALWAYS_INLINE int fast_open_master(const uid2_table_t *t, uid2_key_memo_t *
     return r->sk >= 0;
 }
 
-/* After the site payload: the remaining checks, then row i of the columns as uid2_batch.c's put_row writes a
- * SUCCESS result. Site payload: site id [0:4] | ... | privacy [16:20] | established [20:28] | ... | raw UID
- * [36:]. */
-UID2_ALWAYS_INLINE int fast_finish(const uid2_table_t *t, const fast_row_t *r, int64_t now_us, int client,
-                                   const uint8_t *domain, size_t dlen, const uid2_columns_t *c, size_t i)
+/* After the site payload: the remaining checks, in decrypt_v3's order (site payload: site id [0:4] | ... |
+ * privacy [16:20] | established [20:28] | ... | raw UID [36:]). 0 to decline (a timestamp out of range), else 1
+ * with *o set: the status, and UID2_STATUS_DOMAIN_LATER in `later` when the domain check is left to the caller
+ * (uid2_engine.h). Each failed check keeps every field but the uid. */
+typedef struct {
+    int st;
+    unsigned later;
+    uint32_t site_id;
+    uint64_t established_ms;
+    int is_csg;
+} fast_out_t;
+
+UID2_ALWAYS_INLINE int fast_checks(const uid2_table_t *t, const fast_row_t *r, int64_t now_us, int client,
+                                   const uint8_t *domain, size_t dlen, fast_out_t *o)
 {
     const uint8_t *s = r->s;
     size_t slen = r->slen;
@@ -706,9 +715,7 @@ UID2_ALWAYS_INLINE int fast_finish(const uid2_table_t *t, const fast_row_t *r, i
     if (ms_to_us(established_ms, &established_us) != 0 || ms_to_us(r->generated_ms, &generated_us) != 0)
         return 0;
     int is_csg = (privacy & UID2_PRIVACY_CLIENT_SIDE_GENERATED) != 0;
-    /* the checks after the site payload, in decrypt_v3's order; each failure keeps every field but the uid */
     int st = UID2_STATUS_SUCCESS;
-    /* UID2_STATUS_DOMAIN_LATER when the domain check is left to the caller (uid2_engine.h) */
     const unsigned later = client == UID2_CLIENT_BIDSTREAM && is_csg && !(privacy & UID2_PRIVACY_OPTED_OUT) &&
                            domain == uid2_domain_later ? UID2_STATUS_DOMAIN_LATER : 0;
     if (client == UID2_CLIENT_BIDSTREAM && (privacy & UID2_PRIVACY_OPTED_OUT))
@@ -717,27 +724,64 @@ UID2_ALWAYS_INLINE int fast_finish(const uid2_table_t *t, const fast_row_t *r, i
         st = UID2_STATUS_DOMAIN_NAME_CHECK_FAILED;
     else if (!lifetime_ok(t, client, generated_us, r->expires_us, now_us))
         st = UID2_STATUS_INVALID_TOKEN_LIFETIME;
+    o->st = st;
+    o->later = later;
+    o->site_id = site_id;
+    o->established_ms = established_ms;
+    o->is_csg = is_csg;
+    return 1;
+}
+
+/* The raw UID of a row that passed, in base64: 44 characters either way (a 32-byte one padded with '='). */
+UID2_ALWAYS_INLINE void fast_uid(const fast_row_t *r, char *out)
+{
+    if (r->slen == 36 + 32)
+        uid2_b64fast_encode32(r->s + 36, out); /* 43 characters and '=' */
+    else
+        uid2_b64fast_encode(r->s + 36, 33, out, 0); /* 44 characters, no padding */
+}
+
+/* fast_checks, then row i of the columns as uid2_batch.c's put_row writes the result. */
+UID2_ALWAYS_INLINE int fast_finish(const uid2_table_t *t, const fast_row_t *r, int64_t now_us, int client,
+                                   const uint8_t *domain, size_t dlen, const uid2_columns_t *c, size_t i)
+{
+    fast_out_t o;
+    if (!fast_checks(t, r, now_us, client, domain, dlen, &o))
+        return 0;
     /* the column pointers copied first: a store through one of the byte columns could alias *c, and the
      * compiler would reload them after every store */
     const uid2_columns_t cc = *c;
     const int64_t sksi = t->keys[r->sk].site_id;
     const int8_t itype = ((r->tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
-    if (st != UID2_STATUS_SUCCESS)
+    if (o.st != UID2_STATUS_SUCCESS)
         memset(cc.uid + i * UID2_UID_WIDTH, 0, UID2_UID_WIDTH); /* no uid, as put_row writes it */
-    else if (slen == 36 + 32)
-        uid2_b64fast_encode32(s + 36, cc.uid + i * UID2_UID_WIDTH); /* 43 characters and '=' */
     else
-        uid2_b64fast_encode(s + 36, 33, cc.uid + i * UID2_UID_WIDTH, 0); /* 44 characters, no padding */
-    cc.status[i] = (uint8_t)((unsigned)st | later);
+        fast_uid(r, cc.uid + i * UID2_UID_WIDTH);
+    cc.status[i] = (uint8_t)((unsigned)o.st | o.later);
     cc.uid_overflow[i] = 0;
-    cc.established_ms[i] = (int64_t)established_ms;
+    cc.established_ms[i] = (int64_t)o.established_ms;
     cc.expiry_ms[i] = (int64_t)r->expires_ms;
-    cc.site_id[i] = (int64_t)site_id;
+    cc.site_id[i] = (int64_t)o.site_id;
     cc.site_key_site_id[i] = sksi;
     cc.identity_type[i] = itype;
     cc.version[i] = (int16_t)r->version;
-    cc.is_client_side_generated[i] = (int8_t)is_csg;
+    cc.is_client_side_generated[i] = (int8_t)o.is_csg;
     return 1;
+}
+
+/* After fast_open_token: both payloads opened one after the other (fast_open_master between them). 1 with the
+ * site payload in r->s, or 0 to decline. */
+UID2_ALWAYS_INLINE int fast_open_payloads(const uid2_table_t *t, uid2_key_memo_t *memo, int64_t now_us,
+                                          fast_row_t *r)
+{
+    const uint8_t *b = r->tb + 6; /* the master message: nonce | ciphertext | tag */
+    if (uid2_hw_gcm_decrypt(&t->keys[r->mk].hw, b, b + UID2_GCM_NONCE_LEN, r->mlen,
+                            b + UID2_GCM_NONCE_LEN + r->mlen, r->m) != 0 ||
+        !fast_open_master(t, memo, now_us, r))
+        return 0;
+    b = r->m + 33; /* the site message */
+    return uid2_hw_gcm_decrypt(&t->keys[r->sk].hw, b, b + UID2_GCM_NONCE_LEN, r->slen,
+                               b + UID2_GCM_NONCE_LEN + r->slen, r->s) == 0;
 }
 
 int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scratch, size_t cap,
@@ -745,18 +789,50 @@ int uid2_decrypt_fast(const uid2_table_t *t, uid2_key_memo_t *memo, uint8_t *scr
                       size_t dlen, const uid2_columns_t *c, size_t i)
 {
     fast_row_t r;
-    if (t == NULL || cap < UID2_FAST_ROW_SCRATCH || !fast_open_token(t, memo, scratch, token, len, now_us, &r))
-        return 0;
-    const uint8_t *b = r.tb + 6; /* the master message: nonce | ciphertext | tag */
-    if (uid2_hw_gcm_decrypt(&t->keys[r.mk].hw, b, b + UID2_GCM_NONCE_LEN, r.mlen, b + UID2_GCM_NONCE_LEN + r.mlen,
-                            r.m) != 0 ||
-        !fast_open_master(t, memo, now_us, &r))
-        return 0;
-    b = r.m + 33; /* the site message */
-    if (uid2_hw_gcm_decrypt(&t->keys[r.sk].hw, b, b + UID2_GCM_NONCE_LEN, r.slen, b + UID2_GCM_NONCE_LEN + r.slen,
-                            r.s) != 0)
+    if (t == NULL || cap < UID2_FAST_ROW_SCRATCH || !fast_open_token(t, memo, scratch, token, len, now_us, &r) ||
+        !fast_open_payloads(t, memo, now_us, &r))
         return 0;
     return fast_finish(t, &r, now_us, client, domain, dlen, c, i);
+}
+
+/* The same row for uid2_decrypt_token (a str token, no worker: the scalar calls), into *res as decrypt_v3 fills
+ * it. 1 when taken, else 0 and the general path answers. Its scratch is on the stack, and the payloads it held
+ * are wiped before returning. */
+static int decrypt_one_fast(const uid2_table_t *t, const char *token, size_t len, int64_t now_us, int client,
+                            const uint8_t *domain, size_t dlen, char *uid_buf, uid2_result_t *res)
+{
+    uint8_t scratch[UID2_FAST_ROW_SCRATCH];
+    uid2_key_memo_t memo = {{0, 0}, {-1, -1}};
+    fast_row_t r;
+    fast_out_t o;
+    if (!fast_open_token(t, &memo, scratch, token, len, now_us, &r))
+        return 0; /* nothing but the decoded token (public) written */
+    const int ok = fast_open_payloads(t, &memo, now_us, &r) && fast_checks(t, &r, now_us, client, domain, dlen, &o);
+    if (ok) {
+        res->status = o.st;
+        res->have = UID2_HAVE_ESTABLISHED | UID2_HAVE_SITE_ID | UID2_HAVE_SITE_KEY | UID2_HAVE_IDENTITY_TYPE |
+                    UID2_HAVE_VERSION | UID2_HAVE_CSG | UID2_HAVE_EXPIRY |
+                    (o.later ? UID2_HAVE_DOMAIN_LATER : 0u);
+        res->established_ms = o.established_ms;
+        res->site_id = o.site_id;
+        res->site_key_index = (size_t)r.sk;
+        res->site_key_site_id = t->keys[r.sk].site_id;
+        res->identity_type = ((r.tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
+        res->version = r.version;
+        res->is_client_side_generated = o.is_csg;
+        res->expiry_ms = r.expires_ms;
+        if (o.st == UID2_STATUS_SUCCESS) {
+            res->have |= UID2_HAVE_UID;
+            res->uid_len = UID2_UID_WIDTH;
+            if (uid_buf != NULL) {
+                fast_uid(&r, uid_buf);
+                res->uid = uid_buf;
+            }
+        }
+    }
+    /* the master and site payloads (a failed tag has already wiped its own) */
+    uid2_wipe(scratch + FAST_M_OFF, FAST_S_OFF + 69u - FAST_M_OFF);
+    return ok;
 }
 
 #if defined(UID2_KERNELS_X86)
@@ -846,6 +922,11 @@ int uid2_decrypt_token(const uid2_table_t *t, uid2_worker_t *w, const char *toke
                        char *uid_buf, uid2_result_t *r)
 {
     int clean = 0;
+    r->uid = NULL;
+    r->uid_len = 0;
+    if (flags == 0 && w == NULL && t != NULL &&
+        decrypt_one_fast(t, token, len, now_us, client, domain, domain_len, uid_buf, r))
+        return r->status;
     int st = decrypt_token(t, w, token, len, flags & ~UID2_TOKEN_ASCII_UNCHECKED, now_us, client, domain,
                            domain_len, uid_buf, r, &clean);
     if ((flags & UID2_TOKEN_ASCII_UNCHECKED) && !clean && st != UID2_STATUS_NOT_INITIALIZED &&

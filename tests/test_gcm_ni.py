@@ -4,6 +4,9 @@ decoder (csrc/uid2_b64fast.c).
 A fixture compiles them with the C harness csrc/tests/test_kernels.c into a shared library (gcc, -lcrypto)
 and drives it through ctypes:
 
+Every GCM test below runs at each keystream width this CPU has (``uid2_gcm_ni_use_width``): 128-bit AES-NI,
+and VAES on 256- and 512-bit registers, two and four counter blocks to an instruction.
+
 * NIST CAVP AES-GCM vectors (gcmDecrypt*.rsp with the FAIL cases, gcmEncryptExtIV*.rsp) from the
   ``cryptography-vectors`` package: every case with a 96-bit IV, all AAD and tag lengths. The other IV
   lengths are skipped: the kernel takes the 12-byte nonce only (GHASH-derived IVs are not used by UID2).
@@ -57,6 +60,9 @@ def _load(path):
     lib.t_key_free.argtypes = [ctypes.c_void_p]
     lib.t_cpu_has_ni.restype = ctypes.c_int
     lib.uid2_gcm_ni_available.restype = ctypes.c_int
+    lib.uid2_gcm_ni_use_width.argtypes = [ctypes.c_int]
+    lib.uid2_gcm_ni_use_width.restype = ctypes.c_int
+    lib.uid2_gcm_ni_width.restype = ctypes.c_int
     lib.uid2_gcm_ni_key_init.argtypes = [ctypes.c_void_p, u8p, sz]
     lib.uid2_gcm_ni_decrypt.argtypes = [ctypes.c_void_p, u8p, u8p, sz, u8p, ctypes.c_void_p]
     lib.uid2_gcm_ni_encrypt.argtypes = [ctypes.c_void_p, u8p, u8p, sz, ctypes.c_void_p, ctypes.c_void_p]
@@ -125,11 +131,18 @@ def generic_lib(tmp_path_factory):
     return _load(_compile(path, ["-DUID2_FASTPATH_GENERIC"]))
 
 
-@pytest.fixture
-def ni(lib):
+@pytest.fixture(params=[1, 2, 4], ids=["aesni", "vaes256", "vaes512"])
+def ni(lib, request):
+    """The kernel with its keystream ``request.param`` blocks to an AES instruction (skipped where the CPU has
+    no such width); the process's own choice is put back afterwards."""
     if not lib.t_cpu_has_ni():
         pytest.skip("this CPU has no AES-NI/PCLMULQDQ: the kernel cannot run here")
-    return lib
+    before = lib.uid2_gcm_ni_width()
+    if lib.uid2_gcm_ni_use_width(request.param) != 0:
+        pytest.skip(f"this CPU cannot run the kernel {request.param} blocks to an instruction")
+    assert lib.uid2_gcm_ni_width() == request.param
+    yield lib
+    assert lib.uid2_gcm_ni_use_width(before) == 0
 
 
 class Key:
@@ -288,6 +301,28 @@ def test_fastpath_switch(lib):
         avail, b64, cpu = map(int, out)
         assert b64 == int(expect_on)
         assert avail == cpu
+
+
+def test_vaes_switch(lib):
+    """UID2FAST_NO_VAES=1 keeps the keystream on 128-bit AES-NI (read once per process); otherwise the widest the
+    CPU has is chosen."""
+    code = ("import ctypes, sys; l = ctypes.CDLL(sys.argv[1]); "
+            "print(l.uid2_gcm_ni_width(), *(l.uid2_gcm_ni_use_width(w) for w in (4, 2)))")
+    full = {k: v for k, v in os.environ.items() if k != "UID2FAST_NO_VAES"}
+    widest = None
+    for value in ("1", "0", "", None):
+        env = dict(full) if value is None else dict(full, UID2FAST_NO_VAES=value)
+        width, has4, has2 = map(int, subprocess.run([sys.executable, "-c", code, str(lib.path)], env=env,
+                                                    capture_output=True, text=True, check=True).stdout.split())
+        best = 4 if has4 == 0 else 2 if has2 == 0 else 1
+        assert width == (1 if value == "1" else best), (value, width, best)
+        widest = best
+    if platform.machine() in ("x86_64", "AMD64") and lib.t_cpu_has_ni():
+        flags = pathlib.Path("/proc/cpuinfo").read_text() if pathlib.Path("/proc/cpuinfo").exists() else ""
+        if " vaes " in flags and " avx512f " in flags:
+            assert widest == 4
+        elif " vaes " in flags:
+            assert widest == 2
 
 
 # ---- AES-CBC decryption (the legacy v2 tokens) -----------------------------------------------------------

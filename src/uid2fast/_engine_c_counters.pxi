@@ -14,6 +14,25 @@ cdef extern from "uid2_port.h" nogil:
     uint64_t uid2_atomic_load_u64(const uint64_t *p)
 
 
+cdef extern from *:
+    """
+    /* One count by a caller that holds the GIL. On a build with a GIL every writer of a counter holds it
+     * (add_status, add, add_codes and add_code all run with it), so no two increments interleave and a plain
+     * load and store will do (uid2_atomic_bump_u64); readers load each count atomically. A free-threaded build
+     * takes the locked add. The bidder's call counts once per decrypt, and the locked add, which waits for the
+     * decrypt's stores to drain, cost it a few ns. */
+    static inline void uid2_count_with_gil(uint64_t *p)
+    {
+    #if defined(Py_GIL_DISABLED)
+        uid2_atomic_add_u64(p, 1);
+    #else
+        uid2_atomic_bump_u64(p);
+    #endif
+    }
+    """
+    void uid2_count_with_gil(uint64_t *p)
+
+
 cdef enum:
     _MAX_COUNTED = 32  # status codes a counter can hold (the engines have 14 decryption, 6 encryption codes)
 
@@ -65,7 +84,7 @@ cdef class StatusCounter:
         """Count one call that answered ``code`` (the C callers' path; a code out of range is not counted,
         which a caller that took it from the engine never passes)."""
         if 0 <= code < self._n:
-            uid2_atomic_add_u64(&self._c[code], 1)
+            uid2_count_with_gil(&self._c[code])
 
     def add(self, Py_ssize_t code, uint64_t n=1):
         """Count ``n`` calls that answered ``code``."""
