@@ -18,6 +18,7 @@ cdef extern from "Python.h":
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     PyObject *PyList_GET_ITEM_PTR "PyList_GET_ITEM" (object lst, Py_ssize_t i)
+    PyObject *PyTuple_GET_ITEM_PTR "PyTuple_GET_ITEM" (object t, Py_ssize_t i)
     const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
 
 
@@ -351,6 +352,18 @@ cdef extern from *:
         *slot = value;
         return old;
     }
+    /* uid2_slot_swap for n slots at once, the values borrowed (the caller holds them until this returns):
+     * each slot at off[i] gets v[i], then what the slots held before is dropped, once the object is whole
+     * (so whatever a drop runs sees no slot half-filled). */
+    static void uid2_slots_put(PyObject *obj, const Py_ssize_t *off, PyObject *const *v, int n)
+    {
+        PyObject *olds[16];
+        int i;
+        for (i = 0; i < n && i < 16; i++)
+            olds[i] = uid2_slot_swap(obj, off[i], v[i]);
+        for (i = 0; i < n && i < 16; i++)
+            Py_XDECREF(olds[i]);
+    }
     /* cls.__new__(cls) for a class whose __new__ is object.__new__: just the allocation (slots NULL). */
     static PyObject *uid2_py_alloc(PyObject *cls)
     {
@@ -470,11 +483,15 @@ cdef extern from *:
      * >= 0x80 (never written by the engine) goes to PyUnicode_DecodeASCII, which raises. */
     static PyObject *uid2_ascii_into(const char *s, Py_ssize_t n, PyObject *old)
     {
-        unsigned char high = 0;
-        Py_ssize_t i;
-        for (i = 0; i < n; i++)
+        uint64_t high = 0, w;
+        Py_ssize_t i = 0;
+        for (; i + 8 <= n; i += 8) { /* a word at a time: the uid is 44 characters */
+            memcpy(&w, s + i, 8);
+            high |= w;
+        }
+        for (; i < n; i++)
             high |= (unsigned char)s[i];
-        if (high & 0x80)
+        if (high & UINT64_C(0x8080808080808080))
             return PyUnicode_DecodeASCII(s, n, NULL);
     #if UID2_POOL
         if (old != NULL && Py_REFCNT(old) == 1 && PyUnicode_CheckExact(old) && PyUnicode_IS_COMPACT_ASCII(old)
@@ -638,6 +655,7 @@ cdef extern from *:
     object uid2_pool_get(uid2_pool_t *p, object cls)
     void uid2_pool_clear(uid2_pool_t *p)
     PyObject *uid2_slot_swap(object obj, Py_ssize_t offset, object value)
+    void uid2_slots_put(object obj, const Py_ssize_t *off, PyObject *const *v, int n)
     object uid2_utc_datetime_ms(uint64_t ms)
     ctypedef struct uid2_day_memo_t:
         pass

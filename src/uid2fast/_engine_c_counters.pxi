@@ -5,10 +5,6 @@ cimport cython
 from libc.string cimport memset
 
 
-cdef extern from "Python.h":
-    PyObject *PyTuple_GET_ITEM_PTR "PyTuple_GET_ITEM" (object t, Py_ssize_t i)
-
-
 cdef extern from "uid2_port.h" nogil:
     void uid2_atomic_add_u64(uint64_t *p, uint64_t n)
     uint64_t uid2_atomic_load_u64(const uint64_t *p)

@@ -1,6 +1,13 @@
 # The scalar decrypt straight into the public result object (included by _engine_c.pyx).
 
-from cpython.ref cimport Py_XDECREF
+from cpython.dict cimport PyDict_GetItem
+
+
+cdef extern from *:
+    """
+    #define uid2_bool_ptr(b) ((b) ? Py_True : Py_False)
+    """
+    PyObject *uid2_bool_ptr(bint b)
 from libc.string cimport memchr
 
 import_datetime()  # the datetime C API (PyDateTimeAPI) for the result's datetimes and a `now` argument
@@ -86,6 +93,16 @@ cdef class DecryptedTokenFactory:
         uid2_pool_clear(&self.pool)
         uid2_int_cache_clear(&self.site_ints)
 
+    cdef inline PyObject *_version_ptr(self, int code):
+        """``_version(code)`` borrowed (the factory holds the members): NULL for a code it does not know."""
+        if code == 128:
+            return <PyObject *>self.v4
+        if code == 112:
+            return <PyObject *>self.v3
+        if code == 2:
+            return <PyObject *>self.v2
+        return PyDict_GetItem(self.versions, code)
+
     cdef inline object _version(self, int code):
         if code == 128:
             return self.v4
@@ -146,8 +163,7 @@ cdef class DecryptedTokenFactory:
     cdef object _build(self, KeyTable table, uid2_result_t *r, token, int64_t now, int client, domain,
                        int *code_out):
         cdef unsigned h = r.have
-        cdef int code = r.status, i
-        cdef PyObject *olds[_N_SLOTS]
+        cdef int code = r.status
         status = self.statuses[code] if 0 <= code < _N_STATUSES else None
         if status is None:  # not a status of a token: the general path says what it is
             return self.make(decrypt_token(table, token, now, client, domain), table.public_scope)
@@ -172,26 +188,31 @@ cdef class DecryptedTokenFactory:
                   if h & UID2_HAVE_EXPIRY else None)
         site_id = (uid2_int_like(r.site_id, uid2_slot_peek(t, self.off[_S_SITE_ID]), &self.site_ints)
                    if h & UID2_HAVE_SITE_ID else None)
-        # The values the slots held go once the object is whole.
-        olds[_S_STATUS] = uid2_slot_swap(t, self.off[_S_STATUS], status)
-        olds[_S_UID] = uid2_slot_swap(t, self.off[_S_UID], uid)
-        olds[_S_ESTABLISHED] = uid2_slot_swap(t, self.off[_S_ESTABLISHED], established)
-        olds[_S_SITE_ID] = uid2_slot_swap(t, self.off[_S_SITE_ID], site_id)
-        olds[_S_SITE_KEY_SITE_ID] = uid2_slot_swap(
-            t, self.off[_S_SITE_KEY_SITE_ID],
-            <object>PyList_GET_ITEM(table._site_ids, <Py_ssize_t>r.site_key_index) if h & UID2_HAVE_SITE_KEY else None)
-        olds[_S_IDENTITY_TYPE] = uid2_slot_swap(
-            t, self.off[_S_IDENTITY_TYPE],
-            (self.phone if r.identity_type != 0 else self.email) if h & UID2_HAVE_IDENTITY_TYPE else None)
-        olds[_S_IDENTITY_SCOPE] = uid2_slot_swap(t, self.off[_S_IDENTITY_SCOPE],
-                                                 None if (self.bare >> <unsigned>code) & 1u else table.public_scope)
-        olds[_S_VERSION] = uid2_slot_swap(t, self.off[_S_VERSION],
-                                          self._version(r.version) if h & UID2_HAVE_VERSION else None)
-        olds[_S_CSG] = uid2_slot_swap(t, self.off[_S_CSG],
-                                      (r.is_client_side_generated != 0) if h & UID2_HAVE_CSG else None)
-        olds[_S_EXPIRY] = uid2_slot_swap(t, self.off[_S_EXPIRY], expiry)
-        for i in range(_N_SLOTS):
-            Py_XDECREF(olds[i])
+        # The slots filled in one go, from borrowed references (uid2_slots_put); the values they held go once
+        # the object is whole.
+        cdef PyObject *v[_N_SLOTS]
+        cdef PyObject *none = <PyObject *>None
+        v[_S_STATUS] = <PyObject *>status
+        v[_S_UID] = <PyObject *>uid
+        v[_S_ESTABLISHED] = <PyObject *>established
+        v[_S_SITE_ID] = <PyObject *>site_id
+        v[_S_SITE_KEY_SITE_ID] = none
+        if h & UID2_HAVE_SITE_KEY:
+            v[_S_SITE_KEY_SITE_ID] = PyList_GET_ITEM_PTR(table._site_ids, <Py_ssize_t>r.site_key_index)
+        v[_S_IDENTITY_TYPE] = none
+        if h & UID2_HAVE_IDENTITY_TYPE:
+            v[_S_IDENTITY_TYPE] = <PyObject *>self.phone if r.identity_type != 0 else <PyObject *>self.email
+        v[_S_IDENTITY_SCOPE] = none if (self.bare >> <unsigned>code) & 1u else <PyObject *>table.public_scope
+        v[_S_VERSION] = none
+        if h & UID2_HAVE_VERSION:
+            v[_S_VERSION] = self._version_ptr(r.version)
+            if v[_S_VERSION] == NULL:  # a code the factory does not know: None, as versions.get gives
+                v[_S_VERSION] = none
+        v[_S_CSG] = none
+        if h & UID2_HAVE_CSG:
+            v[_S_CSG] = uid2_bool_ptr(r.is_client_side_generated != 0)
+        v[_S_EXPIRY] = <PyObject *>expiry
+        uid2_slots_put(t, self.off, v, _N_SLOTS)
         code_out[0] = code
         return t
 
