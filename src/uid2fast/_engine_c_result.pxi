@@ -132,7 +132,10 @@ cdef class DecryptedTokenFactory:
         if common and domain is not None:
             if type(domain) is not str:
                 common = False
-            else:
+            elif PyUnicode_IS_ASCII(domain):  # its UTF-8 is its own data: nothing to encode, nothing can fail
+                dptr = <const uint8_t *>PyUnicode_AsUTF8AndSize(domain, &dn)
+                dlen = <size_t>dn
+            else:  # (the try sits here: entering one saves the thread's exception state, a few ns a call)
                 try:
                     dptr = <const uint8_t *>PyUnicode_AsUTF8AndSize(domain, &dn)
                     dlen = <size_t>dn

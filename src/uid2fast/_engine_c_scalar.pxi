@@ -32,7 +32,10 @@ cdef int _domain_ptr(object domain, const uint8_t **ptr, size_t *n, list keep) e
     # A str domain as UTF-8 (surrogates kept); anything else is "not a str": the check fails.
     cdef Py_ssize_t sz
     cdef bytes b
-    if PyUnicode_Check(domain):
+    if PyUnicode_Check(domain) and PyUnicode_IS_ASCII(domain):  # cannot fail (and no try to enter)
+        ptr[0] = <const uint8_t *>PyUnicode_AsUTF8AndSize(domain, &sz)
+        n[0] = <size_t>sz
+    elif PyUnicode_Check(domain):
         try:
             ptr[0] = <const uint8_t *>PyUnicode_AsUTF8AndSize(domain, &sz)
         except UnicodeEncodeError:
