@@ -255,70 +255,69 @@ NI_INLINE __m128i ctr_block(__m128i j0, uint32_t ctr, size_t m, size_t i, __m128
     return _mm_xor_si128(_mm_insert_epi32(j0, (int)uid2_bswap32(i < m ? ctr + (uint32_t)i : 1u), 3), r0);
 }
 
-/* b[0..n) as aes_ctr_blocks writes them, two blocks to a register (n a compile-time constant here: the
- * registers stay registers). A lane past the last block repeats the one before; its output is dropped. */
-Y_INLINE void ctr_y(const uid2_gcm_ni_key *k, unsigned nr, __m128i j0, uint32_t ctr, size_t m, __m128i *b,
-                    const size_t n)
+/* Lanes in and out of the wide registers. */
+Y_INLINE __m256i y_set(const __m128i *c)
 {
-    const size_t ny = (n + 1) / 2;
-    const __m128i r0 = ld(k->rk[0]);
-    __m256i x[6];
-UID2_UNROLL(6)
-    for (size_t i = 0; i < ny; i++) {
-        __m128i lo = ctr_block(j0, ctr, m, 2 * i, r0);
-        __m128i hi = 2 * i + 1 < n ? ctr_block(j0, ctr, m, 2 * i + 1, r0) : lo;
-        x[i] = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-    }
-    for (unsigned r = 1; r < nr; r++) {
-        const __m256i rk = _mm256_broadcastsi128_si256(ld(k->rk[r]));
-UID2_UNROLL(6)
-        for (size_t i = 0; i < ny; i++)
-            x[i] = _mm256_aesenc_epi128(x[i], rk);
-    }
-    const __m256i rl = _mm256_broadcastsi128_si256(ld(k->rk[nr]));
-UID2_UNROLL(6)
-    for (size_t i = 0; i < ny; i++) {
-        __m256i v = _mm256_aesenclast_epi128(x[i], rl);
-        b[2 * i] = _mm256_castsi256_si128(v);
-        if (2 * i + 1 < n)
-            b[2 * i + 1] = _mm256_extracti128_si256(v, 1);
-    }
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(c[0]), c[1], 1);
+}
+Y_INLINE void y_get(__m256i v, __m128i *o)
+{
+    o[0] = _mm256_castsi256_si128(v);
+    o[1] = _mm256_extracti128_si256(v, 1);
+}
+Z_INLINE __m512i z_set(const __m128i *c)
+{
+    __m512i v = _mm512_inserti32x4(_mm512_castsi128_si512(c[0]), c[1], 1);
+    return _mm512_inserti32x4(_mm512_inserti32x4(v, c[2], 2), c[3], 3);
+}
+Z_INLINE void z_get(__m512i v, __m128i *o)
+{
+    o[0] = _mm512_castsi512_si128(v);
+    o[1] = _mm512_extracti32x4_epi32(v, 1);
+    o[2] = _mm512_extracti32x4_epi32(v, 2);
+    o[3] = _mm512_extracti32x4_epi32(v, 3);
 }
 
-/* The same, four blocks to a register. */
-Z_INLINE void ctr_z(const uid2_gcm_ni_key *k, unsigned nr, __m128i j0, uint32_t ctr, size_t m, __m128i *b,
-                    const size_t n)
-{
-    const size_t nz = (n + 3) / 4;
-    const __m128i r0 = ld(k->rk[0]);
-    __m512i x[3];
-UID2_UNROLL(3)
-    for (size_t i = 0; i < nz; i++) {
-        __m128i c0 = ctr_block(j0, ctr, m, 4 * i, r0);
-        __m512i v = _mm512_castsi128_si512(c0);
-        v = _mm512_inserti32x4(v, 4 * i + 1 < n ? ctr_block(j0, ctr, m, 4 * i + 1, r0) : c0, 1);
-        v = _mm512_inserti32x4(v, 4 * i + 2 < n ? ctr_block(j0, ctr, m, 4 * i + 2, r0) : c0, 2);
-        x[i] = _mm512_inserti32x4(v, 4 * i + 3 < n ? ctr_block(j0, ctr, m, 4 * i + 3, r0) : c0, 3);
+/* b[0..n) as aes_ctr_blocks writes them, L blocks to a register of type VEC (n is a compile-time constant in
+ * each use: the registers stay registers). A lane past the last block holds the first block of its register
+ * again, and its output is dropped. One body for both widths. */
+#define CTR_WIDE(NAME, INLINE, VEC, L, BCAST, ENC, LAST, SET, GET)                                            \
+    INLINE void NAME(const uid2_gcm_ni_key *k, unsigned nr, __m128i j0, uint32_t ctr, size_t m, __m128i *b,      \
+                     const size_t n)                                                                         \
+    {                                                                                                        \
+        const size_t nv = (n + (L) - 1) / (L);                                                               \
+        const __m128i r0 = ld(k->rk[0]);                                                                     \
+        VEC x[12 / (L)];                                                                                     \
+        UID2_UNROLL(6)                                                                                       \
+        for (size_t i = 0; i < nv; i++) {                                                                    \
+            __m128i c[L];                                                                                    \
+            UID2_UNROLL(4)                                                                                   \
+            for (size_t j = 0; j < (L); j++)                                                                 \
+                c[j] = ctr_block(j0, ctr, m, (L) * i + ((L) * i + j < n ? j : 0), r0);                       \
+            x[i] = SET(c);                                                                                   \
+        }                                                                                                    \
+        for (unsigned r = 1; r < nr; r++) {                                                                  \
+            const VEC rk = BCAST(ld(k->rk[r]));                                                              \
+            UID2_UNROLL(6)                                                                                   \
+            for (size_t i = 0; i < nv; i++)                                                                  \
+                x[i] = ENC(x[i], rk);                                                                        \
+        }                                                                                                    \
+        const VEC rl = BCAST(ld(k->rk[nr]));                                                                 \
+        UID2_UNROLL(6)                                                                                       \
+        for (size_t i = 0; i < nv; i++) {                                                                    \
+            __m128i o[L];                                                                                    \
+            GET(LAST(x[i], rl), o);                                                                          \
+            UID2_UNROLL(4)                                                                                   \
+            for (size_t j = 0; j < (L); j++)                                                                 \
+                if ((L) * i + j < n)                                                                         \
+                    b[(L) * i + j] = o[j];                                                                   \
+        }                                                                                                    \
     }
-    for (unsigned r = 1; r < nr; r++) {
-        const __m512i rk = _mm512_broadcast_i32x4(ld(k->rk[r]));
-UID2_UNROLL(3)
-        for (size_t i = 0; i < nz; i++)
-            x[i] = _mm512_aesenc_epi128(x[i], rk);
-    }
-    const __m512i rl = _mm512_broadcast_i32x4(ld(k->rk[nr]));
-UID2_UNROLL(3)
-    for (size_t i = 0; i < nz; i++) {
-        __m512i v = _mm512_aesenclast_epi128(x[i], rl);
-        b[4 * i] = _mm512_castsi512_si128(v);
-        if (4 * i + 1 < n)
-            b[4 * i + 1] = _mm512_extracti32x4_epi32(v, 1);
-        if (4 * i + 2 < n)
-            b[4 * i + 2] = _mm512_extracti32x4_epi32(v, 2);
-        if (4 * i + 3 < n)
-            b[4 * i + 3] = _mm512_extracti32x4_epi32(v, 3);
-    }
-}
+
+CTR_WIDE(ctr_y, Y_INLINE, __m256i, 2, _mm256_broadcastsi128_si256, _mm256_aesenc_epi128, _mm256_aesenclast_epi128,
+         y_set, y_get)
+CTR_WIDE(ctr_z, Z_INLINE, __m512i, 4, _mm512_broadcast_i32x4, _mm512_aesenc_epi128, _mm512_aesenclast_epi128,
+         z_set, z_get)
 
 /* One copy per block count (1..12). */
 #define WIDE_SWITCH(f)                                                                                        \

@@ -1,14 +1,14 @@
 # The scalar decrypt straight into the public result object (included by _engine_c.pyx).
 
 from cpython.dict cimport PyDict_GetItem
+from libc.string cimport memchr
 
 
 cdef extern from *:
     """
     #define uid2_bool_ptr(b) ((b) ? Py_True : Py_False)
     """
-    PyObject *uid2_bool_ptr(bint b)
-from libc.string cimport memchr
+    PyObject *uid2_bool_ptr(bint b)  # True or False, borrowed
 
 import_datetime()  # the datetime C API (PyDateTimeAPI) for the result's datetimes and a `now` argument
 
