@@ -499,6 +499,44 @@ NI_INLINE __m128i load_nonce(const uint8_t nonce[12])
     return _mm_insert_epi32(_mm_cvtsi64_si128((long long)a), (int)c, 2);
 }
 
+/* b[0..n) for the n (1..12) counter blocks of aes_ctr_blocks (the first m count up from ctr, the rest are J0),
+ * w blocks to an instruction (gcm_width). On 128-bit registers each count has its own unrolled copy, m = n (a
+ * group of 8) or n - 1 (the last batch, with J0). */
+NI_INLINE void keystream(const uid2_gcm_ni_key *k, const unsigned nr, __m128i j0, uint32_t ctr, __m128i *b,
+                         size_t m, const size_t n, int w)
+{
+#if WIDE_KERNELS
+    if (w == 4) {
+        ctr_blocks_z(k, nr, j0, ctr, m, b, n);
+        return;
+    }
+    if (w == 2) {
+        ctr_blocks_y(k, nr, j0, ctr, m, b, n);
+        return;
+    }
+#else
+    (void)w;
+#endif
+    if (m == n) {
+        aes_ctr_blocks(k, nr, j0, ctr, 8, b, 8); /* the groups of 8 (n is 8 there) */
+        return;
+    }
+    switch (n) {
+    case 1: aes_ctr_blocks(k, nr, j0, ctr, 0, b, 1); break;
+    case 2: aes_ctr_blocks(k, nr, j0, ctr, 1, b, 2); break;
+    case 3: aes_ctr_blocks(k, nr, j0, ctr, 2, b, 3); break;
+    case 4: aes_ctr_blocks(k, nr, j0, ctr, 3, b, 4); break;
+    case 5: aes_ctr_blocks(k, nr, j0, ctr, 4, b, 5); break;
+    case 6: aes_ctr_blocks(k, nr, j0, ctr, 5, b, 6); break;
+    case 7: aes_ctr_blocks(k, nr, j0, ctr, 6, b, 7); break;
+    case 8: aes_ctr_blocks(k, nr, j0, ctr, 7, b, 8); break;
+    case 9: aes_ctr_blocks(k, nr, j0, ctr, 8, b, 9); break;
+    case 10: aes_ctr_blocks(k, nr, j0, ctr, 9, b, 10); break;
+    case 11: aes_ctr_blocks(k, nr, j0, ctr, 10, b, 11); break;
+    default: aes_ctr_blocks(k, nr, j0, ctr, 11, b, 12); break;
+    }
+}
+
 /* GCM over len bytes of in -> out (decrypt: GHASH over in; encrypt: over out), after the AAD. Data block i
  * uses counter i + 2; J0 (counter 1) rides in the last batch. Short messages are bound by the latency of one
  * chain of rounds (a round takes 4 cycles, and two blocks can start each cycle), so groups of 8 run only while
@@ -519,39 +557,11 @@ NI_INLINE __m128i gcm_crypt(const uid2_gcm_ni_key *k, const unsigned nr, const u
     size_t nb = len / 16 + (len % 16 != 0), d = 0;
     const int w = gcm_width();
     for (; nb - d > 11; d += 8) {
-#if WIDE_KERNELS
-        if (w == 4)
-            ctr_blocks_z(k, nr, j0, (uint32_t)d + 2, 8, b, 8);
-        else if (w == 2)
-            ctr_blocks_y(k, nr, j0, (uint32_t)d + 2, 8, b, 8);
-        else
-#endif
-            aes_ctr_blocks(k, nr, j0, (uint32_t)d + 2, 8, b, 8);
+        keystream(k, nr, j0, (uint32_t)d + 2, b, 8, 8, w);
         y = crypt8(k, b, in + 16 * d, out + 16 * d, y, decrypt);
     }
     size_t r = nb - d; /* data blocks left, 0..11; J0 is one more */
-    uint32_t c = (uint32_t)d + 2;
-#if WIDE_KERNELS
-    if (w == 4)
-        ctr_blocks_z(k, nr, j0, c, r, b, r + 1);
-    else if (w == 2)
-        ctr_blocks_y(k, nr, j0, c, r, b, r + 1);
-    else
-#endif
-    switch (r) {
-    case 0: aes_ctr_blocks(k, nr, j0, c, 0, b, 1); break;
-    case 1: aes_ctr_blocks(k, nr, j0, c, 1, b, 2); break;
-    case 2: aes_ctr_blocks(k, nr, j0, c, 2, b, 3); break;
-    case 3: aes_ctr_blocks(k, nr, j0, c, 3, b, 4); break;
-    case 4: aes_ctr_blocks(k, nr, j0, c, 4, b, 5); break;
-    case 5: aes_ctr_blocks(k, nr, j0, c, 5, b, 6); break;
-    case 6: aes_ctr_blocks(k, nr, j0, c, 6, b, 7); break;
-    case 7: aes_ctr_blocks(k, nr, j0, c, 7, b, 8); break;
-    case 8: aes_ctr_blocks(k, nr, j0, c, 8, b, 9); break;
-    case 9: aes_ctr_blocks(k, nr, j0, c, 9, b, 10); break;
-    case 10: aes_ctr_blocks(k, nr, j0, c, 10, b, 11); break;
-    default: aes_ctr_blocks(k, nr, j0, c, 11, b, 12); break;
-    }
+    keystream(k, nr, j0, (uint32_t)d + 2, b, r, r + 1, w);
     const __m128i *t = b;
     if (r > 8) { /* the first 8 of the batch are full blocks, hashed as one group */
         y = crypt8(k, b, in + 16 * d, out + 16 * d, y, decrypt);

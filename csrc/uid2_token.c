@@ -701,6 +701,7 @@ typedef struct {
     uint32_t site_id;
     uint64_t established_ms;
     int is_csg;
+    int identity_type; /* 0 email, 1 phone: from the token's first byte */
 } fast_out_t;
 
 UID2_ALWAYS_INLINE int fast_checks(const uid2_table_t *t, const fast_row_t *r, int64_t now_us, int client,
@@ -729,6 +730,7 @@ UID2_ALWAYS_INLINE int fast_checks(const uid2_table_t *t, const fast_row_t *r, i
     o->site_id = site_id;
     o->established_ms = established_ms;
     o->is_csg = is_csg;
+    o->identity_type = ((r->tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
     return 1;
 }
 
@@ -752,7 +754,6 @@ UID2_ALWAYS_INLINE int fast_finish(const uid2_table_t *t, const fast_row_t *r, i
      * compiler would reload them after every store */
     const uid2_columns_t cc = *c;
     const int64_t sksi = t->keys[r->sk].site_id;
-    const int8_t itype = ((r->tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
     if (o.st != UID2_STATUS_SUCCESS)
         memset(cc.uid + i * UID2_UID_WIDTH, 0, UID2_UID_WIDTH); /* no uid, as put_row writes it */
     else
@@ -763,7 +764,7 @@ UID2_ALWAYS_INLINE int fast_finish(const uid2_table_t *t, const fast_row_t *r, i
     cc.expiry_ms[i] = (int64_t)r->expires_ms;
     cc.site_id[i] = (int64_t)o.site_id;
     cc.site_key_site_id[i] = sksi;
-    cc.identity_type[i] = itype;
+    cc.identity_type[i] = (int8_t)o.identity_type;
     cc.version[i] = (int16_t)r->version;
     cc.is_client_side_generated[i] = (int8_t)o.is_csg;
     return 1;
@@ -817,7 +818,7 @@ static int decrypt_one_fast(const uid2_table_t *t, const char *token, size_t len
         res->site_id = o.site_id;
         res->site_key_index = (size_t)r.sk;
         res->site_key_site_id = t->keys[r.sk].site_id;
-        res->identity_type = ((r.tb[0] & 0x0F) >> 2) == 0 ? 0 : 1;
+        res->identity_type = o.identity_type;
         res->version = r.version;
         res->is_client_side_generated = o.is_csg;
         res->expiry_ms = r.expires_ms;

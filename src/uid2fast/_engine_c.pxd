@@ -483,15 +483,7 @@ cdef extern from *:
      * >= 0x80 (never written by the engine) goes to PyUnicode_DecodeASCII, which raises. */
     static PyObject *uid2_ascii_into(const char *s, Py_ssize_t n, PyObject *old)
     {
-        uint64_t high = 0, w;
-        Py_ssize_t i = 0;
-        for (; i + 8 <= n; i += 8) { /* a word at a time: the uid is 44 characters */
-            memcpy(&w, s + i, 8);
-            high |= w;
-        }
-        for (; i < n; i++)
-            high |= (unsigned char)s[i];
-        if (high & UINT64_C(0x8080808080808080))
+        if (!uid2_all_ascii((const uint8_t *)s, (size_t)n)) /* uid2_internal.h, a word at a time */
             return PyUnicode_DecodeASCII(s, n, NULL);
     #if UID2_POOL
         if (old != NULL && Py_REFCNT(old) == 1 && PyUnicode_CheckExact(old) && PyUnicode_IS_COMPACT_ASCII(old)
